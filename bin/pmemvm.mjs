@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// pmemvm entry: runs the compiled CLI (npm run build makes dist/).
+import { existsSync } from 'node:fs';
+const main = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('pmemvm: not built yet; run `npm ci && npm run build` in ' + new URL('..', import.meta.url).pathname + '\n');
+  process.exit(1);
+}
+await import(main.href);
