@@ -1,0 +1,45 @@
+/**
+ * How a vCPU thread hands an I/O exit to the main thread, which owns every
+ * device model: the worker fills in the request, flips STATE to REQUEST and
+ * sleeps in Atomics.wait; the main thread (woken by Atomics.waitAsync)
+ * performs the access on its bus, writes any read data back and flips STATE
+ * to RESPONSE. One channel per vCPU, so vCPUs never wait on each other.
+ */
+export const STATE = 0, KIND = 1, ADDR_LO = 2, ADDR_HI = 3, SIZE = 4, COUNT = 5, IS_WRITE = 6, STOP = 7;
+export const IDLE = 0, REQUEST = 1, RESPONSE = 2;
+export const KIND_PIO = 1, KIND_MMIO = 2;
+const HEADER = 64;
+export const DATA_MAX = 4096; // string I/O never exceeds the kvm_run page
+
+export class VcpuChannel {
+  readonly ctl: Int32Array;
+  readonly data: Uint8Array;
+  constructor(readonly sab: SharedArrayBuffer = new SharedArrayBuffer(HEADER + DATA_MAX)) {
+    this.ctl = new Int32Array(sab, 0, HEADER / 4);
+    this.data = new Uint8Array(sab, HEADER, DATA_MAX);
+  }
+  get addr(): number { return (this.ctl[ADDR_HI] >>> 0) * 0x1_0000_0000 + (this.ctl[ADDR_LO] >>> 0); }
+  set addr(a: number) {
+    this.ctl[ADDR_LO] = a % 0x1_0000_0000 | 0;
+    this.ctl[ADDR_HI] = Math.floor(a / 0x1_0000_0000) | 0;
+  }
+}
+
+/** Messages from a vCPU worker to the main thread (rare events only). */
+export type VcpuEvent =
+  | { type: 'started'; index: number; thread: bigint }
+  | { type: 'stopped'; index: number }
+  | { type: 'shutdown'; index: number }                      // triple fault: the PC resets
+  | { type: 'system-event'; index: number; event: number }
+  | { type: 'fatal'; index: number; message: string };
+
+export interface VcpuWorkerData {
+  index: number;
+  fd: number;
+  runAddr: bigint;
+  runSize: number;
+  sab: SharedArrayBuffer;
+  kickSignal: number;
+  /** Ports whose writes are dropped in the vCPU thread itself (port 0x80 delays). */
+  ignoredOutPorts: number[];
+}

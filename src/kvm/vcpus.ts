@@ -1,0 +1,158 @@
+/**
+ * The main-thread side of the vCPUs: creates them, loads their boot state,
+ * runs each in a worker thread, serves their I/O exits from the buses, and
+ * stops them by kicking every thread out of KVM_RUN before joining.
+ */
+import { Worker } from 'node:worker_threads';
+import * as libc from '../sys/libc.js';
+import { CpuidEntry, KVM, RUN, Regs, Sregs, encodeCpuid, encodeDefaultFpu, encodeMsrs, encodeRegs } from '../sys/kvm-abi.js';
+import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
+import { vcpuCpuid } from './cpuid.js';
+import { Vm } from './vm.js';
+import {
+  COUNT, IS_WRITE, KIND, KIND_PIO, REQUEST, RESPONSE, SIZE, STATE, STOP, VcpuChannel, VcpuEvent, VcpuWorkerData,
+} from './vcpu-channel.js';
+
+/** What the vCPUs need from the machine: the two buses. */
+export interface ExitHandler {
+  pioRead(port: number, size: number): number;
+  pioWrite(port: number, size: number, value: number): void;
+  mmioRead(addr: number, data: Uint8Array): void;
+  mmioWrite(addr: number, data: Uint8Array): void;
+}
+
+export type VcpuStopReason =
+  | { kind: 'shutdown' }                 // triple fault
+  | { kind: 'system-event'; event: number }
+  | { kind: 'fatal'; message: string };
+
+interface Vcpu { fd: number; runAddr: bigint; ch: VcpuChannel; worker?: Worker; thread?: bigint; running: boolean }
+
+let kickInstalled = false;
+
+export class Vcpus {
+  private vcpus: Vcpu[] = [];
+  private stopping = false;
+  private exited: Promise<void>[] = [];
+  /** Called once, for the first vCPU that stops on its own. */
+  onStop: (why: VcpuStopReason) => void = () => {};
+
+  constructor(private vm: Vm, count: number, supportedCpuid: CpuidEntry[], bootRegs: Partial<Regs>,
+              private bus: ExitHandler, private ignoredOutPorts: number[] = [0x80]) {
+    if (!kickInstalled) { libc.installKickHandler(libc.kickSignal()); kickInstalled = true; }
+    const runSize = vm.kvm.vcpuMmapSize;
+    for (let i = 0; i < count; i++) {
+      const fd = vm.createVcpuFd(i);
+      const runAddr = libc.mmap(runSize, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, 0);
+      libc.ioctlBuf(fd, KVM.SET_CPUID2, encodeCpuid(vcpuCpuid(supportedCpuid, i, count)));
+      libc.ioctlBuf(fd, KVM.SET_MSRS, encodeMsrs(bootMsrs()));
+      libc.ioctlBuf(fd, KVM.SET_FPU, encodeDefaultFpu());
+      if (i === 0) {
+        // Only the boot processor starts in long mode; the others wait for
+        // INIT/SIPI from the guest, as on a real PC (the in-kernel LAPIC does that).
+        const s = new Sregs();
+        libc.ioctlBuf(fd, KVM.GET_SREGS, s.bytes);
+        longModeSregs(s);
+        libc.ioctlBuf(fd, KVM.SET_SREGS, s.bytes);
+        libc.ioctlBuf(fd, KVM.SET_REGS, encodeRegs(bootRegs));
+      }
+      this.vcpus.push({ fd, runAddr, ch: new VcpuChannel(), running: false });
+    }
+  }
+
+  start(): void {
+    const url = new URL('./vcpu-worker.js', import.meta.url);
+    this.vcpus.forEach((v, index) => {
+      const data: VcpuWorkerData = {
+        index, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, sab: v.ch.sab,
+        kickSignal: libc.kickSignal(), ignoredOutPorts: this.ignoredOutPorts,
+      };
+      const w = new Worker(url, { workerData: data });
+      v.worker = w;
+      v.running = true;
+      w.on('message', (e: VcpuEvent) => this.event(e));
+      w.on('error', (err) => this.stopped(index, { kind: 'fatal', message: `vCPU ${index} thread: ${err.message}` }));
+      this.exited.push(new Promise((res) => w.once('exit', () => { v.running = false; res(); })));
+      void this.serve(v);
+    });
+  }
+
+  private event(e: VcpuEvent): void {
+    const v = this.vcpus[e.index];
+    switch (e.type) {
+      case 'started': v.thread = e.thread; if (this.stopping) this.kick(v); break;
+      case 'stopped': break;
+      case 'shutdown': this.stopped(e.index, { kind: 'shutdown' }); break;
+      case 'system-event': this.stopped(e.index, { kind: 'system-event', event: e.event }); break;
+      case 'fatal': this.stopped(e.index, { kind: 'fatal', message: `vCPU ${e.index}: ${e.message}` }); break;
+    }
+  }
+
+  private reported = false;
+  private stopped(_index: number, why: VcpuStopReason): void {
+    if (this.reported || this.stopping) return;
+    this.reported = true;
+    this.onStop(why);
+  }
+
+  /** Serve one vCPU's exits until its thread is gone. */
+  private async serve(v: Vcpu): Promise<void> {
+    const ctl = v.ch.ctl;
+    while (v.running) {
+      const s = Atomics.load(ctl, STATE);
+      if (s !== REQUEST) {
+        const w = Atomics.waitAsync(ctl, STATE, s, 200);
+        if (w.async) await w.value;
+        continue;
+      }
+      this.access(v.ch);
+      Atomics.store(ctl, STATE, RESPONSE);
+      Atomics.notify(ctl, STATE);
+    }
+  }
+
+  private access(ch: VcpuChannel): void {
+    const ctl = ch.ctl, addr = ch.addr, size = ctl[SIZE], write = ctl[IS_WRITE] === 1;
+    if (ctl[KIND] === KIND_PIO) {
+      const dv = new DataView(ch.data.buffer, ch.data.byteOffset);
+      for (let i = 0; i < ctl[COUNT]; i++) {
+        const o = i * size;
+        if (write) {
+          const val = size === 1 ? dv.getUint8(o) : size === 2 ? dv.getUint16(o, true) : dv.getUint32(o, true);
+          this.bus.pioWrite(addr, size, val);
+        } else {
+          const val = this.bus.pioRead(addr, size);
+          if (size === 1) dv.setUint8(o, val & 0xff); else if (size === 2) dv.setUint16(o, val & 0xffff, true); else dv.setUint32(o, val >>> 0, true);
+        }
+      }
+    } else if (write) {
+      this.bus.mmioWrite(addr, ch.data.subarray(0, size));
+    } else {
+      this.bus.mmioRead(addr, ch.data.subarray(0, size));
+    }
+  }
+
+  private kick(v: Vcpu): void {
+    Atomics.store(v.ch.ctl, STOP, 1);
+    new Uint8Array(libc.view(v.runAddr, 8))[RUN.IMMEDIATE_EXIT] = 1;
+    if (v.thread !== undefined && v.running) {
+      try { libc.pthreadKill(v.thread, libc.kickSignal()); } catch { /* thread already gone */ }
+    }
+  }
+
+  /** Stop every vCPU and wait for the threads to end. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    // Kick repeatedly until all have left: a kick can land just before a
+    // thread re-enters KVM_RUN, which immediate_exit then catches.
+    const timer = setInterval(() => this.vcpus.forEach((v) => this.kick(v)), 20);
+    this.vcpus.forEach((v) => this.kick(v));
+    await Promise.all(this.exited);
+    clearInterval(timer);
+    for (const v of this.vcpus) {
+      libc.munmap(v.runAddr, this.vm.kvm.vcpuMmapSize);
+      libc.close(v.fd);
+    }
+    this.vcpus = [];
+  }
+}

@@ -1,0 +1,49 @@
+/** One KVM virtual machine: in-kernel irqchip and PIT, memory slots, IRQ lines. */
+import * as libc from '../sys/libc.js';
+import { KVM, MemoryRegion, PIT_SPEAKER_DUMMY, encodeIrqLevel, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
+import { KvmSystem } from './system.js';
+
+// Three pages KVM needs for its own use on Intel (TSS, identity map), placed
+// just below the BIOS area at the top of 4 GiB where no RAM or device lives.
+const TSS_ADDR = 0xfffbd000;
+const IDENTITY_MAP_ADDR = 0xfffbc000n;
+
+export class Vm {
+  readonly fd: number;
+  private nextSlot = 0;
+
+  constructor(readonly kvm: KvmSystem) {
+    this.fd = kvm.createVmFd();
+    libc.ioctl(this.fd, KVM.SET_TSS_ADDR, TSS_ADDR);
+    const idmap = new Uint8Array(8);
+    new DataView(idmap.buffer).setBigUint64(0, IDENTITY_MAP_ADDR, true);
+    libc.ioctlBuf(this.fd, KVM.SET_IDENTITY_MAP_ADDR, idmap);
+    // PIC + IOAPIC + local APICs in the kernel; the PIT too (its speaker
+    // port is a dummy so port 0x61 does not exit to us).
+    libc.ioctl(this.fd, KVM.CREATE_IRQCHIP);
+    libc.ioctlBuf(this.fd, KVM.CREATE_PIT2, encodePitConfig(PIT_SPEAKER_DUMMY));
+  }
+
+  /** Map host memory at a guest-physical address; returns the slot number. */
+  mapMemory(guestPhysAddr: bigint, size: bigint, userAddr: bigint, flags = 0): number {
+    const slot = this.nextSlot++;
+    this.setRegion({ slot, flags, guestPhysAddr, size, userAddr });
+    return slot;
+  }
+  /** Remove a slot (size 0), e.g. when a memory device is unplugged. */
+  unmapMemory(slot: number): void {
+    this.setRegion({ slot, flags: 0, guestPhysAddr: 0n, size: 0n, userAddr: 0n });
+  }
+  private setRegion(r: MemoryRegion): void {
+    libc.ioctlBuf(this.fd, KVM.SET_USER_MEMORY_REGION, encodeMemoryRegion(r));
+  }
+
+  /** Drive an interrupt line of the in-kernel PIC/IOAPIC (GSI numbering). */
+  setIrqLine(gsi: number, level: boolean): void {
+    libc.ioctlBuf(this.fd, KVM.IRQ_LINE, encodeIrqLevel(gsi, level));
+  }
+
+  createVcpuFd(id: number): number { return libc.ioctl(this.fd, KVM.CREATE_VCPU, id); }
+
+  close(): void { libc.close(this.fd); }
+}

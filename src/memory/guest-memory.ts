@@ -1,0 +1,82 @@
+/**
+ * The guest-physical address space as the VMM sees it: RAM and device
+ * memory regions backed by host mappings. Every access from device models
+ * goes through here and is bounds-checked, so a guest-provided address can
+ * never reach host memory outside a region.
+ */
+import * as libc from '../sys/libc.js';
+
+const CHUNK = 1 << 30; // koffi views must stay ≤ 1 GiB
+
+export interface Region {
+  name: string;
+  gpa: number;      // guest-physical start
+  size: number;     // bytes
+  hostAddr: bigint; // host virtual address of the mapping
+}
+
+class MappedRegion implements Region {
+  private chunks: Uint8Array[] = [];
+  constructor(readonly name: string, readonly gpa: number, readonly size: number, readonly hostAddr: bigint) {
+    for (let off = 0; off < size; off += CHUNK) {
+      const len = Math.min(CHUNK, size - off);
+      this.chunks.push(new Uint8Array(libc.view(hostAddr + BigInt(off), len)));
+    }
+  }
+  /** Bytes [off, off+len) if they lie in one 1 GiB chunk, else null. */
+  slice(off: number, len: number): Uint8Array | null {
+    const i = Math.floor(off / CHUNK), o = off - i * CHUNK;
+    if (o + len > CHUNK) return null;
+    return this.chunks[i].subarray(o, o + len);
+  }
+}
+
+export class GuestMemoryError extends Error {
+  override name = 'GuestMemoryError';
+}
+
+export class GuestMemory {
+  private regions: MappedRegion[] = [];
+
+  add(name: string, gpa: number, size: number, hostAddr: bigint): Region {
+    for (const r of this.regions) {
+      if (gpa < r.gpa + r.size && r.gpa < gpa + size) {
+        throw new Error(`guest memory region ${name} overlaps ${r.name}`);
+      }
+    }
+    const r = new MappedRegion(name, gpa, size, hostAddr);
+    this.regions.push(r);
+    this.regions.sort((a, b) => a.gpa - b.gpa);
+    return r;
+  }
+
+  remove(name: string): void { this.regions = this.regions.filter((r) => r.name !== name); }
+
+  list(): readonly Region[] { return this.regions; }
+
+  private find(gpa: number, len: number): MappedRegion | null {
+    if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) return null;
+    for (const r of this.regions) {
+      if (gpa >= r.gpa && gpa + len <= r.gpa + r.size) return r;
+    }
+    return null;
+  }
+
+  /** True if [gpa, gpa+len) lies entirely inside one region. */
+  contains(gpa: number, len: number): boolean { return this.find(gpa, len) !== null; }
+
+  /**
+   * A live view of guest memory, or an exception if the range is not wholly
+   * inside one region. Callers validating guest input use `contains` first
+   * or catch GuestMemoryError.
+   */
+  view(gpa: number, len: number): Uint8Array {
+    const r = this.find(gpa, len);
+    const v = r?.slice(gpa - r.gpa, len);
+    if (!v) throw new GuestMemoryError(`guest range 0x${gpa.toString(16)}+0x${len.toString(16)} is outside guest memory`);
+    return v;
+  }
+
+  write(gpa: number, data: Uint8Array): void { this.view(gpa, data.length).set(data); }
+  read(gpa: number, len: number): Uint8Array { return this.view(gpa, len).slice(); }
+}

@@ -1,0 +1,148 @@
+/**
+ * The only door to the kernel: libc through koffi. Everything above this
+ * module is plain TypeScript. Failing calls throw SysError with errno.
+ */
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
+
+const require = createRequire(import.meta.url);
+// koffi is CommonJS; load it through require so its types come along.
+const koffi = require('koffi') as typeof import('koffi');
+
+const lib = koffi.load('libc.so.6');
+
+export class SysError extends Error {
+  override name = 'SysError';
+  constructor(readonly call: string, readonly errno: number) {
+    super(`${call}: ${errnoName(errno)} (${errno})`);
+  }
+  get code(): string { return errnoName(this.errno); }
+}
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([k, v]) => [v as number, k]),
+);
+export function errnoName(n: number): string { return errnoNames.get(n) ?? `errno ${n}`; }
+export const ERRNO = osConstants.errno;
+
+export function lastErrno(): number { return koffi.errno(); }
+
+const c = {
+  open: lib.func('int open(const char *path, int flags, int mode)'),
+  close: lib.func('int close(int fd)'),
+  ioctlInt: lib.func('int ioctl(int fd, unsigned long req, unsigned long arg)'),
+  ioctlPtr: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
+  mmap: lib.func('uintptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+  munmap: lib.func('int munmap(uintptr_t addr, size_t len)'),
+  msync: lib.func('int msync(uintptr_t addr, size_t len, int flags)'),
+  madvise: lib.func('int madvise(uintptr_t addr, size_t len, int advice)'),
+  fsync: lib.func('int fsync(int fd)'),
+  fdatasync: lib.func('int fdatasync(int fd)'),
+  eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+  read: lib.func('intptr_t read(int fd, void *buf, size_t n)'),
+  write: lib.func('intptr_t write(int fd, const void *buf, size_t n)'),
+  sigaction: lib.func('int sigaction(int sig, const void *act, void *old)'),
+  pthreadSigmask: lib.func('int pthread_sigmask(int how, const void *set, void *old)'),
+  pthreadKill: lib.func('int pthread_kill(uintptr_t thread, int sig)'),
+  pthreadSelf: lib.func('uintptr_t pthread_self(void)'),
+  sigrtmin: lib.func('int __libc_current_sigrtmin(void)'),
+  getpagesize: lib.func('int getpagesize(void)'),
+};
+
+function check(call: string, ret: number | bigint): number {
+  const r = Number(ret);
+  if (r < 0) throw new SysError(call, koffi.errno());
+  return r;
+}
+
+export const O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0o2000000;
+export const PROT_READ = 1, PROT_WRITE = 2;
+export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
+export const MAP_SHARED_VALIDATE = 0x03, MAP_SYNC = 0x80000;
+export const MS_SYNC = 4;
+export const MADV_DONTFORK = 10;
+export const EFD_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000;
+
+export function open(path: string, flags: number, mode = 0): number {
+  return check(`open ${path}`, c.open(path, flags | O_CLOEXEC, mode));
+}
+export function close(fd: number): void { check('close', c.close(fd)); }
+
+/** ioctl with an integer argument. */
+export function ioctl(fd: number, req: number, arg: number | bigint = 0): number {
+  return check(`ioctl 0x${req.toString(16)}`, c.ioctlInt(fd, req, arg));
+}
+/** ioctl with a pointer to a buffer the kernel reads and/or writes. */
+export function ioctlBuf(fd: number, req: number, buf: Uint8Array): number {
+  return check(`ioctl 0x${req.toString(16)}`, c.ioctlPtr(fd, req, buf));
+}
+/** Like ioctl, but returns -errno instead of throwing (hot path: KVM_RUN). */
+export function ioctlRaw(fd: number, req: number, arg: number): number {
+  const r = c.ioctlInt(fd, req, arg) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+/** mmap; returns the address as bigint (a user-space pointer). */
+export function mmap(len: number, prot: number, flags: number, fd = -1, offset = 0): bigint {
+  const p = BigInt(c.mmap(0, len, prot, flags, fd, offset));
+  if (p === MAP_FAILED) throw new SysError('mmap', koffi.errno());
+  return p;
+}
+export function munmap(addr: bigint, len: number): void { check('munmap', c.munmap(addr, len)); }
+export function msync(addr: bigint, len: number): void { check('msync', c.msync(addr, len, MS_SYNC)); }
+export function madvise(addr: bigint, len: number, advice: number): void {
+  check('madvise', c.madvise(addr, len, advice));
+}
+export function fsync(fd: number): void { check('fsync', c.fsync(fd)); }
+export function fdatasync(fd: number): void { check('fdatasync', c.fdatasync(fd)); }
+export function eventfd(flags = EFD_CLOEXEC): number { return check('eventfd', c.eventfd(0, flags)); }
+export function read(fd: number, buf: Uint8Array): number { return check('read', c.read(fd, buf, buf.length)); }
+export function write(fd: number, buf: Uint8Array): number { return check('write', c.write(fd, buf, buf.length)); }
+export function pageSize(): number { return c.getpagesize() as number; }
+
+/**
+ * A zero-copy view of host memory at `addr`. Views must be ≤ 1 GiB (koffi
+ * aborts above 4 GiB) and do not keep the mapping alive: never use one after
+ * munmap.
+ */
+export function view(addr: bigint, len: number): ArrayBuffer {
+  if (len > 1 << 30) throw new RangeError(`view of ${len} bytes is over 1 GiB`);
+  return koffi.view(addr, len);
+}
+
+// ---- signals: how a vCPU thread is kicked out of KVM_RUN ----
+
+/** The signal used to kick vCPU threads (a real-time one Node does not use). */
+export function kickSignal(): number { return (c.sigrtmin() as number) + 5; }
+
+const SIG_BLOCK = 0, SIG_UNBLOCK = 1;
+function sigset(sig: number): Uint8Array {
+  const set = new Uint8Array(128);
+  set[(sig - 1) >> 3] |= 1 << ((sig - 1) & 7);
+  return set;
+}
+/**
+ * Install a handler that does nothing, so the signal interrupts KVM_RUN
+ * (EINTR) instead of killing us or being ignored. The handler must be C code:
+ * a JS callback would run on the wrong thread. getpid is async-signal-safe
+ * and ignores its argument.
+ */
+export function installKickHandler(sig: number): void {
+  const act = new Uint8Array(152); // struct sigaction (glibc x86-64)
+  new DataView(act.buffer).setBigUint64(0, koffi.address(lib.symbol('getpid')), true);
+  check('sigaction', c.sigaction(sig, act, null));
+}
+export function unblockSignal(sig: number): void {
+  const r = c.pthreadSigmask(SIG_UNBLOCK, sigset(sig), null) as number;
+  if (r !== 0) throw new SysError('pthread_sigmask', r);
+}
+export function blockSignal(sig: number): void {
+  const r = c.pthreadSigmask(SIG_BLOCK, sigset(sig), null) as number;
+  if (r !== 0) throw new SysError('pthread_sigmask', r);
+}
+export function pthreadSelf(): bigint { return BigInt(c.pthreadSelf()); }
+export function pthreadKill(thread: bigint, sig: number): void {
+  const r = c.pthreadKill(thread, sig) as number;
+  if (r !== 0) throw new SysError('pthread_kill', r);
+}
