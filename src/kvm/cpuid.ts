@@ -23,6 +23,11 @@ export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number)
         e.eax = ((e.eax & 0x3ff) | ((cpus - 1) << 26)) >>> 0;
         e.eax &= ~(0xfff << 14); // threads sharing this cache - 1 = 0
         break;
+      case 0xd:
+        // Linux enables every supported user feature in XCR0 and checks that
+        // EBX (size for the enabled features) matches: report the full size.
+        if (e.index === 0) e.ebx = e.ecx;
+        break;
       case 6:
         e.ecx &= ~(1 << 3); // no energy-perf bias MSR
         break;

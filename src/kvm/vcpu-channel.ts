@@ -40,6 +40,8 @@ export interface VcpuWorkerData {
   runSize: number;
   sab: SharedArrayBuffer;
   kickSignal: number;
+  /** PCI config latch + presence bitmap shared by all vCPUs (pci-config-fastpath.ts). */
+  pciSab: SharedArrayBuffer;
   /** Ports whose writes are dropped in the vCPU thread itself (port 0x80 delays). */
   ignoredOutPorts: number[];
 }

@@ -6,8 +6,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as libc from '../sys/libc.js';
 import { EXIT, EXIT_IO_OUT, KVM, RUN } from '../sys/kvm-abi.js';
+import { PciConfigShared, pciFastPath } from './pci-config-fastpath.js';
 import {
-  ADDR_LO, COUNT, IDLE, IS_WRITE, KIND, KIND_MMIO, KIND_PIO, REQUEST, SIZE, STATE, STOP,
+  COUNT, IDLE, IS_WRITE, KIND, KIND_MMIO, KIND_PIO, REQUEST, SIZE, STATE, STOP,
   VcpuChannel, VcpuEvent, VcpuWorkerData,
 } from './vcpu-channel.js';
 
@@ -16,6 +17,7 @@ const ch = new VcpuChannel(d.sab);
 const run = new Uint8Array(libc.view(d.runAddr, d.runSize));
 const runView = new DataView(run.buffer, run.byteOffset, run.byteLength);
 const ignored = new Set(d.ignoredOutPorts);
+const pci = new PciConfigShared(d.pciSab);
 const post = (e: VcpuEvent) => parentPort!.postMessage(e);
 
 /** Hand one access to the main thread and wait for it to be done. */
@@ -37,6 +39,7 @@ function handleIo(): void {
   const len = size * count;
   if (out && ignored.has(port)) return;
   if (off + len > run.length) throw new Error(`I/O exit data at ${off}+${len} is outside kvm_run`);
+  if (count === 1 && pciFastPath(pci, port, size, out, run.subarray(off, off + len))) return;
   if (out) ch.data.set(run.subarray(off, off + len));
   forward(KIND_PIO, port, size, count, out);
   if (!out) run.set(ch.data.subarray(0, len), off);

@@ -9,6 +9,7 @@ import { CpuidEntry, KVM, RUN, Regs, Sregs, encodeCpuid, encodeDefaultFpu, encod
 import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
 import { vcpuCpuid } from './cpuid.js';
 import { Vm } from './vm.js';
+import { PciConfigShared } from './pci-config-fastpath.js';
 import {
   COUNT, IS_WRITE, KIND, KIND_PIO, REQUEST, RESPONSE, SIZE, STATE, STOP, VcpuChannel, VcpuEvent, VcpuWorkerData,
 } from './vcpu-channel.js';
@@ -34,6 +35,8 @@ export class Vcpus {
   private vcpus: Vcpu[] = [];
   private stopping = false;
   private exited: Promise<void>[] = [];
+  /** PCI config latch and device presence, shared with the vCPU threads. */
+  readonly pci = new PciConfigShared();
   /** Called once, for the first vCPU that stops on its own. */
   onStop: (why: VcpuStopReason) => void = () => {};
 
@@ -65,7 +68,7 @@ export class Vcpus {
     this.vcpus.forEach((v, index) => {
       const data: VcpuWorkerData = {
         index, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, sab: v.ch.sab,
-        kickSignal: libc.kickSignal(), ignoredOutPorts: this.ignoredOutPorts,
+        kickSignal: libc.kickSignal(), ignoredOutPorts: this.ignoredOutPorts, pciSab: this.pci.sab,
       };
       const w = new Worker(url, { workerData: data });
       v.worker = w;

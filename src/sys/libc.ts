@@ -58,9 +58,10 @@ function check(call: string, ret: number | bigint): number {
 export const O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0o2000000;
 export const PROT_READ = 1, PROT_WRITE = 2;
 export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
-export const MAP_SHARED_VALIDATE = 0x03, MAP_SYNC = 0x80000;
+export const MAP_SHARED_VALIDATE = 0x03, MAP_SYNC = 0x80000, MAP_FIXED = 0x10;
+export const PROT_NONE = 0;
 export const MS_SYNC = 4;
-export const MADV_DONTFORK = 10;
+export const MADV_DONTFORK = 10, MADV_REMOVE = 9;
 export const EFD_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000;
 
 export function open(path: string, flags: number, mode = 0): number {
@@ -86,6 +87,12 @@ const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 /** mmap; returns the address as bigint (a user-space pointer). */
 export function mmap(len: number, prot: number, flags: number, fd = -1, offset = 0): bigint {
   const p = BigInt(c.mmap(0, len, prot, flags, fd, offset));
+  if (p === MAP_FAILED) throw new SysError('mmap', koffi.errno());
+  return p;
+}
+/** mmap at a fixed address (MAP_FIXED is added): replaces what was there. */
+export function mmapAt(addr: bigint, len: number, prot: number, flags: number, fd = -1, offset = 0): bigint {
+  const p = BigInt(c.mmap(addr, len, prot, flags | MAP_FIXED, fd, offset));
   if (p === MAP_FAILED) throw new SysError('mmap', koffi.errno());
   return p;
 }

@@ -1,0 +1,47 @@
+// bench/boot: time from process start to the guest's init (PMEMVM-GUEST-READY),
+// pmemvm beside QEMU (-accel kvm, same kernel, initrd and memory), median of runs.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { guestImage } from '../test/lib/guest.js';
+import { makeScriptInitrd } from '../test/lib/cpio.js';
+import { printTable, median, repoRoot } from './table.js';
+
+const RUNS = Number(process.env.PMEMVM_BENCH_RUNS ?? 5);
+const APPEND = 'console=ttyS0 quiet panic=-1';
+
+function timeToReady(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '', ready = 0;
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${cmd}: no PMEMVM-GUEST-READY within 120 s:\n${out}`)); }, 120_000);
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      if (!ready && out.includes('PMEMVM-GUEST-READY')) ready = Number(process.hrtime.bigint() - t0) / 1e6;
+    });
+    child.on('close', () => {
+      clearTimeout(timer);
+      if (ready) resolve(ready); else reject(new Error(`${cmd} exited before the guest was ready:\n${out}`));
+    });
+    child.stdin.end();
+  });
+}
+
+const img = guestImage();
+const initrd = await makeScriptInitrd(img.initrd, 'true');
+const common = ['-m', '256M', '-smp', '1', '-initrd', initrd, '-append', APPEND, '-nographic'];
+const contenders: Array<[string, string, string[]]> = [
+  ['pmemvm (bzImage)', process.execPath, [join(repoRoot, 'bin/pmemvm.mjs'), '-machine', 'pc', '-kernel', img.bzImage, ...common]],
+  ['pmemvm (vmlinux)', process.execPath, [join(repoRoot, 'bin/pmemvm.mjs'), '-machine', 'pc', '-kernel', img.vmlinux, ...common]],
+  ['QEMU (bzImage)', 'qemu-system-x86_64', ['-accel', 'kvm', '-machine', 'pc', '-nodefaults', '-no-user-config', '-serial', 'stdio', '-kernel', img.bzImage, ...common]],
+];
+const results: Record<string, number[]> = {};
+for (let i = 0; i < RUNS; i++) {
+  for (const [name, cmd, args] of contenders) (results[name] ??= []).push(await timeToReady(cmd, args));
+}
+const qemu = median(results['QEMU (bzImage)']);
+printTable(`boot to init, ms (median of ${RUNS}; 256M, 1 vCPU)`, ['VMM', 'median ms', 'min ms', 'vs QEMU'],
+  contenders.map(([name]) => {
+    const m = median(results[name]);
+    return [name, m.toFixed(0), Math.min(...results[name]).toFixed(0), `${(m / qemu).toFixed(2)}x`];
+  }));

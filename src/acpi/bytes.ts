@@ -1,0 +1,112 @@
+// Little-endian byte helpers shared by the AML encoder and the table builders.
+
+/** Concatenate byte arrays into one. */
+export function concat(...parts: readonly Uint8Array[]): Uint8Array {
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const out = new Uint8Array(len);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Value that makes the byte sum of `bytes` (with the checksum byte counted as 0) zero mod 256. */
+export function checksum8(bytes: Uint8Array): number {
+  let sum = 0;
+  for (const b of bytes) sum = (sum + b) & 0xff;
+  return (0x100 - sum) & 0xff;
+}
+
+/** Byte sum mod 256; a valid ACPI table sums to 0. */
+export function sum8(bytes: Uint8Array): number {
+  let sum = 0;
+  for (const b of bytes) sum = (sum + b) & 0xff;
+  return sum;
+}
+
+function checkUint(value: number | bigint, bits: number, what: string): bigint {
+  const v = BigInt(value);
+  if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+    throw new RangeError(`${what}: ${value} is not a safe integer (use a bigint)`);
+  }
+  if (v < 0n || v >= 1n << BigInt(bits)) {
+    throw new RangeError(`${what}: ${value} does not fit in ${bits} bits`);
+  }
+  return v;
+}
+
+/** Encode an unsigned little-endian integer of `size` bytes. */
+export function le(value: number | bigint, size: 1 | 2 | 4 | 8): Uint8Array {
+  let v = checkUint(value, size * 8, `le${size * 8}`);
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+/** Fixed-width ASCII field, NUL/space-padded as ACPI header fields are. */
+export function ascii(text: string, size: number, pad = 0x20): Uint8Array {
+  if (text.length > size || !/^[\x20-\x7e]*$/.test(text)) {
+    throw new RangeError(`ascii field "${text}" must be printable and at most ${size} chars`);
+  }
+  const out = new Uint8Array(size).fill(pad);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+/** Sequential little-endian writer for fixed-layout structures. */
+export class ByteWriter {
+  private buf: Uint8Array;
+  private pos = 0;
+
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+  }
+
+  get offset(): number {
+    return this.pos;
+  }
+
+  u8(v: number): this {
+    this.buf.set(le(v, 1), this.pos);
+    this.pos += 1;
+    return this;
+  }
+  u16(v: number): this {
+    this.buf.set(le(v, 2), this.pos);
+    this.pos += 2;
+    return this;
+  }
+  u32(v: number): this {
+    this.buf.set(le(v, 4), this.pos);
+    this.pos += 4;
+    return this;
+  }
+  u64(v: number | bigint): this {
+    this.buf.set(le(v, 8), this.pos);
+    this.pos += 8;
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+  zeros(n: number): this {
+    this.pos += n;
+    return this;
+  }
+
+  /** The finished buffer; throws if the layout did not fill it exactly. */
+  done(): Uint8Array {
+    if (this.pos !== this.buf.length) {
+      throw new Error(`ByteWriter: wrote ${this.pos} of ${this.buf.length} bytes`);
+    }
+    return this.buf;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Where the guest's serial console goes: stdio (raw terminal input, Ctrl-A x
+ * to quit as with QEMU's -nographic), a file, or nowhere. Output is batched
+ * per event-loop turn: a boot prints thousands of single bytes.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { UserError } from '../errors.js';
+
+export type ConsoleSpec = { kind: 'stdio'; muxEscape: boolean } | { kind: 'file'; path: string } | { kind: 'null' };
+
+export interface GuestConsole {
+  /** Bytes from the guest. */
+  write(byte: number): void;
+  /** Start delivering host input to `sink`; it returns how many bytes it took. */
+  attachInput(sink: (bytes: Uint8Array) => number): void;
+  /** Offer held-back input again (the guest drained its FIFO). */
+  pump(): void;
+  onQuit: () => void;
+  close(): void;
+}
+
+const CTRL_A = 0x01;
+
+export function openConsole(spec: ConsoleSpec): GuestConsole {
+  let out: number;
+  if (spec.kind === 'file') {
+    try { out = openSync(spec.path, 'w'); } catch (e) {
+      throw new UserError(`-serial file:${spec.path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+  } else {
+    out = spec.kind === 'stdio' ? 1 : -1;
+  }
+  const pending: number[] = [];
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    if (out < 0 || pending.length === 0) { pending.length = 0; return; }
+    const buf = Buffer.from(pending);
+    pending.length = 0;
+    for (let off = 0; off < buf.length;) {
+      try { off += writeSync(out, buf, off); } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        return; // reader went away: drop output, keep the guest running
+      }
+    }
+  };
+
+  let held = Buffer.alloc(0);
+  let sink: ((b: Uint8Array) => number) | null = null;
+  let sawCtrlA = false;
+  let listening = false;
+  const stdin = process.stdin;
+  const con: GuestConsole = {
+    onQuit: () => {},
+    write(byte) {
+      pending.push(byte);
+      if (pending.length >= 4096) flush();
+      else if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
+    },
+    attachInput(s) {
+      sink = s; // a rebooted machine brings a new UART; stdin stays hooked up
+      if (spec.kind !== 'stdio' || listening) return;
+      listening = true;
+      if (stdin.isTTY) stdin.setRawMode(true);
+      stdin.on('data', (chunk: Buffer) => {
+        const keep: number[] = [];
+        for (const b of chunk) {
+          if (spec.muxEscape && sawCtrlA) {
+            sawCtrlA = false;
+            if (b === 0x78 /* x */) { con.onQuit(); return; }
+            if (b !== CTRL_A) continue; // Ctrl-A Ctrl-A sends one Ctrl-A
+          } else if (spec.muxEscape && b === CTRL_A) { sawCtrlA = true; continue; }
+          keep.push(b);
+        }
+        held = Buffer.concat([held, Buffer.from(keep)]);
+        con.pump();
+        if (held.length > 1 << 16) stdin.pause(); // backpressure: the guest is not reading
+      });
+      stdin.on('error', () => {});
+      stdin.resume();
+    },
+    pump() {
+      if (!sink || held.length === 0) return;
+      const n = sink(held);
+      held = held.subarray(n);
+      if (held.length < 1 << 15 && stdin.isPaused()) stdin.resume();
+    },
+    close() {
+      flush();
+      if (spec.kind === 'stdio') {
+        if (stdin.isTTY) stdin.setRawMode(false);
+        stdin.pause();
+        stdin.removeAllListeners('data');
+        stdin.unref?.();
+      }
+      if (spec.kind === 'file') closeSync(out);
+    },
+  };
+  return con;
+}

@@ -1,0 +1,150 @@
+/**
+ * The pc machine: RAM, the PC's legacy devices, ACPI tables, a Linux kernel
+ * and the vCPUs, assembled on one KVM VM. One PcMachine lives from power-on
+ * to reset or poweroff; a reboot builds a new one (backends persist).
+ */
+import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import * as libc from '../sys/libc.js';
+import { KvmSystem } from '../kvm/system.js';
+import { Vm } from '../kvm/vm.js';
+import { Vcpus, VcpuStopReason } from '../kvm/vcpus.js';
+import { GuestMemory } from '../memory/guest-memory.js';
+import { parseKernel } from '../boot/kernel-image.js';
+import { loadLinux } from '../boot/load-linux.js';
+import { ACPI_BASE, ACPI_SIZE, FOUR_GIB, e820Map, splitRam } from '../boot/layout.js';
+import { IoBus, AccessSize } from '../devices/bus.js';
+import { Serial16550, COM1_BASE, COM1_IRQ } from '../devices/serial.js';
+import { I8042, I8042_COMMAND_PORT, I8042_DATA_PORT } from '../devices/i8042.js';
+import { AcpiPower } from '../devices/power.js';
+import { CmosRtc, RTC_BASE } from '../devices/rtc.js';
+import { attachQuietPorts } from '../devices/legacy.js';
+import { buildAcpi, ACPI_POWER } from '../acpi/build.js';
+import { GuestConsole } from './console.js';
+
+export interface MachineConfig {
+  ramSize: number;
+  cpus: number;
+  kernel: string;
+  initrd?: string;
+  cmdline: string;
+}
+
+/** How a boot ended. */
+export type MachineExit = { kind: 'poweroff' } | { kind: 'reset' } | { kind: 'error'; message: string };
+
+function readInput(path: string, what: string): Uint8Array {
+  try { return readFileSync(path); } catch (e) {
+    throw new UserError(`${what} ${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+}
+
+export class PcMachine {
+  readonly vm: Vm;
+  readonly memory = new GuestMemory();
+  readonly pio = new IoBus('pio');
+  readonly mmio = new IoBus('mmio');
+  private ram: { addr: bigint; size: number };
+  private vcpus: Vcpus;
+  private ended: Promise<MachineExit>;
+  private finish!: (e: MachineExit) => void;
+  readonly serial: Serial16550;
+
+  constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
+    const kernel = parseKernel(cfg.kernel, readInput(cfg.kernel, '-kernel'));
+    const initrd = cfg.initrd ? readInput(cfg.initrd, '-initrd') : null;
+    this.ended = new Promise((res) => { this.finish = res; });
+
+    this.vm = new Vm(kvm);
+    // Guest RAM: anonymous memory, split around the 32-bit PCI hole.
+    const size = cfg.ramSize;
+    const addr = libc.mmap(size, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS | libc.MAP_NORESERVE);
+    this.ram = { addr, size };
+    const { low, high } = splitRam(size);
+    this.vm.mapMemory(0n, BigInt(low), addr);
+    this.memory.add('ram-below-4g', 0, low, addr);
+    if (high > 0) {
+      this.vm.mapMemory(BigInt(FOUR_GIB), BigInt(high), addr + BigInt(low));
+      this.memory.add('ram-above-4g', FOUR_GIB, high, addr + BigInt(low));
+    }
+
+    // Legacy devices.
+    this.serial = new Serial16550({
+      output: (b) => console.write(b),
+      setIrq: (level) => this.vm.setIrqLine(COM1_IRQ, level),
+      onRxDrained: () => console.pump(),
+    });
+    console.attachInput((bytes) => this.serial.receive(bytes));
+    this.pio.register(COM1_BASE, 8, this.serial, 'serial0');
+    const i8042 = new I8042({ onReset: () => this.end({ kind: 'reset' }) });
+    this.pio.register(I8042_DATA_PORT, 1, i8042.dataPort, 'i8042-data');
+    this.pio.register(I8042_COMMAND_PORT, 1, i8042.commandPort, 'i8042-cmd');
+    const power = new AcpiPower({
+      ...ACPI_POWER,
+      onPoweroff: () => this.end({ kind: 'poweroff' }),
+      onReset: () => this.end({ kind: 'reset' }),
+    });
+    this.pio.register(ACPI_POWER.sleepControlPort, 1, power.sleepControl, 'acpi-sleep-control');
+    this.pio.register(ACPI_POWER.sleepStatusPort, 1, power.sleepStatus, 'acpi-sleep-status');
+    this.pio.register(ACPI_POWER.resetPort, 1, power.reset, 'acpi-reset');
+    this.pio.register(RTC_BASE, 2, new CmosRtc({}), 'rtc');
+    attachQuietPorts(this.pio); // legacy ports Linux probes: absent, silently
+
+    // Firmware tables and the kernel.
+    const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus }, ACPI_BASE);
+    if (acpi.image.length > ACPI_SIZE) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${ACPI_SIZE} reserved`);
+    this.memory.write(ACPI_BASE, acpi.image);
+    const regs = loadLinux(this.memory, {
+      kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
+    });
+
+    this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, {
+      pioRead: (port, sz) => this.pio.read(port, sz as AccessSize),
+      pioWrite: (port, sz, v) => this.pio.write(port, sz as AccessSize, v),
+      mmioRead: (a, data) => this.mmioAccess(a, data, false),
+      mmioWrite: (a, data) => this.mmioAccess(a, data, true),
+    });
+    this.vcpus.onStop = (why) => this.end(vcpuExit(why));
+  }
+
+  private mmioAccess(addr: number, data: Uint8Array, write: boolean): void {
+    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const n = data.length;
+    if (n === 8) {
+      // Split 64-bit accesses into two dwords, low first (as a 32-bit CPU would).
+      if (write) { this.mmio.write(addr, 4, dv.getUint32(0, true)); this.mmio.write(addr + 4, 4, dv.getUint32(4, true)); }
+      else { dv.setUint32(0, this.mmio.read(addr, 4), true); dv.setUint32(4, this.mmio.read(addr + 4, 4), true); }
+      return;
+    }
+    if (n !== 1 && n !== 2 && n !== 4) { if (!write) data.fill(0xff); return; }
+    if (write) this.mmio.write(addr, n, n === 1 ? dv.getUint8(0) : n === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true));
+    else {
+      const v = this.mmio.read(addr, n);
+      if (n === 1) dv.setUint8(0, v); else if (n === 2) dv.setUint16(0, v, true); else dv.setUint32(0, v, true);
+    }
+  }
+
+  end(e: MachineExit): void { this.finish(e); }
+
+  /** Run until the guest powers off, resets or fails; then stop every vCPU. */
+  async run(): Promise<MachineExit> {
+    this.vcpus.start();
+    const e = await this.ended;
+    await this.vcpus.stop();
+    return e;
+  }
+
+  /** Release the VM and its RAM. Guest memory views are dead after this. */
+  destroy(): void {
+    this.vm.close();
+    libc.munmap(this.ram.addr, this.ram.size);
+  }
+}
+
+function vcpuExit(why: VcpuStopReason): MachineExit {
+  switch (why.kind) {
+    case 'shutdown': return { kind: 'reset' }; // triple fault resets a PC
+    case 'system-event': return why.event === 1 ? { kind: 'poweroff' } : { kind: 'reset' };
+    case 'fatal': return { kind: 'error', message: why.message };
+  }
+}

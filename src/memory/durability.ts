@@ -1,0 +1,81 @@
+/**
+ * Does a guest's write to this backend survive a host crash, and why?
+ * QEMU's nvdimm docs admit there is no way to tell from inside; pmemvm
+ * decides from how the backend was really mapped, so the start-up banner
+ * and the monitor can say it plainly.
+ *
+ * The modes:
+ *  - devdax:          device DAX, no page cache: stores reach the media.
+ *  - fsdax-map-sync:  file on a DAX filesystem mapped with MAP_SYNC: stores
+ *                     reach the media and page faults commit the file's
+ *                     block metadata first.
+ *  - page-cache:      anything that needs msync/fsync to persist (plain
+ *                     files, and DAX files mapped without MAP_SYNC whose
+ *                     block allocations may be lost).
+ *  - private:         share=off, a copy-on-write mapping: never reaches the file.
+ *  - ram:             anonymous memory.
+ */
+import type { DaxMode } from './backend-mounts.js';
+
+export type DurabilityMode = 'devdax' | 'fsdax-map-sync' | 'page-cache' | 'private' | 'ram';
+
+export interface DurabilityReport {
+  backend: string;
+  path?: string;
+  crashSafe: boolean;
+  mode: DurabilityMode;
+  reason: string;
+}
+
+/** What is known about a backend once it is mapped. */
+export interface DurabilityFacts {
+  backend: string;
+  path?: string;
+  kind: 'file' | 'ram';
+  devdax: boolean;
+  share: boolean;
+  pmem: boolean;
+  mapSync: boolean;
+  readonly: boolean;
+  discardData: boolean;
+  /** mem-path was a directory: the file was unlinked at once. */
+  temporary: boolean;
+  /** DAX mount mode of the file's filesystem, null when unknown or not a file. */
+  dax: DaxMode | null;
+  fsType?: string;
+}
+
+export const PAGE_CACHE_ADVICE =
+  'use unarmed=on, or virtio-pmem, or a DAX backend with pmem=on,share=on';
+
+export function decideDurability(f: DurabilityFacts): DurabilityReport {
+  const r = (crashSafe: boolean, mode: DurabilityMode, reason: string): DurabilityReport =>
+    f.path === undefined ? { backend: f.backend, crashSafe, mode, reason } : { backend: f.backend, path: f.path, crashSafe, mode, reason };
+
+  if (f.kind === 'ram') return r(false, 'ram', 'volatile: RAM backend, contents are lost when pmemvm exits');
+  if (!f.share) return r(false, 'private', 'guest writes are discarded (share=off)');
+
+  const mode: DurabilityMode = f.devdax ? 'devdax' : f.mapSync ? 'fsdax-map-sync' : 'page-cache';
+  if (f.temporary) return r(false, mode, 'the backing file is a temporary file, deleted at start: contents are lost when pmemvm exits');
+  if (f.readonly) return r(false, mode, 'guest writes are refused (readonly=on)');
+  if (f.discardData) return r(false, mode, 'guest writes are thrown away when pmemvm exits (discard-data=on)');
+  if (f.devdax) return r(true, mode, 'device DAX: guest stores go straight to persistent memory, no page cache');
+  if (f.mapSync) {
+    return r(true, mode, `file on a DAX filesystem${f.fsType ? ` (${f.fsType})` : ''} mapped with MAP_SYNC: guest stores go straight to persistent memory and block metadata is committed on fault`);
+  }
+  if (f.pmem) {
+    const why = f.dax === 'never' ? 'its filesystem is not mounted with -o dax' : 'the file is not DAX';
+    return r(false, mode, `pmem=on but the kernel refused MAP_SYNC (${why}): guest writes sit in the host page cache; ${PAGE_CACHE_ADVICE}`);
+  }
+  if (f.dax === 'always') {
+    return r(false, mode, 'file on a DAX filesystem mapped without MAP_SYNC: its block allocations may be lost in a host crash; add pmem=on');
+  }
+  return r(false, mode, `guest writes sit in the host page cache; ${PAGE_CACHE_ADVICE}`);
+}
+
+/** One banner line, e.g. "nv0: mem0 (/mnt/pmem/a.img) is crash-safe [fsdax-map-sync]: ...". */
+export function formatDurability(deviceId: string, report: DurabilityReport): string {
+  const where = report.path ? `${report.backend} (${report.path})` : report.backend;
+  const verdict = report.crashSafe ? 'crash-safe' : 'not crash-safe';
+  return `${deviceId}: ${where} is ${verdict} [${report.mode}]: ${report.reason}`;
+}

@@ -1,0 +1,70 @@
+// The foundation acceptance: pmemvm boots Debian's kernel to our init on
+// real KVM, and the guest sees the CPUs, memory and ACPI tables we gave it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { guestImage, runGuest } from '../lib/guest.js';
+
+const APPEND = 'console=ttyS0 quiet panic=-1';
+
+function field(output: string, key: string): string {
+  const m = new RegExp(`^${key}=(.*)$`, 'm').exec(output);
+  assert.ok(m, `guest did not print ${key}=; output:\n${output}`);
+  return m[1].trim();
+}
+
+test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI tables, clean dmesg', async () => {
+  const img = guestImage();
+  const r = await runGuest({
+    vmm: 'pmemvm',
+    args: ['-machine', 'pc', '-m', '512M', '-smp', '2', '-kernel', img.bzImage, '-initrd', img.initrd,
+      '-append', APPEND, '-nographic'],
+    script: [
+      'echo CPUS=$(grep -c ^processor /proc/cpuinfo)',
+      'echo ONLINE=$(cat /sys/devices/system/cpu/online)',
+      "echo MEMKB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)",
+      'echo TABLES=$(ls /sys/firmware/acpi/tables | tr "\\n" " ")',
+      "echo BADLINES=$(dmesg | grep -cE 'ACPI Error|BUG:|WARNING:')",
+      "dmesg | grep -E 'ACPI Error|BUG:|WARNING:|ACPI BIOS' | sed 's/^/DMESG: /'",
+    ].join('\n'),
+  });
+  assert.equal(r.exitCode, 0, `pmemvm exit code; output:\n${r.output}`);
+  assert.equal(r.guestExit, 0, r.output);
+  assert.equal(field(r.output, 'CPUS'), '2');
+  assert.equal(field(r.output, 'ONLINE'), '0-1');
+  const memKb = Number(field(r.output, 'MEMKB'));
+  // MemTotal is RAM minus what the kernel reserves for itself (code, page tables...).
+  assert.ok(memKb > 440 * 1024 && memKb <= 512 * 1024, `MemTotal ${memKb} kB is not about 512M`);
+  const tables = field(r.output, 'TABLES').split(/\s+/);
+  for (const t of ['DSDT', 'FACP', 'APIC']) assert.ok(tables.includes(t), `no ${t} in ${tables.join(',')}`);
+  assert.equal(field(r.output, 'BADLINES'), '0', r.output);
+});
+
+test('the guest console is two-way: a script reads a line typed on stdin; poweroff exits 0 promptly', async () => {
+  const r = await runGuest({
+    vmm: 'pmemvm',
+    args: ['-m', '256M', '-nographic'],
+    script: 'echo "What is your name?"\nread name\necho "HELLO=[$name]"\n',
+    input: 'pmem guest\n',
+    timeoutMs: 90_000,
+  });
+  assert.equal(r.exitCode, 0, r.output);
+  assert.match(r.output, /What is your name\?/);
+  assert.equal(field(r.output, 'HELLO'), '[pmem guest]');
+  // The guest's init runs `poweroff -f` after the script; exit must follow at once.
+  const tail = r.output.slice(r.output.indexOf('PMEMVM-GUEST-EXIT='));
+  assert.ok(tail.length < 2000, `pmemvm printed a lot after poweroff:\n${tail}`);
+});
+
+test('boots the uncompressed ELF vmlinux as well as the bzImage', async () => {
+  const img = guestImage();
+  const r = await runGuest({ vmm: 'pmemvm', args: ['-m', '256M', '-kernel', img.vmlinux, '-nographic'], script: 'echo ELF-BOOT-OK' });
+  assert.equal(r.exitCode, 0, r.output);
+  assert.match(r.output, /^ELF-BOOT-OK$/m);
+});
+
+test('-no-reboot: a guest reboot ends pmemvm instead of rebooting', async () => {
+  const r = await runGuest({ vmm: 'pmemvm', args: ['-m', '256M', '-no-reboot', '-nographic'], script: 'echo REBOOTING; reboot -f' });
+  assert.equal(r.exitCode, 0, r.output);
+  assert.match(r.output, /^REBOOTING$/m);
+  assert.equal(r.guestExit, null, 'the guest must not get to finish its script');
+});
