@@ -45,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
       kernel: o.kernel,
       initrd: o.initrd,
       cmdline: o.append ?? '',
+      cpuModel: o.cpu === undefined ? 'default' : 'host',
     },
     console: consoleFrom(o),
     noReboot: o.noReboot,

@@ -4,9 +4,20 @@
  */
 import { CpuidEntry } from '../sys/kvm-abi.js';
 
-export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number): CpuidEntry[] {
-  return supported.map((src) => {
+/**
+ * `host` passes through everything KVM supports (-cpu host / max). The
+ * default model is conservative like QEMU's default (qemu64): no extended
+ * XSAVE state (AVX, AVX-512, PKRU...), so the guest sees what a QEMU guest
+ * sees for the same command line, and nested setups whose XSETBV does not
+ * reach KVM (QEMU TCG's SVM) stay consistent.
+ */
+export type CpuModel = 'default' | 'host';
+
+export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number, model: CpuModel = 'default'): CpuidEntry[] {
+  const base = model === 'host' ? supported : supported.filter((e) => e.function !== 0xd);
+  return base.map((src) => {
     const e = { ...src };
+    if (model === 'default') withoutXsave(e);
     switch (e.function) {
       case 1:
         // EBX: initial APIC id [31:24], logical processors per package [23:16], CLFLUSH size 8*8.
@@ -34,4 +45,22 @@ export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number)
     }
     return e;
   });
+}
+
+/**
+ * Like qemu64: no XSAVE (the guest uses FXSAVE), so no AVX-family or PKU
+ * state either. Under QEMU TCG's nested SVM a guest XSETBV never reaches
+ * KVM, which then keeps reloading its own XCR0: XSAVE state breaks there.
+ */
+function withoutXsave(e: CpuidEntry): void {
+  if (e.function === 1) {
+    e.ecx &= ~((1 << 26) | (1 << 27) | (1 << 28) | (1 << 12) | (1 << 29)); // XSAVE, OSXSAVE, AVX, FMA, F16C
+  } else if (e.function === 7 && e.index === 0) {
+    // AVX2, AVX-512 F/DQ/IFMA/PF/ER/CD/BW/VL
+    e.ebx &= ~((1 << 5) | (1 << 16) | (1 << 17) | (1 << 21) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 30) | (1 << 31));
+    e.ecx &= ~((1 << 1) | (1 << 3) | (1 << 4) | (1 << 6) | (1 << 11) | (1 << 12) | (1 << 14)); // AVX512 VBMI*, PKU, OSPKE, VNNI, BITALG, VPOPCNTDQ
+    e.edx &= ~((1 << 2) | (1 << 3) | (1 << 8) | (1 << 23)); // AVX512 4VNNIW/4FMAPS/VP2INTERSECT/FP16
+  } else if (e.function === 7 && e.index === 1) {
+    e.eax &= ~((1 << 4) | (1 << 5)); // AVX-VNNI, AVX512_BF16
+  }
 }

@@ -5,9 +5,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as libc from '../sys/libc.js';
-import { CpuidEntry, KVM, RUN, Regs, Sregs, encodeCpuid, encodeDefaultFpu, encodeMsrs, encodeRegs } from '../sys/kvm-abi.js';
+import { CpuidEntry, KVM, RUN, Regs, Sregs, decodeRegs, encodeCpuid, encodeDefaultFpu, encodeMsrs, encodeRegs } from '../sys/kvm-abi.js';
 import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
-import { vcpuCpuid } from './cpuid.js';
+import { CpuModel, vcpuCpuid } from './cpuid.js';
 import { Vm } from './vm.js';
 import { PciConfigShared } from './pci-config-fastpath.js';
 import {
@@ -41,13 +41,13 @@ export class Vcpus {
   onStop: (why: VcpuStopReason) => void = () => {};
 
   constructor(private vm: Vm, count: number, supportedCpuid: CpuidEntry[], bootRegs: Partial<Regs>,
-              private bus: ExitHandler, private ignoredOutPorts: number[] = [0x80]) {
+              private bus: ExitHandler, cpuModel: CpuModel = 'default', private ignoredOutPorts: number[] = [0x80]) {
     if (!kickInstalled) { libc.installKickHandler(libc.kickSignal()); kickInstalled = true; }
     const runSize = vm.kvm.vcpuMmapSize;
     for (let i = 0; i < count; i++) {
       const fd = vm.createVcpuFd(i);
       const runAddr = libc.mmap(runSize, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, 0);
-      libc.ioctlBuf(fd, KVM.SET_CPUID2, encodeCpuid(vcpuCpuid(supportedCpuid, i, count)));
+      libc.ioctlBuf(fd, KVM.SET_CPUID2, encodeCpuid(vcpuCpuid(supportedCpuid, i, count, cpuModel)));
       libc.ioctlBuf(fd, KVM.SET_MSRS, encodeMsrs(bootMsrs()));
       libc.ioctlBuf(fd, KVM.SET_FPU, encodeDefaultFpu());
       if (i === 0) {
@@ -146,12 +146,23 @@ export class Vcpus {
   /** Stop every vCPU and wait for the threads to end. */
   async stop(): Promise<void> {
     this.stopping = true;
+    const debug = process.env.PMEMVM_DEBUG ? (m: string) => process.stderr.write(`pmemvm: debug: ${m}\n`) : () => {};
+    debug(`stopping ${this.vcpus.length} vCPUs (running: ${this.vcpus.map((v) => v.running).join(',')})`);
     // Kick repeatedly until all have left: a kick can land just before a
     // thread re-enters KVM_RUN, which immediate_exit then catches.
     const timer = setInterval(() => this.vcpus.forEach((v) => this.kick(v)), 20);
     this.vcpus.forEach((v) => this.kick(v));
     await Promise.all(this.exited);
     clearInterval(timer);
+    debug('all vCPU threads joined');
+    if (process.env.PMEMVM_DEBUG) {
+      for (const [i, v] of this.vcpus.entries()) {
+        const regs = new Uint8Array(144);
+        libc.ioctlBuf(v.fd, KVM.GET_REGS, regs);
+        const r = decodeRegs(regs);
+        debug(`vCPU ${i}: rip=0x${r.rip.toString(16)} rsp=0x${r.rsp.toString(16)} rflags=0x${r.rflags.toString(16)}`);
+      }
+    }
     for (const v of this.vcpus) {
       libc.munmap(v.runAddr, this.vm.kvm.vcpuMmapSize);
       libc.close(v.fd);

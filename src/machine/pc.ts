@@ -9,9 +9,11 @@ import * as libc from '../sys/libc.js';
 import { KvmSystem } from '../kvm/system.js';
 import { Vm } from '../kvm/vm.js';
 import { Vcpus, VcpuStopReason } from '../kvm/vcpus.js';
+import type { CpuModel } from '../kvm/cpuid.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { parseKernel } from '../boot/kernel-image.js';
 import { loadLinux } from '../boot/load-linux.js';
+import { RESET_VECTOR, resetVectorStub } from '../boot/reset-vector.js';
 import { ACPI_BASE, ACPI_SIZE, FOUR_GIB, e820Map, splitRam } from '../boot/layout.js';
 import { IoBus, AccessSize } from '../devices/bus.js';
 import { Serial16550, COM1_BASE, COM1_IRQ } from '../devices/serial.js';
@@ -28,6 +30,8 @@ export interface MachineConfig {
   kernel: string;
   initrd?: string;
   cmdline: string;
+  /** -cpu host/max: pass through all KVM supports; default: QEMU-like conservative model. */
+  cpuModel: CpuModel;
 }
 
 /** How a boot ended. */
@@ -76,6 +80,10 @@ export class PcMachine {
     });
     console.attachInput((bytes) => this.serial.receive(bytes));
     this.pio.register(COM1_BASE, 8, this.serial, 'serial0');
+    if (process.env.PMEMVM_DEBUG) {
+      this.pio.onUnmapped = (kind, addr, size, value) =>
+        process.stderr.write(`pmemvm: debug: unmapped port ${kind} 0x${addr.toString(16)}/${size}${value === undefined ? '' : ' = 0x' + value.toString(16)}\n`);
+    }
     const i8042 = new I8042({ onReset: () => this.end({ kind: 'reset' }) });
     this.pio.register(I8042_DATA_PORT, 1, i8042.dataPort, 'i8042-data');
     this.pio.register(I8042_COMMAND_PORT, 1, i8042.commandPort, 'i8042-cmd');
@@ -94,6 +102,7 @@ export class PcMachine {
     const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus }, ACPI_BASE);
     if (acpi.image.length > ACPI_SIZE) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${ACPI_SIZE} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);
+    this.memory.write(RESET_VECTOR, resetVectorStub(ACPI_POWER.resetPort, ACPI_POWER.resetValue));
     const regs = loadLinux(this.memory, {
       kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
     });
@@ -103,7 +112,7 @@ export class PcMachine {
       pioWrite: (port, sz, v) => this.pio.write(port, sz as AccessSize, v),
       mmioRead: (a, data) => this.mmioAccess(a, data, false),
       mmioWrite: (a, data) => this.mmioAccess(a, data, true),
-    });
+    }, cfg.cpuModel);
     this.vcpus.onStop = (why) => this.end(vcpuExit(why));
   }
 
@@ -124,7 +133,10 @@ export class PcMachine {
     }
   }
 
-  end(e: MachineExit): void { this.finish(e); }
+  end(e: MachineExit): void {
+    if (process.env.PMEMVM_DEBUG) process.stderr.write(`pmemvm: debug: machine end: ${JSON.stringify(e)}\n`);
+    this.finish(e);
+  }
 
   /** Run until the guest powers off, resets or fails; then stop every vCPU. */
   async run(): Promise<MachineExit> {

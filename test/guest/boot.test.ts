@@ -68,3 +68,10 @@ test('-no-reboot: a guest reboot ends pmemvm instead of rebooting', async () => 
   assert.match(r.output, /^REBOOTING$/m);
   assert.equal(r.guestExit, null, 'the guest must not get to finish its script');
 });
+
+test('without -no-reboot, a guest reboot boots the machine again', async () => {
+  // The same initrd reboots every time: count boots until the timeout ends pmemvm.
+  const r = await runGuest({ vmm: 'pmemvm', args: ['-m', '256M', '-nographic'], script: 'echo BOOTED-ONCE; reboot -f', timeoutMs: 75_000 });
+  const boots = r.output.match(/^BOOTED-ONCE$/gm)?.length ?? 0;
+  assert.ok(boots >= 2, `expected at least two boots, saw ${boots}:\n${r.output}`);
+});

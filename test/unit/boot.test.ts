@@ -1,0 +1,92 @@
+// Byte-level checks of the Linux boot protocol pieces and the vCPU CPUID.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildBootParams } from '../../src/boot/boot-params.js';
+import { GDT, gdtEntry, identityPageTables } from '../../src/boot/cpu-state.js';
+import { parseKernel } from '../../src/boot/kernel-image.js';
+import { e820Map, splitRam, E820_RAM, E820_RESERVED } from '../../src/boot/layout.js';
+import { resetVectorStub } from '../../src/boot/reset-vector.js';
+import { vcpuCpuid } from '../../src/kvm/cpuid.js';
+import { UserError } from '../../src/errors.js';
+
+test('GDT descriptors match the well-known flat 64-bit values', () => {
+  assert.equal(gdtEntry(0xa09b, 0, 0xfffff), 0x00af9b000000ffffn); // 64-bit code
+  assert.equal(gdtEntry(0xc093, 0, 0xfffff), 0x00cf93000000ffffn); // flat data
+  assert.equal(GDT[2], 0x00af9b000000ffffn, '__BOOT_CS is selector 0x10');
+  assert.equal(GDT[3], 0x00cf93000000ffffn, '__BOOT_DS is selector 0x18');
+});
+
+test('identity page tables map 4 GiB with 2 MiB pages', () => {
+  const [pml4, pdpt, pd] = identityPageTables();
+  const u64 = (b: Uint8Array, i: number) => new DataView(b.buffer).getBigUint64(i * 8, true);
+  assert.equal(u64(pml4.data, 0), 0xa003n);
+  assert.equal(u64(pdpt.data, 3), 0xe003n);
+  assert.equal(u64(pd.data, 0), 0x83n);
+  assert.equal(u64(pd.data, 2047), (2047n << 21n) | 0x83n);
+});
+
+test('boot_params: command line, initrd above 4 GiB halves, RSDP, e820', () => {
+  const b = buildBootParams({
+    setupHeader: null, cmdlineAddr: 0x20000, cmdlineSize: 12,
+    initrd: { addr: 0x1_2345_6000, size: 0x10000 }, rsdpAddr: 0xe0000,
+    e820: [{ addr: 0, size: 0x9fc00, type: E820_RAM }],
+  });
+  const v = new DataView(b.buffer);
+  assert.equal(v.getUint16(0x1fe, true), 0xaa55);
+  assert.equal(v.getUint32(0x202, true), 0x53726448);
+  assert.equal(b[0x210], 0xff, 'type_of_loader');
+  assert.equal(v.getUint32(0x228, true), 0x20000);
+  assert.equal(v.getUint32(0x218, true), 0x2345_6000, 'ramdisk_image low 32 bits');
+  assert.equal(v.getUint32(0x0c0, true), 1, 'ext_ramdisk_image high 32 bits');
+  assert.equal(v.getBigUint64(0x070, true), 0xe0000n, 'acpi_rsdp_addr');
+  assert.equal(b[0x1e8], 1);
+  assert.equal(v.getBigUint64(0x2d0 + 8, true), 0x9fc00n);
+});
+
+test('RAM splits around the PCI hole like QEMU pc, and e820 follows', () => {
+  assert.deepEqual(splitRam(512 << 20), { low: 512 << 20, high: 0 });
+  assert.deepEqual(splitRam(0xe0000000), { low: 0xc0000000, high: 0x20000000 });
+  const m = e820Map(4 * 2 ** 30);
+  assert.deepEqual(m.at(-1), { addr: 2 ** 32, size: 2 ** 30, type: E820_RAM });
+  assert.ok(m.some((e) => e.addr === 0xe0000 && e.type === E820_RESERVED), 'ACPI area reserved');
+});
+
+test('a bzImage is parsed from its setup header; garbage is a UserError', () => {
+  const img = new Uint8Array(0x4000);
+  const v = new DataView(img.buffer);
+  img[0x1f1] = 3; img[0x201] = 0x6a;
+  v.setUint32(0x202, 0x53726448, true); v.setUint16(0x206, 0x20f, true);
+  v.setUint16(0x236, 1, true); v.setUint32(0x22c, 0x7fffffff, true); v.setUint32(0x238, 2047, true);
+  const k = parseKernel('k', img);
+  assert.equal(k.kind, 'bzImage');
+  assert.equal(k.entry64, 0x100200);
+  assert.equal(k.segments[0].data.length, 0x4000 - 4 * 512);
+  assert.throws(() => parseKernel('junk', new Uint8Array(4096)), (e: unknown) => e instanceof UserError && /not a Linux kernel/.test(e.message));
+  v.setUint16(0x236, 0, true);
+  assert.throws(() => parseKernel('k32', img), /no 64-bit entry point/);
+});
+
+test('the reset-vector stub writes the reset register and halts', () => {
+  assert.deepEqual([...resetVectorStub(0x602, 1)], [0xb0, 0x01, 0xba, 0x02, 0x06, 0xee, 0xf4, 0xeb, 0xfd]);
+});
+
+test('CPUID: APIC ids and topology per vCPU; the default model hides XSAVE like qemu64, -cpu host keeps it', () => {
+  const supported = [
+    { function: 1, index: 0, flags: 0, eax: 0x806f8, ebx: 0, ecx: (1 << 26) | (1 << 28) | 1, edx: 0 },
+    { function: 7, index: 0, flags: 1, eax: 0, ebx: (1 << 5) | 1, ecx: 1 << 3, edx: 0 },
+    { function: 0xd, index: 0, flags: 1, eax: 0x207, ebx: 0x240, ecx: 0xa88, edx: 0 },
+    { function: 0xb, index: 0, flags: 1, eax: 0, ebx: 0, ecx: 0, edx: 0 },
+  ];
+  const def = vcpuCpuid(supported, 1, 2);
+  const leaf = (es: typeof def, f: number) => es.find((e) => e.function === f)!;
+  assert.equal(leaf(def, 1).ebx >>> 24, 1, 'initial APIC id');
+  assert.equal((leaf(def, 1).ebx >>> 16) & 0xff, 2, 'logical CPUs');
+  assert.equal(leaf(def, 1).ecx, (1 | (1 << 31)) >>> 0, 'no XSAVE/AVX; hypervisor bit');
+  assert.equal(leaf(def, 7).ebx, 1, 'no AVX2');
+  assert.equal(leaf(def, 7).ecx, 0, 'no PKU');
+  assert.equal(def.some((e) => e.function === 0xd), false, 'no XSAVE leaf');
+  assert.equal(leaf(def, 0xb).edx, 1, 'x2APIC id');
+  const host = vcpuCpuid(supported, 0, 1, 'host');
+  assert.equal(leaf(host, 1).ecx & (1 << 28), 1 << 28);
+  assert.equal(leaf(host, 0xd).ebx, 0xa88);
+});

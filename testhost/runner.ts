@@ -1,0 +1,176 @@
+// Runs a command inside the test host: an L1 Linux VM under QEMU TCG (nested SVM) that
+// sees this machine's root over 9p and has real KVM (kvm_amd nested=1) for pmemvm's guests.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative, isAbsolute } from 'node:path';
+import { cacheDir, repoRoot } from './paths.js';
+
+export interface RunOptions {
+  /** Working directory of the command inside the test host (default: process.cwd()). */
+  cwd?: string;
+  /** Kill QEMU after this long (default 85 min, under CI's 90). */
+  timeoutMs?: number;
+  /** L1 memory, QEMU -m syntax (default 8G; TCG allocates lazily). */
+  memory?: string;
+}
+
+const MARKER = 'PMEMVM-TESTHOST-EXIT=';
+const TICK_MS = 500;
+
+/** Build (or find cached) guest and test host images; returns the test host image dir. */
+export function buildImages(): string {
+  const run = (script: string): string => {
+    const r = spawnSync('bash', [join(repoRoot, script)], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${script} failed (exit ${r.status})`);
+    return r.stdout.trim().split('\n').pop()!;
+  };
+  run('guest/build.sh'); // tests inside need it; the cache is read-only in there
+  return run('testhost/build.sh');
+}
+
+/** POSIX shell single-quoting. */
+export function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Directories the L1 cannot see through the read-only root (its /tmp, /run, ... are tmpfs). */
+function hiddenInL1(p: string): boolean {
+  return ['/tmp', '/run', '/var/tmp', '/dev', '/proc', '/sys'].some((d) => p === d || p.startsWith(d + '/'));
+}
+
+function isInside(child: string, parent: string): boolean {
+  const r = relative(parent, child);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+}
+
+/** The script the L1 init runs chrooted in the host root. */
+function commandScript(argv: string[], cwd: string): string {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/tmp/home',
+    PMEMVM_IN_TESTHOST: '1',
+    PMEMVM_CACHE: cacheDir(), // visible read-only at the same path
+  };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && (k === 'CI' || k === 'LANG' || k.startsWith('PMEMVM_')) && !(k in env)) env[k] = v;
+  }
+  // The command's output reaches us through a pipe; keep colours when we are on a terminal.
+  if (process.stdout.isTTY && !process.env.NO_COLOR && !('FORCE_COLOR' in process.env)) env.FORCE_COLOR = '1';
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}=${shq(v)}`).join('\n');
+  return `${exports}\nmkdir -p "$HOME"\ncd ${shq(cwd)} || exit 125\n${argv.map(shq).join(' ')}\n`;
+}
+
+/** Run argv inside the test host; resolves to its exit status (124 timeout, 125 infrastructure). */
+export async function runInTestHost(argv: string[], opts: RunOptions = {}): Promise<number> {
+  const cwd = opts.cwd ?? process.cwd();
+  const timeoutMs = opts.timeoutMs ?? 85 * 60_000;
+  const image = buildImages();
+  const cache = cacheDir();
+  const verbose = !!process.env.PMEMVM_TESTHOST_VERBOSE;
+  const t0 = Date.now();
+
+  const tmp = mkdtempSync(join(tmpdir(), 'pmemvm-testhost-'));
+  const share = join(tmp, 'share');
+  mkdirSync(share);
+  // Read-write shares mounted at their own paths: the repo, and cwd / cache if the L1 can't see them.
+  const rw = [repoRoot];
+  if (hiddenInL1(cwd) && !rw.some((d) => isInside(cwd, d))) rw.push(cwd);
+  if (hiddenInL1(cache) && !rw.some((d) => isInside(cache, d))) rw.push(cache);
+  writeFileSync(join(share, 'mounts'), rw.map((d, i) => `work${i} ${d}\n`).join(''));
+  writeFileSync(join(share, 'cmd.sh'), commandScript(argv, cwd));
+  const tickSock = join(tmp, 'tick.sock');
+  // Per-run L1 console log (concurrent runs), renamed to testhost-console.log when done.
+  const consoleLog = join(cache, `testhost-console.${process.pid}.log`);
+  const lastLog = join(cache, 'testhost-console.log');
+
+  const p9 = (id: string, path: string, ro: boolean) => [
+    '-fsdev', `local,id=${id},path=${path},security_model=none,multidevs=remap${ro ? ',readonly=on' : ''}`,
+    '-device', `virtio-9p-pci,fsdev=${id},mount_tag=${id}`,
+  ];
+  const args = [
+    '-accel', 'tcg', '-cpu', 'max', '-smp', '2', '-m', opts.memory ?? '8G', '-machine', 'pc',
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-kernel', join(image, 'vmlinux'), // ELF with a PVH note: skips ~3 s of TCG decompression
+    '-initrd', join(image, 'initrd.img'),
+    '-append', 'console=ttyS0 quiet panic=-1',
+    '-serial', `file:${consoleLog}`,
+    ...p9('hostroot', '/', true),
+    ...p9('run', share, false),
+    ...rw.flatMap((d, i) => p9(`work${i}`, d, false)),
+    '-device', 'virtio-serial-pci',
+    '-chardev', 'stdio,id=out,signal=off', '-device', 'virtconsole,chardev=out',
+    '-chardev', `socket,id=tick,path=${tickSock},server=on,wait=off`,
+    '-device', 'virtserialport,chardev=tick,name=pmemvm.tick',
+  ];
+  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'inherit'] });
+
+  let marker: number | null = null;
+  let firstOutput = 0;
+  let pending = '';
+  const emit = (text: string) => { if (text) process.stdout.write(text); };
+  qemu.stdout.setEncoding('utf8');
+  qemu.stdout.on('data', (chunk: string) => {
+    if (!firstOutput) firstOutput = Date.now();
+    const lines = (pending + chunk.replace(/\r\n/g, '\n')).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      if (line.startsWith(MARKER)) marker = Number(line.slice(MARKER.length));
+      else emit(line + '\n');
+    }
+    // Show partial lines (prompts, progress) at once unless they could be the marker.
+    if (pending && !MARKER.startsWith(pending) && !pending.startsWith(MARKER)) { emit(pending); pending = ''; }
+  });
+
+  // Keep an interrupt arriving: QEMU 7.2 TCG can otherwise freeze an idle L1.
+  let tick: Socket | null = null;
+  let stopped = false;
+  const tryConnect = () => {
+    if (stopped) return;
+    const s = connect(tickSock);
+    s.on('connect', () => { tick = s; });
+    s.on('error', () => { s.destroy(); if (!tick) setTimeout(tryConnect, 100); });
+  };
+  setTimeout(tryConnect, 50);
+  const ticker = setInterval(() => { tick?.write('.'); }, TICK_MS);
+
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, timeoutMs);
+  let signalled = 0;
+  const onSignal = (sig: NodeJS.Signals) => { signalled = sig === 'SIGINT' ? 130 : 143; qemu.kill('SIGKILL'); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const qemuStatus = await new Promise<number | null>((res) => {
+    qemu.on('close', (code) => res(code));
+    qemu.on('error', (e) => { process.stderr.write(`testhost: cannot start qemu: ${e.message}\n`); res(null); });
+  });
+  stopped = true;
+  clearInterval(ticker);
+  clearTimeout(timer);
+  (tick as Socket | null)?.destroy();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  emit(pending.startsWith(MARKER) ? '' : pending);
+
+  let status: number;
+  const statusFile = join(share, 'status');
+  if (timedOut) {
+    process.stderr.write(`testhost: timed out after ${timeoutMs} ms; QEMU killed\n`);
+    status = 124;
+  } else if (signalled) status = signalled;
+  else if (marker !== null) status = marker;
+  else if (existsSync(statusFile)) status = Number(readFileSync(statusFile, 'utf8').trim());
+  else {
+    process.stderr.write(`testhost: QEMU exited (${qemuStatus}) without a result; see ${lastLog}\n`);
+    status = 125;
+  }
+  if (verbose) {
+    process.stderr.write(`testhost: first output after ${((firstOutput || Date.now()) - t0) / 1000} s, ` +
+      `total ${(Date.now() - t0) / 1000} s, status ${status}\n`);
+  }
+  try { renameSync(consoleLog, lastLog); } catch { /* QEMU never started */ }
+  rmSync(tmp, { recursive: true, force: true });
+  return status;
+}
