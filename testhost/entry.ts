@@ -2,18 +2,16 @@
 // Runs the command directly where there is hardware virtualization, else inside the
 // test host (QEMU TCG with nested SVM), because /dev/kvm here may be the PVM emulator.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { runInTestHost, shq } from './runner.js';
-import { cacheDir, repoRoot } from './paths.js';
+import { repoRoot } from './paths.js';
+import { hardwareVirtProblem } from '../src/kvm/system.js';
 
 /** True when KVM here is real hardware virtualization (not the kvm_pvm emulator). */
 export function hasHardwareVirt(): boolean {
-  let cpuinfo = '';
-  try { cpuinfo = readFileSync('/proc/cpuinfo', 'utf8'); } catch { return false; }
-  const flags = /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo);
-  return flags && existsSync('/dev/kvm') && !existsSync('/sys/module/kvm_pvm');
+  return existsSync('/dev/kvm') && hardwareVirtProblem() === null;
 }
 
 function runDirect(argv: string[], cwd: string): Promise<number> {

@@ -14,13 +14,13 @@ import {
   COUNT, IS_WRITE, KIND, KIND_PIO, REQUEST, RESPONSE, SIZE, STATE, STOP, VcpuChannel, VcpuEvent, VcpuWorkerData,
 } from './vcpu-channel.js';
 
-/** What the vCPUs need from the machine: the two buses. */
-export interface ExitHandler {
-  pioRead(port: number, size: number): number;
-  pioWrite(port: number, size: number, value: number): void;
-  mmioRead(addr: number, data: Uint8Array): void;
-  mmioWrite(addr: number, data: Uint8Array): void;
+/** A bus as the exit handler sees it: little-endian bytes at an address. */
+export interface ExitBus {
+  readInto(addr: number, out: Uint8Array): void;
+  writeFrom(addr: number, data: Uint8Array): void;
 }
+/** What the vCPUs need from the machine: the port and MMIO buses. */
+export interface ExitHandler { pio: ExitBus; mmio: ExitBus }
 
 export type VcpuStopReason =
   | { kind: 'shutdown' }                 // triple fault
@@ -116,22 +116,11 @@ export class Vcpus {
 
   private access(ch: VcpuChannel): void {
     const ctl = ch.ctl, addr = ch.addr, size = ctl[SIZE], write = ctl[IS_WRITE] === 1;
-    if (ctl[KIND] === KIND_PIO) {
-      const dv = new DataView(ch.data.buffer, ch.data.byteOffset);
-      for (let i = 0; i < ctl[COUNT]; i++) {
-        const o = i * size;
-        if (write) {
-          const val = size === 1 ? dv.getUint8(o) : size === 2 ? dv.getUint16(o, true) : dv.getUint32(o, true);
-          this.bus.pioWrite(addr, size, val);
-        } else {
-          const val = this.bus.pioRead(addr, size);
-          if (size === 1) dv.setUint8(o, val & 0xff); else if (size === 2) dv.setUint16(o, val & 0xffff, true); else dv.setUint32(o, val >>> 0, true);
-        }
-      }
-    } else if (write) {
-      this.bus.mmioWrite(addr, ch.data.subarray(0, size));
-    } else {
-      this.bus.mmioRead(addr, ch.data.subarray(0, size));
+    const bus = ctl[KIND] === KIND_PIO ? this.bus.pio : this.bus.mmio;
+    // String I/O (rep outs/ins) repeats the access at the same port.
+    for (let i = 0; i < ctl[COUNT]; i++) {
+      const bytes = ch.data.subarray(i * size, (i + 1) * size);
+      if (write) bus.writeFrom(addr, bytes); else bus.readInto(addr, bytes);
     }
   }
 

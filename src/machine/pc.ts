@@ -15,7 +15,7 @@ import { parseKernel } from '../boot/kernel-image.js';
 import { loadLinux } from '../boot/load-linux.js';
 import { RESET_VECTOR, resetVectorStub } from '../boot/reset-vector.js';
 import { ACPI_BASE, ACPI_SIZE, FOUR_GIB, e820Map, splitRam } from '../boot/layout.js';
-import { IoBus, AccessSize } from '../devices/bus.js';
+import { IoBus } from '../devices/bus.js';
 import { Serial16550, COM1_BASE, COM1_IRQ } from '../devices/serial.js';
 import { I8042, I8042_COMMAND_PORT, I8042_DATA_PORT } from '../devices/i8042.js';
 import { AcpiPower } from '../devices/power.js';
@@ -107,30 +107,8 @@ export class PcMachine {
       kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
     });
 
-    this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, {
-      pioRead: (port, sz) => this.pio.read(port, sz as AccessSize),
-      pioWrite: (port, sz, v) => this.pio.write(port, sz as AccessSize, v),
-      mmioRead: (a, data) => this.mmioAccess(a, data, false),
-      mmioWrite: (a, data) => this.mmioAccess(a, data, true),
-    }, cfg.cpuModel);
+    this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, { pio: this.pio, mmio: this.mmio }, cfg.cpuModel);
     this.vcpus.onStop = (why) => this.end(vcpuExit(why));
-  }
-
-  private mmioAccess(addr: number, data: Uint8Array, write: boolean): void {
-    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const n = data.length;
-    if (n === 8) {
-      // Split 64-bit accesses into two dwords, low first (as a 32-bit CPU would).
-      if (write) { this.mmio.write(addr, 4, dv.getUint32(0, true)); this.mmio.write(addr + 4, 4, dv.getUint32(4, true)); }
-      else { dv.setUint32(0, this.mmio.read(addr, 4), true); dv.setUint32(4, this.mmio.read(addr + 4, 4), true); }
-      return;
-    }
-    if (n !== 1 && n !== 2 && n !== 4) { if (!write) data.fill(0xff); return; }
-    if (write) this.mmio.write(addr, n, n === 1 ? dv.getUint8(0) : n === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true));
-    else {
-      const v = this.mmio.read(addr, n);
-      if (n === 1) dv.setUint8(0, v); else if (n === 2) dv.setUint16(0, v, true); else dv.setUint32(0, v, true);
-    }
   }
 
   end(e: MachineExit): void {
