@@ -10,8 +10,10 @@ import { cacheDir, repoRoot } from './paths.js';
 export interface RunOptions {
   /** Working directory of the command inside the test host (default: process.cwd()). */
   cwd?: string;
-  /** Kill QEMU after this long (default 85 min, under CI's 90). */
+  /** Give up after this long, all attempts together (default 75 min, under CI's 90). */
   timeoutMs?: number;
+  /** Boot the test host again when it freezes (default 2 more times). */
+  retries?: number;
   /** L1 memory, QEMU -m syntax (default 8G; TCG allocates lazily). */
   memory?: string;
 }
@@ -62,11 +64,38 @@ function commandScript(argv: string[], cwd: string): string {
   return `${exports}\nmkdir -p "$HOME"\ncd ${shq(cwd)} || exit 125\n${argv.map(shq).join(' ')}\n`;
 }
 
-/** Run argv inside the test host; resolves to its exit status (124 timeout, 125 infrastructure). */
+/**
+ * Run argv inside the test host; resolves to its exit status (124 timeout, 125 infrastructure).
+ * QEMU 7.2's TCG can freeze the whole L1 (both CPUs spin with "soft lockup" reports, seen
+ * about once in a few dozen boots): then nothing inside can finish, so the run starts over in
+ * a fresh test host, saying so, up to `retries` times within the time limit.
+ */
 export async function runInTestHost(argv: string[], opts: RunOptions = {}): Promise<number> {
-  const cwd = opts.cwd ?? process.cwd();
-  const timeoutMs = opts.timeoutMs ?? 85 * 60_000;
+  const deadline = Date.now() + (opts.timeoutMs ?? 75 * 60_000);
+  const retries = opts.retries ?? Number(process.env.PMEMVM_TESTHOST_RETRIES ?? 2);
   const image = buildImages();
+  for (let attempt = 1; ; attempt++) {
+    const r = await runOnce(argv, opts, image, deadline);
+    if (!r.froze) return r.status;
+    const left = Math.round((deadline - Date.now()) / 60_000);
+    if (attempt > retries || left < 5) {
+      process.stderr.write(`testhost: the test host froze (${r.froze}) and there is no retry left; see ${join(cacheDir(), 'testhost-console.log')}\n`);
+      return 125;
+    }
+    process.stderr.write(`testhost: the test host froze (${r.froze}; a QEMU TCG bug, not the command's fault): ` +
+      `starting over in a fresh one, attempt ${attempt + 1} of ${retries + 1}\n`);
+  }
+}
+
+/** L1 console evidence that the test host is frozen: a CPU stuck for this long. */
+const FROZEN_AFTER_S = 90;
+const FROZEN_RE = /soft lockup - CPU#\d+ stuck for (\d+)s/g;
+/** ... or no heartbeat for this long (a freeze can also stop the L1 from reporting anything). */
+const SILENT_AFTER_MS = 60_000;
+
+async function runOnce(argv: string[], opts: RunOptions, image: string, deadline: number): Promise<{ status: number; froze: string | null }> {
+  const cwd = opts.cwd ?? process.cwd();
+  const timeoutMs = Math.max(0, deadline - Date.now());
   const cache = cacheDir();
   const verbose = !!process.env.PMEMVM_TESTHOST_VERBOSE;
   const t0 = Date.now();
@@ -81,6 +110,7 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
   writeFileSync(join(share, 'mounts'), rw.map((d, i) => `work${i} ${d}\n`).join(''));
   writeFileSync(join(share, 'cmd.sh'), commandScript(argv, cwd));
   const tickSock = join(tmp, 'tick.sock');
+  const monitorSock = join(tmp, 'monitor.sock');
   // Per-run L1 console log (concurrent runs), renamed to testhost-console.log when done.
   const consoleLog = join(cache, `testhost-console.${process.pid}.log`);
   const lastLog = join(cache, 'testhost-console.log');
@@ -90,11 +120,17 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
     '-device', `virtio-9p-pci,fsdev=${id},mount_tag=${id}`,
   ];
   const args = [
-    '-accel', 'tcg', '-cpu', 'max', '-smp', '2', '-m', opts.memory ?? '8G', '-machine', 'pc',
+    // One L1 CPU: with two, QEMU 7.2's TCG loses inter-processor interrupts now and then and
+    // the L1 hangs (seen: kvm_destroy_vm waiting forever in smp_call_function_many_cond);
+    // with one, L2 boots are as fast (the host has few cores anyway) and no freeze was seen.
+    // PMEMVM_TESTHOST_CPU / _SMP: knobs for chasing TCG bugs, not for everyday use.
+    '-accel', 'tcg', '-cpu', process.env.PMEMVM_TESTHOST_CPU ?? 'max', '-smp', process.env.PMEMVM_TESTHOST_SMP ?? '1',
+    '-m', opts.memory ?? '8G', '-machine', 'pc',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', join(image, 'vmlinux'), // ELF with a PVH note: skips ~3 s of TCG decompression
     '-initrd', join(image, 'initrd.img'),
-    '-append', 'console=ttyS0 quiet panic=-1',
+    // loglevel=5: a soft lockup report comes with its backtrace, for the bug report.
+    '-append', `console=ttyS0 quiet loglevel=5 panic=-1 ${process.env.PMEMVM_TESTHOST_APPEND ?? ''}`.trim(),
     '-serial', `file:${consoleLog}`,
     ...p9('hostroot', '/', true),
     ...p9('run', share, false),
@@ -103,6 +139,7 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
     '-chardev', 'stdio,id=out,signal=off', '-device', 'virtconsole,chardev=out',
     '-chardev', `socket,id=tick,path=${tickSock},server=on,wait=off`,
     '-device', 'virtserialport,chardev=tick,name=pmemvm.tick',
+    '-monitor', `unix:${monitorSock},server=on,wait=off`,
   ];
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'inherit'] });
 
@@ -126,10 +163,12 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
   // Keep an interrupt arriving: QEMU 7.2 TCG can otherwise freeze an idle L1.
   let tick: Socket | null = null;
   let stopped = false;
+  let lastBeat = 0; // the L1 writes a byte every second once its init is up
   const tryConnect = () => {
     if (stopped) return;
     const s = connect(tickSock);
     s.on('connect', () => { tick = s; });
+    s.on('data', () => { lastBeat = Date.now(); });
     s.on('error', () => { s.destroy(); if (!tick) setTimeout(tryConnect, 100); });
   };
   setTimeout(tryConnect, 50);
@@ -137,6 +176,35 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
 
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, timeoutMs);
+  // Watch the L1 console for a freeze (see runInTestHost).
+  let froze: string | null = null;
+  let consoleSeen = 0;
+  const watchdog = setInterval(() => {
+    let text: string;
+    try { text = readFileSync(consoleLog, 'latin1'); } catch { return; }
+    const fresh = text.slice(Math.max(0, consoleSeen - 200));
+    consoleSeen = text.length;
+    for (const m of fresh.matchAll(FROZEN_RE)) {
+      if (Number(m[1]) >= FROZEN_AFTER_S && !froze) freeze(`L1 ${m[0]}`);
+    }
+    if (lastBeat && Date.now() - lastBeat > SILENT_AFTER_MS && !froze) {
+      freeze(`no heartbeat from the L1 for ${Math.round((Date.now() - lastBeat) / 1000)} s`);
+    }
+  }, 5_000);
+  // Keep what QEMU knows about the frozen CPUs for the bug report, then kill it.
+  const freeze = (why: string) => {
+    froze = why;
+    const mon = connect(monitorSock);
+    let dump = `testhost froze: ${why}\n`;
+    mon.on('data', (d) => { dump += d.toString('latin1'); });
+    mon.on('error', () => {});
+    mon.on('connect', () => mon.write('info registers -a\ninfo irq\n'));
+    setTimeout(() => {
+      try { writeFileSync(join(cache, 'testhost-freeze.log'), dump); } catch { /* best effort */ }
+      mon.destroy();
+      qemu.kill('SIGKILL');
+    }, 2_000);
+  };
   let signalled = 0;
   const onSignal = (sig: NodeJS.Signals) => { signalled = sig === 'SIGINT' ? 130 : 143; qemu.kill('SIGKILL'); };
   process.once('SIGINT', onSignal);
@@ -148,6 +216,7 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
   });
   stopped = true;
   clearInterval(ticker);
+  clearInterval(watchdog);
   clearTimeout(timer);
   (tick as Socket | null)?.destroy();
   process.off('SIGINT', onSignal);
@@ -156,7 +225,9 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
 
   let status: number;
   const statusFile = join(share, 'status');
-  if (timedOut) {
+  if (froze) {
+    status = 125;
+  } else if (timedOut) {
     process.stderr.write(`testhost: timed out after ${timeoutMs} ms; QEMU killed\n`);
     status = 124;
   } else if (signalled) status = signalled;
@@ -172,5 +243,5 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
   }
   try { renameSync(consoleLog, lastLog); } catch { /* QEMU never started */ }
   rmSync(tmp, { recursive: true, force: true });
-  return status;
+  return { status, froze };
 }

@@ -259,6 +259,21 @@ export function sizeOf(a: Aml): Aml {
 export function index(source: Aml, idx: Arg, dest?: Aml): Aml {
   return op(0x88, source, term(idx), target(dest));
 }
+/** ObjectType(obj): 1 Integer, 2 String, 3 Buffer, 4 Package, ... */
+export function objectType(a: Aml): Aml {
+  return op(0x8e, a);
+}
+/** Mid(Source, Index, Length): always a Buffer (or String), clipped to the source. */
+export function mid(source: Arg, idx: Arg, length: Arg, dest?: Aml): Aml {
+  return op(0x9e, term(source), term(idx), term(length), target(dest));
+}
+/** Concatenate(a, b): two buffers (or strings) joined. */
+export function concatenate(a: Arg, b: Arg, dest?: Aml): Aml {
+  return op(0x73, term(a), term(b), target(dest));
+}
+export function lNotEqual(a: Arg, b: Arg): Aml {
+  return op(0x92, op(0x93, term(a), term(b)));
+}
 export function notify(object: Aml, value: Arg): Aml {
   return op(0x86, object, term(value));
 }

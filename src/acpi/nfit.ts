@@ -35,8 +35,12 @@ const SPA_FLAG_PROXIMITY_VALID = 1 << 1;
 const EFI_MEMORY_WB = 0x8n;
 const EFI_MEMORY_NV = 0x8000n;
 export const MEMDEV_NOT_ARMED = 1 << 3;
-/** Region format interface code: byte-addressable persistent memory. */
-export const NFIT_FIC_BYTE = 0x0101;
+/**
+ * Region format interface code, as QEMU sets it (0x301: byte-addressable,
+ * energy-backed, JEDEC "function 3" class). Linux shows it in sysfs as
+ * nmemX/nfit/format; keep it equal so guests see the same DIMM on both VMMs.
+ */
+export const NFIT_FIC_BYTE = 0x0301;
 /** Capabilities bit 0: CPU caches are flushed on power loss; bit 1: memory controller buffers are. */
 export const NFIT_CAP = { cpu: 0b11, 'mem-ctrl': 0b10 } as const;
 
@@ -89,9 +93,9 @@ function controlRegion(d: NfitDimm): Uint8Array {
     .u16(0x8086) // vendor
     .u16(0x0001) // device
     .u16(0x0001) // revision
-    .u16(0x8086) // subsystem vendor
-    .u16(0x0001) // subsystem device
-    .u16(0x0001) // subsystem revision
+    .u16(0) // subsystem vendor, device, revision: none (as QEMU)
+    .u16(0)
+    .u16(0)
     .u8(0) // valid fields: no manufacturing location/date
     .zeros(5) // manufacturing location, date, reserved
     .u32(dimmSerial(d.slot))

@@ -29,6 +29,8 @@ export interface NvdimmDevice {
   addr: bigint | undefined;
   /** NFIT device UUID, lower case; undefined: generated. */
   uuid: string | undefined;
+  /** pmemvm's own: take label-size even though the label area holds data (it will be lost). */
+  labelOverwrite: boolean;
 }
 
 export interface VirtioPmemDevice {
@@ -59,7 +61,7 @@ function memdevOf(ctx: string, dev: DeviceSpec): string {
 }
 
 function parseNvdimm(ctx: string, dev: DeviceSpec): NvdimmDevice {
-  rejectUnknown(ctx, dev, ['memdev', 'label-size', 'unarmed', 'slot', 'addr', 'uuid'], 'nvdimm');
+  rejectUnknown(ctx, dev, ['memdev', 'label-size', 'unarmed', 'slot', 'addr', 'uuid', 'label-overwrite'], 'nvdimm');
   const p = dev.props;
   let labelSize: bigint | undefined;
   if (p.has('label-size')) {
@@ -78,6 +80,7 @@ function parseNvdimm(ctx: string, dev: DeviceSpec): NvdimmDevice {
     slot: p.has('slot') ? nvdimmSlot(ctx, p.get('slot')!) : undefined,
     addr: p.has('addr') ? nvdimmAddr(ctx, p.get('addr')!) : undefined,
     uuid: p.has('uuid') ? uuid(ctx, p.get('uuid')!) : undefined,
+    labelOverwrite: boolProp(ctx, 'label-overwrite', p.get('label-overwrite') ?? 'off'),
   };
 }
 

@@ -8,6 +8,9 @@ usage: pmemvm [options]
 Standard options:
 -h or -help     display this help and exit
 -version        display version information and exit
+-durability-report
+                open the memory backends as a run would, print as JSON whether
+                each device's guest writes survive a host crash, and exit
 -machine [type=]pc[,nvdimm=on|off][,nvdimm-persistence=cpu|mem-ctrl][,accel=kvm]
                 selects the machine: 'pc' (i440FX) is the only one
                 nvdimm=on enables NVDIMM support (required by -device nvdimm)
@@ -34,9 +37,12 @@ Persistent memory:
 -object memory-backend-ram,id=id,size=size[,share=on|off][,prealloc=on|off]
                 anonymous guest memory
 -device nvdimm,memdev=id[,id=id][,label-size=size][,unarmed=on|off][,slot=n]
-        [,addr=gpa][,uuid=uuid]
+        [,addr=gpa][,uuid=uuid][,label-overwrite=on]
                 ACPI NVDIMM backed by -object id (needs -machine nvdimm=on
-                and -m ...,slots=n,maxmem=size)
+                and -m ...,slots=n,maxmem=size); label-size keeps namespace
+                labels in the backend's last bytes (at least 128K), and is
+                refused when those bytes hold other data unless
+                label-overwrite=on
 -device virtio-pmem-pci,memdev=id[,id=id][,addr=slot[.fn]]
                 virtio persistent memory (needs -m ...,maxmem=size)
 

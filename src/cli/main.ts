@@ -10,6 +10,10 @@ import { sizeToNumber } from './size.js';
 import { hardwareVirtProblem, TEST_HOST_HINT } from '../kvm/system.js';
 import { runMachine } from '../machine/run.js';
 import type { ConsoleSpec } from '../machine/console.js';
+import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
+import { parseMemoryBackend } from './backends.js';
+import { imgMain } from './img.js';
+import { parseDevice, type NvdimmDevice } from './devices.js';
 
 function consoleFrom(o: VmOptions): ConsoleSpec {
   const s = o.serials[0];
@@ -23,33 +27,79 @@ function consoleFrom(o: VmOptions): ConsoleSpec {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'img') return imgMain(argv.slice(1));
   const o = parseArgs(argv);
   if (o.action === 'help') { process.stdout.write(HELP_TEXT + '\n'); return 0; }
   if (o.action === 'version') { process.stdout.write(VERSION_TEXT + '\n'); return 0; }
   validateOptions(o);
+  if (o.action === 'durability-report') return durabilityReport(o);
   if (!o.kernel) {
     throw new UserError('no -kernel given: pmemvm has no BIOS and boots Linux directly; use -kernel bzImage (or vmlinux) [-initrd FILE] [-append CMDLINE]');
   }
-  if (o.devices.length > 0) {
-    throw new UserError(`-device ${o.devices[0].driver}: persistent-memory devices are not available in this build yet`);
-  }
+  const virtio = o.devices.find((d) => d.driver === 'virtio-pmem-pci');
+  if (virtio) throw new UserError(`-device ${virtio.arg}: virtio-pmem-pci is not available in this build yet; use -device nvdimm`);
   const problem = hardwareVirtProblem();
   if (problem && process.env.PMEMVM_ALLOW_SLOW_KVM !== '1') {
     throw new UserError(`${problem}, so a guest would crawl; ${TEST_HOST_HINT} (or set PMEMVM_ALLOW_SLOW_KVM=1 to try anyway)`);
   }
-  if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
-  return runMachine({
-    machine: {
-      ramSize: sizeToNumber(o.memory.size, '-m'),
-      cpus: o.smp.cpus,
-      kernel: o.kernel,
-      initrd: o.initrd,
-      cmdline: o.append ?? '',
-      cpuModel: o.cpu === undefined ? 'default' : 'host',
-    },
-    console: consoleFrom(o),
-    noReboot: o.noReboot,
+  // Backends are opened (and every file check made) before anything else happens.
+  const devices = MemoryDevices.open(memoryDevicesConfig(o));
+  try {
+    for (const line of devices.durabilityLines()) process.stderr.write(`pmemvm: ${line}\n`);
+    if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
+    return await runMachine({
+      machine: {
+        ramSize: sizeToNumber(o.memory.size, '-m'),
+        cpus: o.smp.cpus,
+        kernel: o.kernel,
+        initrd: o.initrd,
+        cmdline: o.append ?? '',
+        cpuModel: o.cpu === undefined ? 'default' : 'host',
+        ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms } } : {}),
+      },
+      console: consoleFrom(o),
+      noReboot: o.noReboot,
+    });
+  } finally {
+    devices.close();
+  }
+}
+
+/** -durability-report: the start-up lines' facts for programs; no KVM, no guest. */
+function durabilityReport(o: VmOptions): number {
+  const devices = MemoryDevices.open(memoryDevicesConfig(o));
+  try {
+    process.stdout.write(JSON.stringify(devices.durabilityReport(), null, 2) + '\n');
+  } finally {
+    devices.close();
+  }
+  return 0;
+}
+
+function memoryDevicesConfig(o: VmOptions): MemoryDevicesConfig {
+  const backends = o.objects.map((obj) => {
+    const b = parseMemoryBackend(obj);
+    return {
+      id: b.id, kind: b.kind, size: b.size, memPath: b.memPath, share: b.share, align: b.align,
+      pmem: b.pmem, readonly: b.readonly, discardData: b.discardData,
+    };
   });
+  const nvdimms = o.devices.map(parseDevice).filter((d): d is NvdimmDevice => d.driver === 'nvdimm').map((d) => ({
+    id: d.id,
+    memdev: d.memdev,
+    labelSize: d.labelSize === undefined ? 0 : sizeToNumber(d.labelSize, 'label-size'),
+    unarmed: d.unarmed,
+    labelOverwrite: d.labelOverwrite,
+    slot: d.slot,
+    addr: d.addr === undefined ? undefined : sizeToNumber(d.addr, 'addr'),
+  }));
+  return {
+    ramSize: sizeToNumber(o.memory.size, '-m'),
+    slots: o.memory.slots,
+    maxmem: o.memory.maxmem === undefined ? undefined : sizeToNumber(o.memory.maxmem, 'maxmem'),
+    backends,
+    nvdimms,
+  };
 }
 
 try {

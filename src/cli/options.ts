@@ -59,6 +59,8 @@ const OPTIONS: Record<string, OptionDef> = {
   h: flag((o, s) => { o.action = 'help'; s.stop = true; }),
   help: flag((o, s) => { o.action = 'help'; s.stop = true; }),
   version: flag((o, s) => { o.action = 'version'; s.stop = true; }),
+  // pmemvm's own: open the backends, say whether each device is crash-safe (JSON), exit.
+  'durability-report': flag((o) => { o.action = 'durability-report'; }),
 };
 
 /** Everything at QEMU's defaults: pc, 128M, 1 vCPU, no devices. */

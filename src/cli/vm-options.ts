@@ -106,8 +106,10 @@ export interface VmOptions {
   /**
    * 'help' / 'version': -help / -version was seen; print HELP_TEXT or
    * VERSION_TEXT and exit 0. Parsing stopped there, so the rest is defaults.
+   * 'durability-report': check everything and open the backends as a run would,
+   * print the durability of each memory device as JSON, and exit without a guest.
    */
-  action: 'run' | 'help' | 'version';
+  action: 'run' | 'help' | 'version' | 'durability-report';
   machine: MachineOptions;
   /** Always 'kvm': pmemvm has no other accelerator; recorded for clarity. */
   accel: 'kvm';

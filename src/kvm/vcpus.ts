@@ -114,9 +114,16 @@ export class Vcpus {
     }
   }
 
+  /** PMEMVM_EXIT_STATS=1: exits served here, by bus and address, printed when the vCPUs stop. */
+  private readonly exitStats = process.env.PMEMVM_EXIT_STATS ? new Map<string, number>() : null;
+
   private access(ch: VcpuChannel): void {
     const ctl = ch.ctl, addr = ch.addr, size = ctl[SIZE], write = ctl[IS_WRITE] === 1;
     const bus = ctl[KIND] === KIND_PIO ? this.bus.pio : this.bus.mmio;
+    if (this.exitStats) {
+      const key = `${ctl[KIND] === KIND_PIO ? 'pio' : 'mmio'} 0x${addr.toString(16)} ${write ? 'w' : 'r'}${size}`;
+      this.exitStats.set(key, (this.exitStats.get(key) ?? 0) + 1);
+    }
     // String I/O (rep outs/ins) repeats the access at the same port.
     for (let i = 0; i < ctl[COUNT]; i++) {
       const bytes = ch.data.subarray(i * size, (i + 1) * size);
@@ -143,6 +150,10 @@ export class Vcpus {
     this.vcpus.forEach((v) => this.kick(v));
     await Promise.all(this.exited);
     clearInterval(timer);
+    if (this.exitStats) {
+      const top = [...this.exitStats].sort((a, b) => b[1] - a[1]).slice(0, 25);
+      process.stderr.write(`pmemvm: exit stats (main-thread exits by address):\n${top.map(([k, n]) => `  ${String(n).padStart(7)}  ${k}`).join('\n')}\n`);
+    }
     debug('all vCPU threads joined');
     if (process.env.PMEMVM_DEBUG) {
       for (const [i, v] of this.vcpus.entries()) {

@@ -22,7 +22,14 @@ import { AcpiPower } from '../devices/power.js';
 import { CmosRtc, RTC_BASE } from '../devices/rtc.js';
 import { attachQuietPorts } from '../devices/legacy.js';
 import { buildAcpi, ACPI_POWER } from '../acpi/build.js';
+import { buildNfit } from '../acpi/nfit.js';
+import { nvdimmRootDevice } from '../acpi/nvdimm-root.js';
+import { DSM_DOORBELL_PORT, DSM_PAGE } from '../acpi/nvdimm-dsm-abi.js';
+import { NvdimmDsm, type LabelArea } from '../devices/nvdimm-dsm.js';
+import { nfitHandle } from '../acpi/nfit.js';
+import { MEM_READONLY } from '../sys/kvm-abi.js';
 import { GuestConsole } from './console.js';
+import type { Nvdimm } from './memory-devices.js';
 
 export interface MachineConfig {
   ramSize: number;
@@ -32,6 +39,8 @@ export interface MachineConfig {
   cmdline: string;
   /** -cpu host/max: pass through all KVM supports; default: QEMU-like conservative model. */
   cpuModel: CpuModel;
+  /** -machine nvdimm=on: the ACPI NVDIMM root device, and these NVDIMMs (backends opened by the caller). */
+  nvdimm?: { persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[] };
 }
 
 /** How a boot ended. */
@@ -72,6 +81,13 @@ export class PcMachine {
       this.memory.add('ram-above-4g', FOUR_GIB, high, addr + BigInt(low));
     }
 
+    // NVDIMMs: their backends mapped straight into the guest (read-only ones
+    // as KVM read-only slots, so a stray guest write exits instead of faulting).
+    for (const d of cfg.nvdimm?.dimms ?? []) {
+      const flags = d.backend.spec.readonly ? MEM_READONLY : 0;
+      this.vm.mapMemory(BigInt(d.addr), BigInt(d.size), d.backend.hostAddr, flags);
+    }
+
     // Legacy devices.
     this.serial = new Serial16550({
       output: (b) => console.write(b),
@@ -97,10 +113,20 @@ export class PcMachine {
     this.pio.register(ACPI_POWER.resetPort, 1, power.reset, 'acpi-reset');
     this.pio.register(RTC_BASE, 2, new CmosRtc({}), 'rtc');
     attachQuietPorts(this.pio); // legacy ports Linux probes: absent, silently
+    if (cfg.nvdimm) {
+      const dimms = new Map(cfg.nvdimm.dimms.map((d) => [nfitHandle(d.slot), labelArea(d)] as const));
+      const dsm = new NvdimmDsm({
+        memory: this.memory,
+        dimms,
+        onReject: (why) => { if (process.env.PMEMVM_DEBUG) process.stderr.write(`pmemvm: debug: nvdimm _DSM: ${why}\n`); },
+      });
+      this.pio.register(DSM_DOORBELL_PORT, 4, dsm, 'nvdimm-dsm');
+    }
 
     // Firmware tables and the kernel.
-    const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus }, ACPI_BASE);
-    if (acpi.image.length > ACPI_SIZE) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${ACPI_SIZE} reserved`);
+    const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus, ...nvdimmAcpi(cfg.nvdimm) }, ACPI_BASE);
+    const acpiRoom = Math.min(ACPI_SIZE, DSM_PAGE - ACPI_BASE); // the NVDIMM _DSM page follows the tables
+    if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);
     this.memory.write(RESET_VECTOR, resetVectorStub(ACPI_POWER.resetPort, ACPI_POWER.resetValue));
     const regs = loadLinux(this.memory, {
@@ -129,6 +155,33 @@ export class PcMachine {
     this.vm.close();
     libc.munmap(this.ram.addr, this.ram.size);
   }
+}
+
+/** The NVDIMM root device in the DSDT, and an NFIT when there are NVDIMMs (QEMU builds none without). */
+function nvdimmAcpi(n: MachineConfig['nvdimm']): { dsdtDevices?: Uint8Array[]; extraTables?: Uint8Array[] } {
+  if (!n) return {};
+  const dimms = n.dimms.map((d) => ({ slot: d.slot, base: d.addr, size: d.size, unarmed: d.unarmed }));
+  const acpiDimms = n.dimms.map((d) => ({ slot: d.slot, labels: d.labelSize > 0, writable: !d.backend.spec.readonly }));
+  return {
+    dsdtDevices: [nvdimmRootDevice({ dimms: acpiDimms })],
+    extraTables: dimms.length ? [buildNfit(n.persistence ? { dimms, persistence: n.persistence } : { dimms })] : [],
+  };
+}
+
+/** The label area at the end of an NVDIMM's backend, as the _DSM handler uses it. */
+function labelArea(d: Nvdimm): LabelArea | null {
+  if (d.labelSize === 0) return null;
+  const b = d.backend;
+  return {
+    size: d.labelSize,
+    writable: !b.spec.readonly,
+    read: (offset, len) => b.view(d.labelOffset + offset, len).slice(),
+    write: (offset, data) => {
+      b.view(d.labelOffset + offset, data.length).set(data);
+      // pmem=on promises durability: the label is on the media before _LSW returns.
+      if (b.spec.pmem) b.flush(d.labelOffset + offset, data.length);
+    },
+  };
 }
 
 function vcpuExit(why: VcpuStopReason): MachineExit {

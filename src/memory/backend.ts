@@ -37,6 +37,8 @@ export interface MemoryBackend {
   readonly fd: number;             // -1 for ram
   readonly align: number;          // alignment the device-memory allocator must honour
   readonly mapSync: boolean;       // really mapped with MAP_SYNC
+  /** The file pmemvm created for this backend (it did not exist), else null. */
+  readonly createdPath: string | null;
   durability(): DurabilityReport;
   /** Make [offset, offset+len) durable (msync + fsync on shared file mappings). Throws SysError on EIO. */
   flush(offset?: number, len?: number): void;
@@ -76,7 +78,7 @@ export function openBackend(spec: BackendSpec, opts: OpenOptions = {}): MemoryBa
       dax: mount?.dax ?? null,
       ...(mount ? { fsType: mount.fsType } : {}),
     };
-    return new MappedBackend(spec, plan, addr, fd, mapSync, decideDurability(facts));
+    return new MappedBackend(spec, plan, addr, fd, mapSync, decideDurability(facts), created);
   } catch (e) {
     if (fd >= 0) libc.close(fd);
     if (created) fs.rmSync(created, { force: true }); // like QEMU's unlink_on_error
@@ -182,7 +184,8 @@ class MappedBackend implements MemoryBackend {
   private closed = false;
 
   constructor(readonly spec: BackendSpec, private readonly plan: BackendPlan, readonly hostAddr: bigint,
-    readonly fd: number, readonly mapSync: boolean, private readonly report: DurabilityReport) {
+    readonly fd: number, readonly mapSync: boolean, private readonly report: DurabilityReport,
+    readonly createdPath: string | null) {
     this.id = spec.id;
     this.size = plan.size;
     this.align = plan.align;

@@ -1,0 +1,141 @@
+/**
+ * The machine's memory devices: their backends, opened once per pmemvm run
+ * (they outlive guest reboots), and where each device lands in the
+ * device-memory region above RAM.
+ *
+ * Everything a user's files or numbers can refuse is checked here, before
+ * any vCPU runs. On an error every backend is unmapped, every file pmemvm
+ * created for this run is removed, and no byte of an existing file has been
+ * written.
+ */
+import * as fs from 'node:fs';
+import { UserError } from '../errors.js';
+import { openBackend, type BackendSpec, type MemoryBackend, type OpenOptions } from '../memory/backend.js';
+import { DeviceMemory, deviceMemoryRegion, type DeviceMemoryRegion } from '../memory/device-memory.js';
+import { decodeLabelArea } from '../devices/nvdimm-labels.js';
+import { formatDurability, type DurabilityReport } from '../memory/durability.js';
+
+export interface NvdimmConfig {
+  /** -device id=; undefined: QEMU allows unnamed devices. */
+  id?: string;
+  memdev: string;
+  /** Label area at the end of the backend, bytes; 0: no labels. */
+  labelSize: number;
+  unarmed: boolean;
+  /** Take label-size even though the label area holds unknown data. */
+  labelOverwrite?: boolean;
+  slot?: number;
+  addr?: number;
+}
+
+export interface MemoryDevicesConfig {
+  ramSize: number;
+  /** -m slots= and maxmem= (maxmem undefined: no device memory). */
+  slots: number;
+  maxmem?: number;
+  backends: readonly BackendSpec[];
+  nvdimms: readonly NvdimmConfig[];
+}
+
+/** An NVDIMM as the guest sees it. */
+export interface Nvdimm {
+  /** The device id, or a generated name for messages when it has none. */
+  name: string;
+  slot: number;
+  /** Guest-physical address and size of the persistent memory (label area excluded). */
+  addr: number;
+  size: number;
+  /** Label area: [labelOffset, labelOffset + labelSize) of the backend; size 0: none. */
+  labelOffset: number;
+  labelSize: number;
+  unarmed: boolean;
+  backend: MemoryBackend;
+}
+
+export class MemoryDevices {
+  private constructor(
+    readonly region: DeviceMemoryRegion,
+    readonly allocator: DeviceMemory,
+    readonly backends: ReadonlyMap<string, MemoryBackend>,
+    readonly nvdimms: readonly Nvdimm[],
+  ) {}
+
+  /** Open every backend, then place every device; all or nothing. */
+  static open(cfg: MemoryDevicesConfig, opts: OpenOptions = {}): MemoryDevices {
+    const backends = new Map<string, MemoryBackend>();
+    try {
+      for (const spec of cfg.backends) backends.set(spec.id, openBackend(spec, opts));
+      const region = deviceMemoryRegion(cfg.ramSize, cfg.maxmem ?? cfg.ramSize, cfg.slots);
+      const allocator = new DeviceMemory({ base: region.base, size: region.size, slots: cfg.slots, limit: region.limit });
+      const nvdimms = cfg.nvdimms.map((d, i) => placeNvdimm(allocator, backends, d, i));
+      return new MemoryDevices(region, allocator, backends, nvdimms);
+    } catch (e) {
+      for (const b of backends.values()) {
+        try { b.close(); } catch { /* closing what we opened; the first error is the news */ }
+        if (b.createdPath) fs.rmSync(b.createdPath, { force: true });
+      }
+      throw e;
+    }
+  }
+
+  /** One line per device: is what the guest writes there safe from a host crash, and why. */
+  durabilityLines(): string[] {
+    return this.nvdimms.map((d) => formatDurability(d.name, d.backend.durability()));
+  }
+
+  /** The same facts for programs: one entry per device, in command-line order. */
+  durabilityReport(): (DurabilityReport & { device: string; driver: 'nvdimm'; addr: number; size: number; slot: number })[] {
+    return this.nvdimms.map((d) => ({
+      device: d.name, driver: 'nvdimm' as const, slot: d.slot, addr: d.addr, size: d.size, ...d.backend.durability(),
+    }));
+  }
+
+  /** Write back and unmap every backend. Throws the first flush failure after closing all. */
+  close(): void {
+    let failure: unknown = null;
+    for (const b of this.backends.values()) {
+      try { b.close(); } catch (e) { failure ??= e; }
+    }
+    if (failure) throw failure;
+  }
+}
+
+function placeNvdimm(allocator: DeviceMemory, backends: Map<string, MemoryBackend>, d: NvdimmConfig, index: number): Nvdimm {
+  const name = d.id ?? `nvdimm${index}`;
+  const backend = backends.get(d.memdev);
+  // validateOptions() already checked memdev names; this is a programming error.
+  if (!backend) throw new Error(`nvdimm '${name}': no backend '${d.memdev}'`);
+  // QEMU (nvdimm_prepare_memory_region): the persistent part is what is left
+  // after the label area, aligned down to the backend's alignment; the label
+  // area follows it.
+  const size = Math.floor((backend.size - d.labelSize) / backend.align) * backend.align;
+  if (d.labelSize >= backend.size || size <= 0) {
+    throw new UserError(`nvdimm '${name}': memdev '${d.memdev}' (0x${hex(backend.size)} bytes) is too small to hold ` +
+      `the 0x${hex(d.labelSize)}-byte label area plus 0x${hex(backend.align)} bytes of aligned persistent memory; make the backend larger`);
+  }
+  if (d.labelSize > 0 && !d.labelOverwrite) refuseToHideData(name, d, backend, size);
+  const { addr, slot } = allocator.allocate({ id: name, size, align: backend.align, addr: d.addr, slot: d.slot });
+  return { name, slot, addr, size, labelOffset: size, labelSize: d.labelSize, unarmed: d.unarmed, backend };
+}
+
+/**
+ * docs/nvdimm.txt (Label, note 2): adding label-size to a backend used without
+ * labels hides its last bytes from the guest, which then writes labels there;
+ * QEMU does it silently and a file system ending there is corrupted. Refuse
+ * unless the area is blank or already holds a valid namespace index.
+ */
+function refuseToHideData(name: string, d: NvdimmConfig, backend: MemoryBackend, labelOffset: number): void {
+  const info = decodeLabelArea(backend.view(labelOffset, d.labelSize));
+  if (info.state !== 'unknown-data') return;
+  const where = backend.spec.memPath ?? `memory backend '${backend.id}'`;
+  throw new UserError(`nvdimm '${name}': label-size=${formatBytes(d.labelSize)} would hide bytes 0x${hex(labelOffset)}-0x${hex(labelOffset + d.labelSize - 1)} ` +
+    `of ${where}, which hold data (${info.nonZeroBytes} non-zero bytes) but no namespace labels, and the guest would overwrite them; ` +
+    'use a new backend file, or add label-overwrite=on to -device nvdimm if that data may be lost');
+}
+
+function formatBytes(n: number): string {
+  for (const [unit, size] of [['G', 1 << 30], ['M', 1 << 20], ['K', 1 << 10]] as const) if (n % size === 0) return `${n / size}${unit}`;
+  return `${n}`;
+}
+
+function hex(n: number): string { return n.toString(16); }
