@@ -55,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
         initrd: o.initrd,
         cmdline: o.append ?? '',
         cpuModel: o.cpu === undefined ? 'default' : 'host',
+        deviceMemoryEnd: devices.region.base + devices.region.size,
         ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms } } : {}),
       },
       console: consoleFrom(o),

@@ -36,12 +36,14 @@ export class Vcpus {
   private stopping = false;
   private exited: Promise<void>[] = [];
   /** PCI config latch and device presence, shared with the vCPU threads. */
-  readonly pci = new PciConfigShared();
+  readonly pci: PciConfigShared;
   /** Called once, for the first vCPU that stops on its own. */
   onStop: (why: VcpuStopReason) => void = () => {};
 
   constructor(private vm: Vm, count: number, supportedCpuid: CpuidEntry[], bootRegs: Partial<Regs>,
-              private bus: ExitHandler, cpuModel: CpuModel = 'default', private ignoredOutPorts: number[] = [0x80]) {
+              private bus: ExitHandler, cpuModel: CpuModel = 'default', private ignoredOutPorts: number[] = [0x80],
+              pci: PciConfigShared = new PciConfigShared()) {
+    this.pci = pci;
     if (!kickInstalled) { libc.installKickHandler(libc.kickSignal()); kickInstalled = true; }
     const runSize = vm.kvm.vcpuMmapSize;
     for (let i = 0; i < count; i++) {

@@ -27,6 +27,9 @@ import { nvdimmRootDevice } from '../acpi/nvdimm-root.js';
 import { DSM_DOORBELL_PORT, DSM_PAGE } from '../acpi/nvdimm-dsm-abi.js';
 import { NvdimmDsm, type LabelArea } from '../devices/nvdimm-dsm.js';
 import { nfitHandle } from '../acpi/nfit.js';
+import { pciHostDevice, type PciHostWindows } from '../acpi/pci-host.js';
+import { PciHost, i440fxHostBridge } from '../devices/pci/host-bridge.js';
+import { PciConfigShared, PCI_CONFIG_DATA } from '../kvm/pci-config-fastpath.js';
 import { MEM_READONLY } from '../sys/kvm-abi.js';
 import { GuestConsole } from './console.js';
 import type { Nvdimm } from './memory-devices.js';
@@ -39,6 +42,8 @@ export interface MachineConfig {
   cmdline: string;
   /** -cpu host/max: pass through all KVM supports; default: QEMU-like conservative model. */
   cpuModel: CpuModel;
+  /** End of the device-memory region (-m slots/maxmem): the 64-bit PCI window goes above it. */
+  deviceMemoryEnd?: number;
   /** -machine nvdimm=on: the ACPI NVDIMM root device, and these NVDIMMs (backends opened by the caller). */
   nvdimm?: { persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[] };
 }
@@ -113,6 +118,14 @@ export class PcMachine {
     this.pio.register(ACPI_POWER.resetPort, 1, power.reset, 'acpi-reset');
     this.pio.register(RTC_BASE, 2, new CmosRtc({}), 'rtc');
     attachQuietPorts(this.pio); // legacy ports Linux probes: absent, silently
+    // PCI: the host bridge at 00:00.0; config accesses to absent functions stay in the vCPU threads.
+    const pciShared = new PciConfigShared();
+    const pci = new PciHost({
+      current: () => Atomics.load(pciShared.latch, 0) >>> 0,
+      setPresent: (bus, dev, on) => pciShared.setPresent(bus, dev, on),
+    });
+    pci.add(0, 0, i440fxHostBridge());
+    this.pio.register(PCI_CONFIG_DATA, 4, pci, 'pci-config-data');
     if (cfg.nvdimm) {
       const dimms = new Map(cfg.nvdimm.dimms.map((d) => [nfitHandle(d.slot), labelArea(d)] as const));
       const dsm = new NvdimmDsm({
@@ -124,7 +137,9 @@ export class PcMachine {
     }
 
     // Firmware tables and the kernel.
-    const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus, ...nvdimmAcpi(cfg.nvdimm) }, ACPI_BASE);
+    const nv = nvdimmAcpi(cfg.nvdimm);
+    const dsdtDevices = [pciHostDevice(pciWindows(cfg)), ...(nv.dsdtDevices ?? [])];
+    const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus, dsdtDevices, extraTables: nv.extraTables ?? [] }, ACPI_BASE);
     const acpiRoom = Math.min(ACPI_SIZE, DSM_PAGE - ACPI_BASE); // the NVDIMM _DSM page follows the tables
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);
@@ -133,7 +148,7 @@ export class PcMachine {
       kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
     });
 
-    this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, { pio: this.pio, mmio: this.mmio }, cfg.cpuModel);
+    this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, { pio: this.pio, mmio: this.mmio }, cfg.cpuModel, [0x80], pciShared);
     this.vcpus.onStop = (why) => this.end(vcpuExit(why));
   }
 
@@ -155,6 +170,17 @@ export class PcMachine {
     this.vm.close();
     libc.munmap(this.ram.addr, this.ram.size);
   }
+}
+
+/** PCI windows as QEMU's pc lays them out: the 32-bit hole above low RAM, a 64-bit one above everything. */
+function pciWindows(cfg: MachineConfig): PciHostWindows {
+  const GIB = 2 ** 30;
+  const { low, high } = splitRam(cfg.ramSize);
+  const above = Math.max(FOUR_GIB + high, cfg.deviceMemoryEnd ?? 0);
+  return {
+    mmio32: { base: low, end: 0xfebfffff },
+    mmio64: { base: BigInt(Math.ceil(above / GIB) * GIB), size: 32n * BigInt(GIB) },
+  };
 }
 
 /** The NVDIMM root device in the DSDT, and an NFIT when there are NVDIMMs (QEMU builds none without). */

@@ -24,6 +24,10 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
       "echo MEMKB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)",
       'echo TABLES=$(ls /sys/firmware/acpi/tables | tr "\\n" " ")',
       "echo BADLINES=$(dmesg | grep -cE 'ACPI Error|BUG:|WARNING:')",
+      // The host bridge at 00:00.0 (i440FX, as on QEMU): Linux trusts config mechanism #1 only when it finds one.
+      'echo PCI=$(cat /sys/bus/pci/devices/0000:00:00.0/vendor /sys/bus/pci/devices/0000:00:00.0/device /sys/bus/pci/devices/0000:00:00.0/class | tr "\\n" " ")',
+      "echo PCIFATAL=$(dmesg | grep -c 'No config space access')",
+      "echo PCIROOT=$(dmesg | grep -c 'PCI Root Bridge \\[PCI0\\]')",
       "dmesg | grep -E 'ACPI Error|BUG:|WARNING:|ACPI BIOS' | sed 's/^/DMESG: /'",
     ].join('\n'),
   });
@@ -37,6 +41,9 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
   const tables = field(r.output, 'TABLES').split(/\s+/);
   for (const t of ['DSDT', 'FACP', 'APIC']) assert.ok(tables.includes(t), `no ${t} in ${tables.join(',')}`);
   assert.equal(field(r.output, 'BADLINES'), '0', r.output);
+  assert.equal(field(r.output, 'PCI'), '0x8086 0x1237 0x060000');
+  assert.equal(field(r.output, 'PCIFATAL'), '0', r.output);
+  assert.equal(field(r.output, 'PCIROOT'), '1', r.output);
 });
 
 test('the guest console is two-way: a script reads a line typed on stdin; poweroff exits 0 promptly', async () => {
