@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 for c in qemu-system-x86_64:qemu-system-x86 iasl:acpica-tools busybox:busybox-static ndctl:ndctl \
-         daxctl:daxctl cpio:cpio xz:xz-utils zstd:zstd depmod:kmod file:file; do
+         daxctl:daxctl cpio:cpio xz:xz-utils zstd:zstd depmod:kmod file:file strace:strace \
+         mkfs.ext4:e2fsprogs debugfs:e2fsprogs; do
   command -v "${c%%:*}" >/dev/null 2>&1 || need+=("${c#*:}")
 done
 [ -x /bin/busybox ] || need+=(busybox-static)

@@ -12,6 +12,20 @@ export interface PciHostWindows {
   mmio64?: { base: bigint; size: bigint };
 }
 
+/** The IOAPIC input (GSI 16-19) of a slot's INTx pin (0 = INTA#): the usual swizzle. */
+export function intxGsi(slot: number, pin: number): number {
+  return 16 + ((slot + pin) & 3);
+}
+
+/** _PRT: every slot's four INTx pins straight to IOAPIC GSIs (no link devices). */
+function routingTable(): aml.Aml {
+  const entries: aml.Aml[] = [];
+  for (let slot = 1; slot < 32; slot++) {
+    for (let pin = 0; pin < 4; pin++) entries.push(aml.pkg((slot << 16) | 0xffff, pin, 0, intxGsi(slot, pin)));
+  }
+  return aml.name('_PRT', aml.varPkg(entries.length, ...entries));
+}
+
 export function pciHostDevice(w: PciHostWindows): aml.Aml {
   const window = { producer: true, minFixed: true, maxFixed: true } as const;
   const resources = [
@@ -32,5 +46,6 @@ export function pciHostDevice(w: PciHostWindows): aml.Aml {
     aml.name('_ADR', 0),
     aml.name('_BBN', 0),
     aml.name('_CRS', aml.resourceTemplate(resources)),
+    routingTable(),
   );
 }

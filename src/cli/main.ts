@@ -13,7 +13,7 @@ import type { ConsoleSpec } from '../machine/console.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import { parseMemoryBackend } from './backends.js';
 import { imgMain } from './img.js';
-import { parseDevice, type NvdimmDevice } from './devices.js';
+import { parseDevice, type NvdimmDevice, type VirtioPmemDevice } from './devices.js';
 
 function consoleFrom(o: VmOptions): ConsoleSpec {
   const s = o.serials[0];
@@ -36,8 +36,6 @@ async function main(argv: string[]): Promise<number> {
   if (!o.kernel) {
     throw new UserError('no -kernel given: pmemvm has no BIOS and boots Linux directly; use -kernel bzImage (or vmlinux) [-initrd FILE] [-append CMDLINE]');
   }
-  const virtio = o.devices.find((d) => d.driver === 'virtio-pmem-pci');
-  if (virtio) throw new UserError(`-device ${virtio.arg}: virtio-pmem-pci is not available in this build yet; use -device nvdimm`);
   const problem = hardwareVirtProblem();
   if (problem && process.env.PMEMVM_ALLOW_SLOW_KVM !== '1') {
     throw new UserError(`${problem}, so a guest would crawl; ${TEST_HOST_HINT} (or set PMEMVM_ALLOW_SLOW_KVM=1 to try anyway)`);
@@ -56,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
         cmdline: o.append ?? '',
         cpuModel: o.cpu === undefined ? 'default' : 'host',
         deviceMemoryEnd: devices.region.base + devices.region.size,
+        virtioPmems: devices.virtioPmems,
         ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms } } : {}),
       },
       console: consoleFrom(o),
@@ -94,7 +93,13 @@ function memoryDevicesConfig(o: VmOptions): MemoryDevicesConfig {
     slot: d.slot,
     addr: d.addr === undefined ? undefined : sizeToNumber(d.addr, 'addr'),
   }));
+  const virtioPmems = o.devices.map(parseDevice).filter((d): d is VirtioPmemDevice => d.driver === 'virtio-pmem-pci').map((d) => ({
+    id: d.id,
+    memdev: d.memdev,
+    pciSlot: d.pciAddr?.slot,
+  }));
   return {
+    virtioPmems,
     ramSize: sizeToNumber(o.memory.size, '-m'),
     slots: o.memory.slots,
     maxmem: o.memory.maxmem === undefined ? undefined : sizeToNumber(o.memory.maxmem, 'maxmem'),

@@ -13,7 +13,17 @@ import { UserError } from '../errors.js';
 import { openBackend, type BackendSpec, type MemoryBackend, type OpenOptions } from '../memory/backend.js';
 import { DeviceMemory, deviceMemoryRegion, type DeviceMemoryRegion } from '../memory/device-memory.js';
 import { decodeLabelArea } from '../devices/nvdimm-labels.js';
+import type { VirtioPmemPlacement } from './virtio-pmem.js';
 import { formatDurability, type DurabilityReport } from '../memory/durability.js';
+
+/**
+ * Memory devices start on 2 MiB boundaries. QEMU aligns them only to their
+ * backend (4K for a file), so a device that follows one whose size is not a
+ * 2M multiple (an NVDIMM with a label area: 1G - 128K) starts misaligned and
+ * Linux refuses it ("misaligned, unable to map"). For the first device, and
+ * whenever sizes are 2M multiples, the addresses are QEMU's.
+ */
+const PLACEMENT_ALIGN = 2 << 20;
 
 export interface NvdimmConfig {
   /** -device id=; undefined: QEMU allows unnamed devices. */
@@ -28,6 +38,13 @@ export interface NvdimmConfig {
   addr?: number;
 }
 
+export interface VirtioPmemConfig {
+  id?: string;
+  memdev: string;
+  /** PCI slot on bus 0; undefined: the first free one from 2. */
+  pciSlot?: number;
+}
+
 export interface MemoryDevicesConfig {
   ramSize: number;
   /** -m slots= and maxmem= (maxmem undefined: no device memory). */
@@ -35,6 +52,7 @@ export interface MemoryDevicesConfig {
   maxmem?: number;
   backends: readonly BackendSpec[];
   nvdimms: readonly NvdimmConfig[];
+  virtioPmems?: readonly VirtioPmemConfig[];
 }
 
 /** An NVDIMM as the guest sees it. */
@@ -58,6 +76,7 @@ export class MemoryDevices {
     readonly allocator: DeviceMemory,
     readonly backends: ReadonlyMap<string, MemoryBackend>,
     readonly nvdimms: readonly Nvdimm[],
+    readonly virtioPmems: readonly VirtioPmemPlacement[],
   ) {}
 
   /** Open every backend, then place every device; all or nothing. */
@@ -68,7 +87,9 @@ export class MemoryDevices {
       const region = deviceMemoryRegion(cfg.ramSize, cfg.maxmem ?? cfg.ramSize, cfg.slots);
       const allocator = new DeviceMemory({ base: region.base, size: region.size, slots: cfg.slots, limit: region.limit });
       const nvdimms = cfg.nvdimms.map((d, i) => placeNvdimm(allocator, backends, d, i));
-      return new MemoryDevices(region, allocator, backends, nvdimms);
+      const used = new Set<number>();
+      const virtioPmems = (cfg.virtioPmems ?? []).map((d, i) => placeVirtioPmem(allocator, backends, d, i, used));
+      return new MemoryDevices(region, allocator, backends, nvdimms, virtioPmems);
     } catch (e) {
       for (const b of backends.values()) {
         try { b.close(); } catch { /* closing what we opened; the first error is the news */ }
@@ -80,14 +101,22 @@ export class MemoryDevices {
 
   /** One line per device: is what the guest writes there safe from a host crash, and why. */
   durabilityLines(): string[] {
-    return this.nvdimms.map((d) => formatDurability(d.name, d.backend.durability()));
+    return [
+      ...this.nvdimms.map((d) => formatDurability(d.name, d.backend.durability())),
+      ...this.virtioPmems.map((d) => formatDurability(d.name, virtioDurability(d.backend.durability()))),
+    ];
   }
 
   /** The same facts for programs: one entry per device, in command-line order. */
-  durabilityReport(): (DurabilityReport & { device: string; driver: 'nvdimm'; addr: number; size: number; slot: number })[] {
-    return this.nvdimms.map((d) => ({
-      device: d.name, driver: 'nvdimm' as const, slot: d.slot, addr: d.addr, size: d.size, ...d.backend.durability(),
-    }));
+  durabilityReport(): (DurabilityReport & { device: string; driver: 'nvdimm' | 'virtio-pmem-pci'; addr: number; size: number; slot?: number })[] {
+    return [
+      ...this.nvdimms.map((d) => ({
+        device: d.name, driver: 'nvdimm' as const, slot: d.slot, addr: d.addr, size: d.size, ...d.backend.durability(),
+      })),
+      ...this.virtioPmems.map((d) => ({
+        device: d.name, driver: 'virtio-pmem-pci' as const, addr: d.addr, size: d.size, ...virtioDurability(d.backend.durability()),
+      })),
+    ];
   }
 
   /** Write back and unmap every backend. Throws the first flush failure after closing all. */
@@ -114,7 +143,7 @@ function placeNvdimm(allocator: DeviceMemory, backends: Map<string, MemoryBacken
       `the 0x${hex(d.labelSize)}-byte label area plus 0x${hex(backend.align)} bytes of aligned persistent memory; make the backend larger`);
   }
   if (d.labelSize > 0 && !d.labelOverwrite) refuseToHideData(name, d, backend, size);
-  const { addr, slot } = allocator.allocate({ id: name, size, align: backend.align, addr: d.addr, slot: d.slot });
+  const { addr, slot } = allocator.allocate({ id: name, size, align: backend.align, addrAlign: PLACEMENT_ALIGN, addr: d.addr, slot: d.slot });
   return { name, slot, addr, size, labelOffset: size, labelSize: d.labelSize, unarmed: d.unarmed, backend };
 }
 
@@ -124,6 +153,24 @@ function placeNvdimm(allocator: DeviceMemory, backends: Map<string, MemoryBacken
  * QEMU does it silently and a file system ending there is corrupted. Refuse
  * unless the area is blank or already holds a valid namespace index.
  */
+function placeVirtioPmem(allocator: DeviceMemory, backends: Map<string, MemoryBackend>, d: VirtioPmemConfig, index: number, usedSlots: Set<number>): VirtioPmemPlacement {
+  const name = d.id ?? `virtio-pmem${index}`;
+  const backend = backends.get(d.memdev);
+  if (!backend) throw new Error(`virtio-pmem '${name}': no backend '${d.memdev}'`);
+  // The whole backend is the guest's persistent memory; it takes no ACPI slot.
+  const { addr } = allocator.allocate({ id: name, size: backend.size, align: backend.align, addrAlign: PLACEMENT_ALIGN, needsSlot: false });
+  let pciSlot = d.pciSlot;
+  if (pciSlot === undefined) {
+    pciSlot = 2;
+    while (usedSlots.has(pciSlot)) pciSlot++;
+    if (pciSlot > 31) throw new UserError(`virtio-pmem '${name}': no free PCI slot left on bus 0`);
+  } else if (pciSlot === 0 || usedSlots.has(pciSlot)) {
+    throw new UserError(`virtio-pmem '${name}': PCI slot ${pciSlot} is already taken${pciSlot === 0 ? ' by the host bridge' : ''}; pick another addr=`);
+  }
+  usedSlots.add(pciSlot);
+  return { name, addr, size: backend.size, pciSlot, backend };
+}
+
 function refuseToHideData(name: string, d: NvdimmConfig, backend: MemoryBackend, labelOffset: number): void {
   const info = decodeLabelArea(backend.view(labelOffset, d.labelSize));
   if (info.state !== 'unknown-data') return;
@@ -136,6 +183,16 @@ function refuseToHideData(name: string, d: NvdimmConfig, backend: MemoryBackend,
 function formatBytes(n: number): string {
   for (const [unit, size] of [['G', 1 << 30], ['M', 1 << 20], ['K', 1 << 10]] as const) if (n % size === 0) return `${n / size}${unit}`;
   return `${n}`;
+}
+
+/**
+ * virtio-pmem makes a page-cache file durable at each guest flush (fsync), so
+ * "page cache" is crash-safe here, for what the guest has flushed.
+ */
+export function virtioDurability(r: DurabilityReport): DurabilityReport {
+  // Not when the file is temporary, read-only or discarded: fsync cannot help those.
+  if (r.mode !== 'page-cache' || r.crashSafe || /readonly|discard|temporary/.test(r.reason)) return r;
+  return { ...r, crashSafe: true, reason: 'what the guest flushes (fsync, msync, a write barrier) is fsync()ed to the file before the flush returns' };
 }
 
 function hex(n: number): string { return n.toString(16); }

@@ -33,6 +33,7 @@ import { PciConfigShared, PCI_CONFIG_DATA } from '../kvm/pci-config-fastpath.js'
 import { MEM_READONLY } from '../sys/kvm-abi.js';
 import { GuestConsole } from './console.js';
 import type { Nvdimm } from './memory-devices.js';
+import { attachVirtioPmem, type VirtioPmemPlacement } from './virtio-pmem.js';
 
 export interface MachineConfig {
   ramSize: number;
@@ -42,6 +43,8 @@ export interface MachineConfig {
   cmdline: string;
   /** -cpu host/max: pass through all KVM supports; default: QEMU-like conservative model. */
   cpuModel: CpuModel;
+  /** virtio-pmem-pci devices (backends opened and placed by the caller). */
+  virtioPmems?: readonly VirtioPmemPlacement[];
   /** End of the device-memory region (-m slots/maxmem): the 64-bit PCI window goes above it. */
   deviceMemoryEnd?: number;
   /** -machine nvdimm=on: the ACPI NVDIMM root device, and these NVDIMMs (backends opened by the caller). */
@@ -126,6 +129,13 @@ export class PcMachine {
     });
     pci.add(0, 0, i440fxHostBridge());
     this.pio.register(PCI_CONFIG_DATA, 4, pci, 'pci-config-data');
+    for (const p of cfg.virtioPmems ?? []) {
+      attachVirtioPmem(p, {
+        pci, mmio: this.mmio, memory: this.memory,
+        setIrqLine: (gsi, level) => this.vm.setIrqLine(gsi, level),
+        mapMemory: (gpa, len, host, ro) => { this.vm.mapMemory(BigInt(gpa), BigInt(len), host, ro ? MEM_READONLY : 0); },
+      });
+    }
     if (cfg.nvdimm) {
       const dimms = new Map(cfg.nvdimm.dimms.map((d) => [nfitHandle(d.slot), labelArea(d)] as const));
       const dsm = new NvdimmDsm({

@@ -37,7 +37,8 @@ export function deviceMemoryRegion(ramSize: number, maxmem: number, slots: numbe
   }
   const { high } = splitRam(ramSize);
   const base = roundUp(FOUR_GIB + high, GIB);
-  if (slots === 0 || maxmem === ramSize) return { base, size: 0, limit: 0 };
+  // maxmem without slots still makes a region: virtio-pmem takes no slot (QEMU 7.2 likewise).
+  if (maxmem === ramSize) return { base, size: 0, limit: 0 };
   const limit = maxmem - ramSize;
   return { base, size: limit + slots * GIB, limit };
 }
@@ -55,10 +56,14 @@ export interface DeviceMemoryPlan {
 
 export interface AllocateRequest {
   id: string;
+  /** false: a device without an ACPI memory slot (virtio-pmem); default true. */
+  needsSlot?: boolean;
   size: number;
   align: number;
   addr?: number;
   slot?: number;
+  /** Placement alignment when larger than `align` (pmemvm asks 2 MiB: see memory-devices.ts). */
+  addrAlign?: number;
 }
 
 export class DeviceMemory {
@@ -89,9 +94,10 @@ export class DeviceMemory {
     const { id, size, align } = req;
     // The backend chose align: a bad one is pmemvm's bug, not the user's.
     if (!isPowerOfTwo(align)) throw new Error(`memory device '${id}': alignment ${align} is not a power of two`);
-    if (this.slots === 0) throw new UserError(`memory device '${id}': no slots where allocated, please specify the 'slots' option (e.g. -m 512M,slots=2,maxmem=8G)`);
+    const needsSlot = req.needsSlot ?? true;
+    if (needsSlot && this.slots === 0) throw new UserError(`memory device '${id}': no slots where allocated, please specify the 'slots' option (e.g. -m 512M,slots=2,maxmem=8G)`);
     if (this.devices.some((d) => d.id === id)) throw new UserError(`Duplicate ID '${id}' for device; give each device its own id=`);
-    const slot = this.pickSlot(id, req.slot);
+    const slot = needsSlot ? this.pickSlot(id, req.slot) : -1;
 
     if (!Number.isSafeInteger(size) || size <= 0) throw new UserError(`memory device '${id}': size ${size} is invalid`);
     const used = this.used();
@@ -101,7 +107,9 @@ export class DeviceMemory {
     if (size % align !== 0) {
       throw new UserError(`memory device '${id}': backend memory size must be multiple of 0x${hex(align)}; give the backend a size that is`);
     }
-    const addr = req.addr === undefined ? this.firstFit(id, size, align) : this.checkAddr(id, req.addr, size, align);
+    const place = Math.max(align, req.addrAlign ?? 0);
+    if (!isPowerOfTwo(place)) throw new Error(`memory device '${id}': alignment ${place} is not a power of two`);
+    const addr = req.addr === undefined ? this.firstFit(id, size, place) : this.checkAddr(id, req.addr, size, place);
 
     const placed = { id, addr, size, slot };
     this.devices.push(placed);
@@ -116,7 +124,7 @@ export class DeviceMemory {
   }
 
   private pickSlot(id: string, wanted: number | undefined): number {
-    const busy = new Set(this.devices.map((d) => d.slot));
+    const busy = new Set(this.devices.map((d) => d.slot).filter((s) => s >= 0));
     if (wanted !== undefined) {
       if (!Number.isInteger(wanted) || wanted < 0 || wanted >= this.slots) {
         throw new UserError(`memory device '${id}': invalid slot number ${wanted}, valid range is [0-${this.slots - 1}]`);

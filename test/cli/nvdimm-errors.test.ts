@@ -58,6 +58,14 @@ const CASES: [string, string, RegExp, boolean?][] = [
   // docs/nvdimm.txt, Label note 2: labels added to a used backend hide (and later overwrite) its last bytes.
   // QEMU does it silently; pmemvm says what would be lost.
   ['label-size over data that holds no labels', `${NV} -m 256M,slots=2,maxmem=1G ${objA()} -device nvdimm,memdev=m0,label-size=128K`, /hold data.*label-overwrite=on/, false],
+  // virtio-pmem-pci (docs/system/devices/virtio-pmem.rst and QEMU's checks)
+  ['virtio-pmem without maxmem', `-m 256M ${objA()} -device virtio-pmem-pci,memdev=m0`, /maxmem/],
+  ['virtio-pmem without memdev', `-m 256M,maxmem=1G ${objA()} -device virtio-pmem-pci,id=p0`, /memdev/],
+  ['virtio-pmem with an unknown memdev', `-m 256M,maxmem=1G ${objA()} -device virtio-pmem-pci,memdev=nope`, /nope/],
+  ['virtio-pmem and an nvdimm on one memdev', `${NV} -m 256M,slots=2,maxmem=1G ${objA()} -device nvdimm,memdev=m0 -device virtio-pmem-pci,memdev=m0`, /already used/],
+  ['two virtio-pmem on one memdev', `-m 256M,maxmem=1G ${objA()} -device virtio-pmem-pci,memdev=m0 -device virtio-pmem-pci,memdev=m0`, /already used/],
+  ['virtio-pmem larger than maxmem allows', `-m 256M,maxmem=258M ${objA()} ${objB} -device virtio-pmem-pci,memdev=m0 -device virtio-pmem-pci,memdev=m1`, /maxmem/],
+  ['virtio-pmem size not a multiple of the page size', `-m 256M,maxmem=1G -object memory-backend-file,id=m0,share=on,mem-path=${NEW},size=4097 -device virtio-pmem-pci,memdev=m0`, /page|4K|multiple/],
   // Found only once the backend is open: the file pmemvm just created must go again.
   ['addr outside the device-memory region (new file)', `${NV} -m 256M,slots=2,maxmem=1G -object memory-backend-file,id=m0,share=on,mem-path=${NEW},size=4M -device nvdimm,memdev=m0,addr=0x800000000`, /usable range|maxmem/],
 ];

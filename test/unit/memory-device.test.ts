@@ -21,7 +21,8 @@ test('region: matches qemu-system-x86_64 7.2 pc', () => {
   assert.deepEqual(deviceMemoryRegion(3700 * MiB, 16 * GiB, 4), { base: 0x1_4000_0000, size: 0x4_18c0_0000, limit: 16 * GiB - 3700 * MiB });
   // 3.5 GiB stays below 4 GiB entirely.
   assert.equal(deviceMemoryRegion(3584 * MiB - 1, 8 * GiB, 1).base, G4);
-  assert.equal(deviceMemoryRegion(0, 8 * GiB, 0).size, 0, 'no slots, no region');
+  assert.equal(deviceMemoryRegion(0, 8 * GiB, 0).size, 8 * GiB, 'no slots: the region is maxmem - RAM (virtio-pmem needs no slot)');
+  assert.equal(deviceMemoryRegion(GiB, GiB, 0).size, 0, 'maxmem = RAM: no region');
 });
 
 test('region: QEMU\'s -m mistakes', () => {
@@ -77,6 +78,8 @@ test('allocator: slots', () => {
   throwsUser(() => dm.allocate({ id: 'a', size: 2 * MiB, align: 2 * MiB }), "Duplicate ID 'a' for device; give each device its own id=");
   const none = new DeviceMemory({ base: G4, size: 0, slots: 0 });
   throwsUser(() => none.allocate({ id: 'n', size: 2 * MiB, align: 2 * MiB }), "memory device 'n': no slots where allocated, please specify the 'slots' option (e.g. -m 512M,slots=2,maxmem=8G)");
+  const slotless = new DeviceMemory({ base: G4, size: GiB, slots: 0 });
+  assert.deepEqual(slotless.allocate({ id: 'p', size: 2 * MiB, align: 2 * MiB, needsSlot: false }), { addr: G4, slot: -1 });
 });
 
 test('allocator: no room, by total and by fragmentation', () => {

@@ -17,13 +17,22 @@ export interface PciIdentity {
 
 export const PCI_CFG = {
   VENDOR: 0x00, DEVICE: 0x02, COMMAND: 0x04, STATUS: 0x06, REVISION: 0x08, CLASS: 0x09,
-  HEADER_TYPE: 0x0e, SUBSYSTEM_VENDOR: 0x2c, SUBSYSTEM: 0x2e, INTERRUPT_LINE: 0x3c, INTERRUPT_PIN: 0x3d,
+  HEADER_TYPE: 0x0e, BAR0: 0x10, SUBSYSTEM_VENDOR: 0x2c, SUBSYSTEM: 0x2e, CAPABILITIES: 0x34,
+  INTERRUPT_LINE: 0x3c, INTERRUPT_PIN: 0x3d,
 } as const;
+export const PCI_COMMAND_MEMORY = 0x2;
+const STATUS_CAP_LIST = 0x10;
 
 export class PciConfigSpace {
   readonly bytes = new Uint8Array(256);
   /** 1 bits: writable by the guest. */
   readonly writable = new Uint8Array(256);
+
+  private nextCap = 0x40;
+  private lastCap = -1;
+  private readonly bars = new Map<number, { size: number; flags: number }>();
+  /** Called after every guest write (BAR and command changes move the device's MMIO). */
+  onWrite: (offset: number, size: number) => void = () => {};
 
   constructor(id: PciIdentity) {
     const v = new DataView(this.bytes.buffer);
@@ -55,5 +64,49 @@ export class PciConfigSpace {
       const m = this.writable[offset + i]!;
       this.bytes[offset + i] = (this.bytes[offset + i]! & ~m) | (b & m);
     }
+    this.onWrite(offset, size);
+  }
+
+  /** INTx pin: 1 = INTA# ... 4 = INTD#. */
+  setInterruptPin(pin: number): void { this.bytes[PCI_CFG.INTERRUPT_PIN] = pin; }
+
+  /**
+   * A 64-bit memory BAR (index, index+1) of `size` bytes (a power of two). The OS
+   * sizes it by writing all ones and reading back the mask, then assigns it.
+   */
+  addBar64(index: number, size: number, prefetchable: boolean): void {
+    if (size < 16 || (size & (size - 1)) !== 0) throw new RangeError(`BAR size ${size}`);
+    const flags = 0b0100 | (prefetchable ? 0b1000 : 0);
+    const at = PCI_CFG.BAR0 + 4 * index;
+    new DataView(this.bytes.buffer).setUint32(at, flags, true);
+    const mask = new DataView(this.writable.buffer);
+    mask.setUint32(at, (~(size - 1) & ~0xf) >>> 0, true);
+    mask.setUint32(at + 4, 0xffffffff, true);
+    this.bars.set(index, { size, flags });
+  }
+
+  /** The BAR's guest-physical address, or null while memory decoding is off or it is unassigned. */
+  barAddress(index: number): number | null {
+    if (!this.bars.has(index) || !(this.bytes[PCI_CFG.COMMAND]! & PCI_COMMAND_MEMORY)) return null;
+    const v = new DataView(this.bytes.buffer);
+    const at = PCI_CFG.BAR0 + 4 * index;
+    const addr = v.getUint32(at + 4, true) * 2 ** 32 + ((v.getUint32(at, true) & ~0xf) >>> 0);
+    return addr === 0 ? null : addr;
+  }
+
+  /** Append a capability (id, next pointer, then `body`); returns its offset. */
+  addCapability(id: number, body: Uint8Array): number {
+    const at = this.nextCap;
+    const len = 2 + body.length;
+    if (at + len > 256) throw new RangeError('PCI capabilities do not fit in 256 bytes');
+    this.bytes[at] = id;
+    this.bytes[at + 1] = 0;
+    this.bytes.set(body, at + 2);
+    if (this.lastCap < 0) this.bytes[PCI_CFG.CAPABILITIES] = at;
+    else this.bytes[this.lastCap + 1] = at;
+    this.bytes[PCI_CFG.STATUS] = this.bytes[PCI_CFG.STATUS]! | STATUS_CAP_LIST;
+    this.lastCap = at;
+    this.nextCap = (at + len + 3) & ~3;
+    return at;
   }
 }

@@ -1,0 +1,121 @@
+/**
+ * A split virtqueue (virtio 1.2, 2.7): the device's side. Every address,
+ * length and index comes from the guest, so each is checked: a bad ring or
+ * chain throws VirtqueueError (the transport then marks the device broken),
+ * and guest memory is reached only through GuestMemory's bounds checks.
+ * Indirect descriptors and event index are not offered, so never accepted.
+ */
+export interface QueueMemory {
+  read(gpa: number, len: number): Uint8Array;
+  write(gpa: number, data: Uint8Array): void;
+}
+
+export class VirtqueueError extends Error {}
+
+export interface DescBuffer { addr: number; len: number }
+
+export interface Chain {
+  head: number;
+  /** Device-readable buffers, in order. */
+  readable: DescBuffer[];
+  /** Device-writable buffers, in order (after all readable ones). */
+  writable: DescBuffer[];
+}
+
+const DESC_SIZE = 16;
+const F_NEXT = 1, F_WRITE = 2, F_INDIRECT = 4;
+/** Chains longer than this are refused even in a large queue (no request needs more). */
+const MAX_CHAIN_BYTES = 1 << 30;
+
+export class SplitQueue {
+  private lastAvail = 0;
+  private usedIdx = 0;
+
+  constructor(
+    private readonly mem: QueueMemory,
+    readonly size: number,
+    readonly desc: number,
+    readonly avail: number,
+    readonly used: number,
+  ) {
+    if (size < 1 || size > 32768 || (size & (size - 1)) !== 0) throw new VirtqueueError(`queue size ${size} is not a power of two up to 32768`);
+    // The rings must lie in guest memory (checked once here; reads check again).
+    for (const [what, at, len] of [['descriptor table', desc, DESC_SIZE * size], ['available ring', avail, 6 + 2 * size], ['used ring', used, 6 + 8 * size]] as const) {
+      if (!Number.isSafeInteger(at) || at <= 0) throw new VirtqueueError(`${what} address 0x${at.toString(16)} is invalid`);
+      try { mem.read(at, len); } catch { throw new VirtqueueError(`${what} at 0x${at.toString(16)}+0x${len.toString(16)} is outside guest memory`); }
+    }
+  }
+
+  private u16(gpa: number): number { const b = this.mem.read(gpa, 2); return b[0]! | (b[1]! << 8); }
+
+  /** The next available chain, or null when the driver has offered nothing new. */
+  pop(): Chain | null {
+    const availIdx = this.u16(this.avail + 2);
+    const pending = (availIdx - this.lastAvail) & 0xffff;
+    if (pending === 0) return null;
+    if (pending > this.size) throw new VirtqueueError(`available index moved by ${pending}, more than the ${this.size} entries`);
+    const head = this.u16(this.avail + 4 + 2 * (this.lastAvail % this.size));
+    this.lastAvail = (this.lastAvail + 1) & 0xffff;
+    return this.walk(head);
+  }
+
+  private walk(head: number): Chain {
+    const chain: Chain = { head, readable: [], writable: [] };
+    let index = head;
+    let total = 0;
+    for (let n = 0; ; n++) {
+      if (index >= this.size) throw new VirtqueueError(`descriptor index ${index} is outside the ${this.size}-entry table`);
+      if (n >= this.size) throw new VirtqueueError(`descriptor chain from ${head} loops or is longer than the queue`);
+      const d = this.mem.read(this.desc + DESC_SIZE * index, DESC_SIZE);
+      const v = new DataView(d.buffer, d.byteOffset, DESC_SIZE);
+      const addr = Number(v.getBigUint64(0, true));
+      const len = v.getUint32(8, true);
+      const flags = v.getUint16(12, true);
+      if (flags & F_INDIRECT) throw new VirtqueueError('indirect descriptor, but VIRTIO_F_INDIRECT_DESC was not offered');
+      total += len;
+      if (total > MAX_CHAIN_BYTES) throw new VirtqueueError(`descriptor chain from ${head} is over ${MAX_CHAIN_BYTES} bytes`);
+      if (flags & F_WRITE) chain.writable.push({ addr, len });
+      else if (chain.writable.length > 0) throw new VirtqueueError('a device-readable descriptor follows a device-writable one');
+      else chain.readable.push({ addr, len });
+      if (!(flags & F_NEXT)) return chain;
+      index = v.getUint16(14, true);
+    }
+  }
+
+  /** Return a chain to the driver; `written` bytes went into its writable buffers. */
+  push(head: number, written: number): void {
+    const elem = new Uint8Array(8);
+    const v = new DataView(elem.buffer);
+    v.setUint32(0, head, true);
+    v.setUint32(4, written, true);
+    this.mem.write(this.used + 4 + 8 * (this.usedIdx % this.size), elem);
+    this.usedIdx = (this.usedIdx + 1) & 0xffff;
+    // The element is written before the index that publishes it.
+    this.mem.write(this.used + 2, Uint8Array.of(this.usedIdx & 0xff, this.usedIdx >> 8));
+  }
+
+  /** Read `len` bytes gathered from the readable buffers (fewer if they are shorter). */
+  gather(chain: Chain, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    let at = 0;
+    for (const b of chain.readable) {
+      if (at >= len) break;
+      const n = Math.min(b.len, len - at);
+      out.set(this.mem.read(b.addr, n), at);
+      at += n;
+    }
+    return out.subarray(0, at);
+  }
+
+  /** Scatter `data` into the writable buffers; returns the bytes written. */
+  scatter(chain: Chain, data: Uint8Array): number {
+    let at = 0;
+    for (const b of chain.writable) {
+      if (at >= data.length) break;
+      const n = Math.min(b.len, data.length - at);
+      this.mem.write(b.addr, data.subarray(at, at + n));
+      at += n;
+    }
+    return at;
+  }
+}

@@ -1,0 +1,206 @@
+// virtio-pmem on a real guest: the device and its region as the guest sees
+// them (and as QEMU's guest sees them), DAX ext4, flushes that are fsyncs of
+// the backend file (counted with strace), data that survives SIGKILL, and
+// two virtio-pmem devices next to an NVDIMM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runGuest, guestImage, DEFAULT_APPEND } from '../lib/guest.js';
+import { makeScriptInitrd } from '../lib/cpio.js';
+import { block, field, jsonBlock, printBlock } from '../lib/guest-json.js';
+
+const MiB = 1 << 20;
+const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.mjs');
+
+function sparse(path: string, size: number): string {
+  writeFileSync(path, '');
+  const fd = openSync(path, 'r+');
+  ftruncateSync(fd, size);
+  closeSync(fd);
+  return path;
+}
+function readAt(path: string, offset: number, len: number): string {
+  const fd = openSync(path, 'r');
+  const b = Buffer.alloc(len);
+  readSync(fd, b, 0, len, offset);
+  closeSync(fd);
+  return b.toString('latin1');
+}
+
+interface Region { dev: string; size: number; namespaces?: { mode: string; map?: string; size: number; blockdev?: string }[] }
+
+const SHOW = [
+  'echo VPCI=$(for d in /sys/bus/pci/devices/*; do echo "$(cat $d/vendor):$(cat $d/device)"; done | grep 0x1af4 | tr "\\n" " ")',
+  printBlock('PMEMDEV', 'for b in /sys/block/pmem*; do echo "${b##*/} $(( $(cat $b/size) * 512 ))"; done'),
+  printBlock('REGIONS', 'ndctl list -RN'),
+  "echo BADLINES=$(dmesg | grep -ciE 'ACPI Error|BUG:|WARNING:|virtio.*(fail|error)')",
+].join('\n');
+
+const vpmemArgs = (file: string, size = '64M') => ['-m', '256M,maxmem=1G',
+  '-object', `memory-backend-file,id=mem1,share=on,mem-path=${file},size=${size}`,
+  '-device', 'virtio-pmem-pci,memdev=mem1,id=nv1'];
+
+test('virtio-pmem: the guest sees 1af4:105b, /dev/pmem0 of the backend size, an fsdax namespace (map: mem) and DAX ext4, as on QEMU', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vpmem-'));
+  try {
+    const files = { pmemvm: sparse(join(dir, 'p.img'), 64 * MiB), qemu: sparse(join(dir, 'q.img'), 64 * MiB) };
+    // The host makes the file system; the guest mounts it with -o dax and writes through it.
+    for (const f of Object.values(files)) {
+      const mk = spawnSync('mkfs.ext4', ['-q', '-F', '-b', '4096', f], { encoding: 'utf8' });
+      assert.equal(mk.status, 0, `mkfs.ext4: ${mk.stderr}`);
+    }
+    const script = [
+      SHOW,
+      'modprobe ext4; mkdir -p /mnt',
+      'mount -t ext4 -o dax /dev/pmem0 /mnt; echo MOUNT=$?',
+      "echo DAXMOUNT=$(grep -c ' /mnt ext4 .*dax' /proc/mounts)",
+      'echo hello-from-the-guest > /mnt/hello; sync /mnt/hello; echo SYNC=$?',
+      'umount /mnt; echo UMOUNT=$?',
+    ].join('\n');
+    const r = await runGuest({ vmm: 'pmemvm', args: vpmemArgs(files.pmemvm), script });
+    assert.equal(r.exitCode, 0, r.output);
+    assert.equal(r.guestExit, 0, r.output);
+    assert.equal(field(r.output, 'VPCI'), '0x1af4:0x105b');
+    assert.equal(block(r.output, 'PMEMDEV').trim(), `pmem0 ${64 * MiB}`);
+    const regions = jsonBlock<{ regions: Region[] } | Region[] | Region>(r.output, 'REGIONS');
+    const list = Array.isArray(regions) ? regions : 'regions' in regions ? regions.regions : [regions];
+    assert.equal(list.length, 1, r.output);
+    assert.equal(list[0]!.size, 64 * MiB);
+    assert.deepEqual(list[0]!.namespaces?.map((n) => [n.mode, n.map, n.size, n.blockdev]), [['fsdax', 'mem', 64 * MiB, 'pmem0']]);
+    for (const k of ['MOUNT', 'SYNC', 'UMOUNT']) assert.equal(field(r.output, k), '0', `${k}:\n${r.output}`);
+    assert.equal(field(r.output, 'DAXMOUNT'), '1', r.output);
+    assert.equal(field(r.output, 'BADLINES'), '0', r.output);
+    // What the guest wrote through DAX is in the host's file system image.
+    const debugfs = spawnSync('debugfs', ['-R', 'cat /hello', files.pmemvm], { encoding: 'utf8' });
+    assert.equal(debugfs.stdout.trim(), 'hello-from-the-guest', debugfs.stderr);
+    // The start-up line: a page-cache file is crash-safe for what the guest flushes.
+    assert.match(r.output, /^pmemvm: nv1: mem1 \(.*p\.img\) is crash-safe \[page-cache\]: what the guest flushes/m);
+
+    const q = await runGuest({ vmm: 'qemu', args: vpmemArgs(files.qemu), script });
+    assert.equal(q.guestExit, 0, q.output);
+    assert.equal(block(q.output, 'PMEMDEV'), block(r.output, 'PMEMDEV'));
+    assert.deepEqual(jsonBlock(q.output, 'REGIONS'), regions);
+    assert.equal(field(q.output, 'DAXMOUNT'), '1');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Boot with a guest that does `n` fsyncs on /dev/pmem0; return the host's fsync calls (strace) and the output. */
+async function fsyncRun(file: string, n: number, dir: string): Promise<{ fsyncs: number; out: string }> {
+  const script = [
+    `i=0; while [ $i -lt ${n} ]; do printf "REC%05d" $i | dd of=/dev/pmem0 bs=4096 seek=$i conv=notrunc,fsync 2>/dev/null || echo FAIL $i; i=$((i+1)); done`,
+    `echo FSYNCS-DONE=${n}`,
+  ].join('\n');
+  const img = guestImage();
+  const initrd = await makeScriptInitrd(img.initrd, script);
+  const trace = join(dir, `strace-${n}.txt`);
+  // --seccomp-bpf: only fsync/msync stop the tracee, so the VM runs at full speed.
+  const r = spawnSync('strace', ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=fsync,msync', '-o', trace,
+    process.execPath, PMEMVM, ...vpmemArgs(file), '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, '-nographic'],
+  { encoding: 'utf8', timeout: 180_000 });
+  rmSync(dirname(initrd), { recursive: true, force: true });
+  const out = `${r.stdout}${r.stderr}`;
+  assert.equal(r.status, 0, out);
+  assert.match(out, new RegExp(`^FSYNCS-DONE=${n}$`, 'm'));
+  assert.doesNotMatch(out, /^FAIL/m);
+  const calls = readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(fsync|msync)\(/.test(l));
+  // At exit pmemvm writes the backend back once more (msync, then fsync): count only what comes before.
+  const exitFlush = calls.findIndex((l) => l.includes('msync('));
+  return { fsyncs: calls.slice(0, exitFlush < 0 ? calls.length : exitFlush).filter((l) => l.includes('fsync(')).length, out };
+}
+
+test('every guest fsync on /dev/pmem0 is exactly one fsync of the backend on the host (strace), and the data is in the file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vpmem-'));
+  try {
+    // The guest kernel may flush on its own (at probe or shutdown); two runs that differ only in
+    // the number of guest fsyncs must differ by exactly that many host fsyncs.
+    const few = await fsyncRun(sparse(join(dir, 'few.img'), 64 * MiB), 5, dir);
+    const file = sparse(join(dir, 'many.img'), 64 * MiB);
+    const many = await fsyncRun(file, 25, dir);
+    assert.equal(many.fsyncs - few.fsyncs, 20, `host fsyncs: ${few.fsyncs} for 5 guest fsyncs, ${many.fsyncs} for 25`);
+    assert.ok(few.fsyncs >= 5 && few.fsyncs <= 6, `host fsyncs for 5 guest fsyncs: ${few.fsyncs}`);
+    for (let i = 0; i < 25; i++) assert.equal(readAt(file, i * 4096, 8), `REC${String(i).padStart(5, '0')}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGKILL at a random moment never loses a write that the guest\'s fsync acknowledged (3 rounds)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vpmem-'));
+  try {
+    const file = sparse(join(dir, 'k.img'), 64 * MiB);
+    const img = guestImage();
+    // Each round appends records after the previous round's (the guest reads where to start).
+    const script = [
+      'start=$(dd if=/dev/pmem0 bs=4096 count=1 skip=16383 2>/dev/null | head -c 8)',
+      'case "$start" in N*) i=$(echo "${start#N}" | sed "s/^0*//"); i=${i:-0};; *) i=0;; esac',
+      'while :; do',
+      '  printf "REC%05d" $i | dd of=/dev/pmem0 bs=4096 seek=$i conv=notrunc,fsync 2>/dev/null || exit 1',
+      '  echo "ACK $i"',
+      '  i=$((i+1)); printf "N%05d" $i | dd of=/dev/pmem0 bs=4096 seek=16383 conv=notrunc,fsync 2>/dev/null',
+      'done',
+    ].join('\n');
+    const initrd = await makeScriptInitrd(img.initrd, script);
+    let acked = -1;
+    for (let round = 0; round < 3; round++) {
+      const child = spawn(process.execPath, [PMEMVM, ...vpmemArgs(file), '-kernel', img.bzImage, '-initrd', initrd,
+        '-append', DEFAULT_APPEND, '-nographic'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let killAfter = -1;
+      const seen = await new Promise<number>((res) => {
+        const onData = (s: string) => {
+          out += s;
+          const acks = [...out.matchAll(/^ACK (\d+)\r?$/gm)];
+          if (acks.length && killAfter < 0) killAfter = 2 + Math.floor(Math.random() * 6);
+          if (killAfter >= 0 && acks.length >= killAfter) child.kill('SIGKILL');
+        };
+        child.stdout.setEncoding('utf8').on('data', onData);
+        child.stderr.setEncoding('utf8').on('data', onData);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+        child.on('close', () => { clearTimeout(timer); res(Math.max(-1, ...[...out.matchAll(/^ACK (\d+)\r?$/gm)].map((m) => Number(m[1])))); });
+      });
+      assert.ok(seen > acked, `round ${round}: no new acknowledged write:\n${out.slice(-3000)}`);
+      acked = seen;
+      for (let i = 0; i <= acked; i++) assert.equal(readAt(file, i * 4096, 8), `REC${String(i).padStart(5, '0')}`, `round ${round}: record ${i} lost`);
+    }
+    rmSync(dirname(initrd), { recursive: true, force: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two virtio-pmem devices next to an NVDIMM with labels (whose size is not a 2M multiple) in one guest', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vpmem-'));
+  try {
+    const [a, b, n] = ['a.img', 'b.img', 'n.img'].map((f) => sparse(join(dir, f), 32 * MiB));
+    const r = await runGuest({
+      vmm: 'pmemvm',
+      args: ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=2G',
+        '-object', `memory-backend-file,id=n0,share=on,mem-path=${n},size=32M`, '-device', 'nvdimm,id=nv0,memdev=n0,label-size=128K',
+        '-object', `memory-backend-file,id=v0,share=on,mem-path=${a},size=32M`, '-device', 'virtio-pmem-pci,memdev=v0,id=vp0',
+        '-object', `memory-backend-file,id=v1,share=on,mem-path=${b},size=32M`, '-device', 'virtio-pmem-pci,memdev=v1,id=vp1'],
+      script: [
+        SHOW,
+        // Tag each device with its own name, then look in the files.
+        'for d in /sys/block/pmem*; do p=${d##*/}; printf "TAG-$p" | dd of=/dev/$p bs=4096 conv=notrunc,fsync 2>/dev/null; done',
+        'echo NREGIONS=$(ndctl list -R | grep -c \'"dev":"region\')',
+        "echo MISALIGNED=$(dmesg | grep -c 'misaligned')",
+      ].join('\n'),
+    });
+    assert.equal(r.guestExit, 0, r.output);
+    assert.equal(field(r.output, 'VPCI'), '0x1af4:0x105b 0x1af4:0x105b');
+    assert.equal(field(r.output, 'NREGIONS'), '3');
+    assert.equal(field(r.output, 'MISALIGNED'), '0', r.output);
+    assert.equal(block(r.output, 'PMEMDEV').trim().split('\n').length, 3);
+    const tags = [a, b, n].map((f) => readAt(f, 0, 9));
+    assert.ok(tags.every((t) => /^TAG-pmem\d$/.test(t)), tags.join(','));
+    assert.equal(new Set(tags).size, 3, `each device has its own backend: ${tags}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
