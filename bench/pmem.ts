@@ -2,7 +2,8 @@
 // (direct I/O, 1 MiB blocks, 512 MiB), pmemvm beside QEMU (-accel kvm) in the same run
 // with the same command line. The guest touches the mapping directly, so nothing of
 // either VMM is on this path once the pages are mapped: the ratios should be ~1.
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { sparseFile } from '../test/lib/files.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGuest } from '../test/lib/guest.js';
@@ -27,10 +28,7 @@ done
 interface Pass { write: number; read: number }
 
 async function measure(vmm: 'pmemvm' | 'qemu', dir: string): Promise<Pass[]> {
-  const file = join(dir, `${vmm}.img`);
-  const fd = openSync(file, 'w');
-  ftruncateSync(fd, SIZE_MIB * MiB);
-  closeSync(fd);
+  const file = sparseFile(join(dir, `${vmm}.img`), SIZE_MIB * MiB);
   const r = await runGuest({
     vmm,
     args: ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=2G',

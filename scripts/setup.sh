@@ -23,3 +23,4 @@ fi
 npx tsc -p .
 bash guest/build.sh >/dev/null
 bash testhost/build.sh >/dev/null
+bash guest/fetch-installer.sh >/dev/null

@@ -29,6 +29,7 @@ export function buildImages(): string {
     return r.stdout.trim().split('\n').pop()!;
   };
   run('guest/build.sh'); // tests inside need it; the cache is read-only in there
+  run('guest/fetch-installer.sh'); // a kernel and initramfs pmemvm did not build
   return run('testhost/build.sh');
 }
 

@@ -61,7 +61,7 @@ export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NO
 export const MAP_SHARED_VALIDATE = 0x03, MAP_SYNC = 0x80000, MAP_FIXED = 0x10;
 export const PROT_NONE = 0;
 export const MS_SYNC = 4;
-export const MADV_DONTFORK = 10, MADV_REMOVE = 9;
+export const MADV_DONTFORK = 10, MADV_REMOVE = 9, MADV_HUGEPAGE = 14;
 export const EFD_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000;
 
 export function open(path: string, flags: number, mode = 0): number {

@@ -4,7 +4,8 @@
 // the same file. QEMU, same test host, same ndctl sequence: same namespaces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readAt, sparseFile } from '../lib/files.js';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,21 +34,7 @@ const identity = (ns: Namespace[]) => ns.map((n) => [n.uuid, n.mode, n.size]);
 const PMEMVM = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'pmemvm.mjs');
 const img = (args: string[]) => spawnSync(process.execPath, [PMEMVM, 'img', ...args], { encoding: 'utf8' });
 
-function sparse(path: string, size: number): string {
-  writeFileSync(path, '');
-  const fd = openSync(path, 'r+');
-  ftruncateSync(fd, size);
-  closeSync(fd);
-  return path;
-}
-
-function tail(path: string, size: number, len: number): Buffer {
-  const fd = openSync(path, 'r');
-  const b = Buffer.alloc(len);
-  readSync(fd, b, 0, len, size - len);
-  closeSync(fd);
-  return b;
-}
+const tail = (path: string, size: number, len: number) => readAt(path, size - len, len);
 
 // First boot: label the DIMM, make one namespace of each mode, reboot.
 // Second boot (labels found): list them and power off.
@@ -78,7 +65,7 @@ const args = (file: string) => ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,
 test('label-size=128K: namespaces of every mode survive a guest reboot and a pmemvm restart; same as QEMU', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-labels-'));
   try {
-    const file = sparse(join(dir, 'pmemvm.img'), GiB);
+    const file = sparseFile(join(dir, 'pmemvm.img'), GiB);
     const first = await runGuest({ vmm: 'pmemvm', args: args(file), script: CREATE, timeoutMs: 240_000 });
     assert.equal(first.exitCode, 0, first.output);
     assert.equal(first.guestExit, 0, first.output);
@@ -115,7 +102,7 @@ test('label-size=128K: namespaces of every mode survive a guest reboot and a pme
     assert.deepEqual(identity(namespaces(again.output, 'NS3')), identity(created));
 
     // QEMU with the same command line and ndctl sequence makes the same namespaces.
-    const qfile = sparse(join(dir, 'qemu.img'), GiB);
+    const qfile = sparseFile(join(dir, 'qemu.img'), GiB);
     const q = await runGuest({ vmm: 'qemu', args: args(qfile), script: CREATE, timeoutMs: 240_000 });
     assert.deepEqual(shape(namespaces(q.output, 'NS1')), shape(created), `QEMU:\n${q.output}`);
   } finally {
@@ -126,7 +113,7 @@ test('label-size=128K: namespaces of every mode survive a guest reboot and a pme
 test('a hostile guest that drives the label doorbell itself gets error statuses; pmemvm keeps running and the file is untouched', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-hostile-'));
   try {
-    const file = sparse(join(dir, 'hostile.img'), 64 * MiB);
+    const file = sparseFile(join(dir, 'hostile.img'), 64 * MiB);
     // Fill the shared page with devmem, ring with a tiny static program (no kernel checks in between).
     const script = [
       'req() {',

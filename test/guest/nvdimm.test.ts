@@ -3,8 +3,8 @@
 // and the backend file must get the guest's writes (share=on) or not (share=off).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, readSync, closeSync, ftruncateSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readAt, sha256, sparseFile } from '../lib/files.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGuest, type GuestResult } from '../lib/guest.js';
@@ -31,23 +31,9 @@ const SHOW = [
 
 function tempDir(): string { return mkdtempSync(join(tmpdir(), 'pmemvm-nvdimm-')); }
 
-function sparseFile(path: string, size: number): string {
-  writeFileSync(path, '');
-  const fd = openSync(path, 'r+');
-  ftruncateSync(fd, size);
-  closeSync(fd);
-  return path;
-}
+const sha = sha256;
 
-function sha(path: string): string { return createHash('sha256').update(readFileSync(path)).digest('hex'); }
-
-function readAt(path: string, offset: number, len: number): string {
-  const fd = openSync(path, 'r');
-  const buf = Buffer.alloc(len);
-  readSync(fd, buf, 0, len, offset);
-  closeSync(fd);
-  return buf.toString('latin1');
-}
+const readText = (path: string, offset: number, len: number) => readAt(path, offset, len).toString('latin1');
 
 /** ndctl's view, minus nothing: both VMMs must agree on every field. */
 function ndctl(r: GuestResult): NdctlList {
@@ -107,8 +93,8 @@ test('one NVDIMM (share=on): ndctl sees the same DIMM, region and raw namespace 
 
     // share=on: the bytes the guest wrote at offset X of /dev/pmem0 are at offset X of the file.
     assert.equal(field(pmemvm.output, 'WROTE'), '0');
-    assert.equal(readAt(files.pmemvm, offset, pattern.length), pattern);
-    assert.equal(readAt(files.qemu, offset, pattern.length), pattern);
+    assert.equal(readText(files.pmemvm, offset, pattern.length), pattern);
+    assert.equal(readText(files.qemu, offset, pattern.length), pattern);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

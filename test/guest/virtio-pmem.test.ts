@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readAt, sparseFile } from '../lib/files.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,20 +17,7 @@ import { block, field, jsonBlock, printBlock } from '../lib/guest-json.js';
 const MiB = 1 << 20;
 const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.mjs');
 
-function sparse(path: string, size: number): string {
-  writeFileSync(path, '');
-  const fd = openSync(path, 'r+');
-  ftruncateSync(fd, size);
-  closeSync(fd);
-  return path;
-}
-function readAt(path: string, offset: number, len: number): string {
-  const fd = openSync(path, 'r');
-  const b = Buffer.alloc(len);
-  readSync(fd, b, 0, len, offset);
-  closeSync(fd);
-  return b.toString('latin1');
-}
+const readText = (path: string, offset: number, len: number) => readAt(path, offset, len).toString('latin1');
 
 interface Region { dev: string; size: number; namespaces?: { mode: string; map?: string; size: number; blockdev?: string }[] }
 
@@ -47,7 +35,7 @@ const vpmemArgs = (file: string, size = '64M') => ['-m', '256M,maxmem=1G',
 test('virtio-pmem: the guest sees 1af4:105b, /dev/pmem0 of the backend size, an fsdax namespace (map: mem) and DAX ext4, as on QEMU', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vpmem-'));
   try {
-    const files = { pmemvm: sparse(join(dir, 'p.img'), 64 * MiB), qemu: sparse(join(dir, 'q.img'), 64 * MiB) };
+    const files = { pmemvm: sparseFile(join(dir, 'p.img'), 64 * MiB), qemu: sparseFile(join(dir, 'q.img'), 64 * MiB) };
     // The host makes the file system; the guest mounts it with -o dax and writes through it.
     for (const f of Object.values(files)) {
       const mk = spawnSync('mkfs.ext4', ['-q', '-F', '-b', '4096', f], { encoding: 'utf8' });
@@ -119,12 +107,12 @@ test('every guest fsync on /dev/pmem0 is exactly one fsync of the backend on the
   try {
     // The guest kernel may flush on its own (at probe or shutdown); two runs that differ only in
     // the number of guest fsyncs must differ by exactly that many host fsyncs.
-    const few = await fsyncRun(sparse(join(dir, 'few.img'), 64 * MiB), 5, dir);
-    const file = sparse(join(dir, 'many.img'), 64 * MiB);
+    const few = await fsyncRun(sparseFile(join(dir, 'few.img'), 64 * MiB), 5, dir);
+    const file = sparseFile(join(dir, 'many.img'), 64 * MiB);
     const many = await fsyncRun(file, 25, dir);
     assert.equal(many.fsyncs - few.fsyncs, 20, `host fsyncs: ${few.fsyncs} for 5 guest fsyncs, ${many.fsyncs} for 25`);
     assert.ok(few.fsyncs >= 5 && few.fsyncs <= 6, `host fsyncs for 5 guest fsyncs: ${few.fsyncs}`);
-    for (let i = 0; i < 25; i++) assert.equal(readAt(file, i * 4096, 8), `REC${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < 25; i++) assert.equal(readText(file, i * 4096, 8), `REC${String(i).padStart(5, '0')}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -133,7 +121,7 @@ test('every guest fsync on /dev/pmem0 is exactly one fsync of the backend on the
 test('SIGKILL at a random moment never loses a write that the guest\'s fsync acknowledged (3 rounds)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vpmem-'));
   try {
-    const file = sparse(join(dir, 'k.img'), 64 * MiB);
+    const file = sparseFile(join(dir, 'k.img'), 64 * MiB);
     const img = guestImage();
     // Each round appends records after the previous round's (the guest reads where to start).
     const script = [
@@ -166,7 +154,7 @@ test('SIGKILL at a random moment never loses a write that the guest\'s fsync ack
       });
       assert.ok(seen > acked, `round ${round}: no new acknowledged write:\n${out.slice(-3000)}`);
       acked = seen;
-      for (let i = 0; i <= acked; i++) assert.equal(readAt(file, i * 4096, 8), `REC${String(i).padStart(5, '0')}`, `round ${round}: record ${i} lost`);
+      for (let i = 0; i <= acked; i++) assert.equal(readText(file, i * 4096, 8), `REC${String(i).padStart(5, '0')}`, `round ${round}: record ${i} lost`);
     }
     rmSync(dirname(initrd), { recursive: true, force: true });
   } finally {
@@ -177,7 +165,7 @@ test('SIGKILL at a random moment never loses a write that the guest\'s fsync ack
 test('two virtio-pmem devices next to an NVDIMM with labels (whose size is not a 2M multiple) in one guest', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vpmem-'));
   try {
-    const [a, b, n] = ['a.img', 'b.img', 'n.img'].map((f) => sparse(join(dir, f), 32 * MiB));
+    const [a, b, n] = ['a.img', 'b.img', 'n.img'].map((f) => sparseFile(join(dir, f), 32 * MiB));
     const r = await runGuest({
       vmm: 'pmemvm',
       args: ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=2G',
@@ -197,7 +185,7 @@ test('two virtio-pmem devices next to an NVDIMM with labels (whose size is not a
     assert.equal(field(r.output, 'NREGIONS'), '3');
     assert.equal(field(r.output, 'MISALIGNED'), '0', r.output);
     assert.equal(block(r.output, 'PMEMDEV').trim().split('\n').length, 3);
-    const tags = [a, b, n].map((f) => readAt(f, 0, 9));
+    const tags = [a, b, n].map((f) => readText(f, 0, 9));
     assert.ok(tags.every((t) => /^TAG-pmem\d$/.test(t)), tags.join(','));
     assert.equal(new Set(tags).size, 3, `each device has its own backend: ${tags}`);
   } finally {

@@ -25,6 +25,8 @@ export interface RunGuestOptions {
   timeoutMs?: number;
   /** Written to the VMM's stdin (the guest console) once the guest prints PMEMVM-GUEST-READY; then stdin is closed. */
   input?: string;
+  /** Kill the VMM as soon as its output matches (a guest that never powers off). */
+  until?: RegExp;
 }
 
 export interface GuestResult {
@@ -95,6 +97,7 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
   const onData = (s: string) => {
     output += s;
     // Type the input only once the guest's console is open (a UART drops early bytes).
+    if (opts.until && opts.until.test(output)) child.kill('SIGKILL');
     if (!inputSent && output.includes('PMEMVM-GUEST-READY')) {
       inputSent = true;
       child.stdin.end(opts.input);

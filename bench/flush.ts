@@ -1,0 +1,95 @@
+// bench/flush: latency of a 4 KiB write + fsync on a virtio-pmem /dev/pmem0 inside the
+// guest (p50, p99 over 1000 flushes), pmemvm beside QEMU in the same run, and the floor:
+// the same write + fsync on the same kind of file straight from the (test) host. Plus the
+// guest's sequential bandwidth on the device. The backend sits on real storage (under the
+// repo: 9p to this machine's disk inside the test host), not tmpfs, so fsync costs something.
+import { spawnSync } from 'node:child_process';
+import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { sparseFile } from '../test/lib/files.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runGuest } from '../test/lib/guest.js';
+import { percentile, printTable, repoRoot } from './table.js';
+
+const FLUSHES = Number(process.env.PMEMVM_BENCH_FLUSHES ?? 1000);
+const MiB = 1 << 20;
+const BW_MIB = 128;
+
+function buildHelper(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-flushlat-'));
+  const out = join(dir, 'flushlat');
+  const r = spawnSync('gcc', ['-O2', '-static', '-o', out, join(repoRoot, 'bench', 'guest', 'flushlat.c')], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`bench/flush needs gcc with static glibc (apt install gcc libc6-dev): ${r.error?.message ?? r.stderr}`);
+  return out;
+}
+
+const SCRIPT = `
+now() { awk '/^now at/ {print $3; exit}' /proc/timer_list; }
+/flushlat /dev/pmem0 ${FLUSHES}
+a=$(now); dd if=/dev/zero of=/dev/pmem0 bs=1M count=${BW_MIB} oflag=direct 2>/dev/null
+b=$(now); dd if=/dev/pmem0 of=/dev/null bs=1M count=${BW_MIB} iflag=direct 2>/dev/null
+c=$(now); echo "BW write_ns=$((b - a)) read_ns=$((c - b))"
+`;
+
+interface Result { p50: number; p99: number; mean: number; writeMiBs?: number; readMiBs?: number }
+
+async function guestRun(vmm: 'pmemvm' | 'qemu', dir: string, helper: string): Promise<Result> {
+  const file = sparseFile(join(dir, `${vmm}.img`), 256 * MiB);
+  const r = await runGuest({
+    vmm,
+    args: ['-m', '256M,maxmem=1G', '-object', `memory-backend-file,id=mem1,share=on,mem-path=${file},size=256M`,
+      '-device', 'virtio-pmem-pci,memdev=mem1,id=nv1'],
+    script: SCRIPT,
+    extraFiles: [{ name: 'flushlat', data: new Uint8Array(readFileSync(helper)), mode: 0o755 }],
+    timeoutMs: 900_000,
+  });
+  const m = /FLUSHLAT n=\d+ p50=(\d+) p99=(\d+) min=\d+ max=\d+ mean=(\d+)/.exec(r.output);
+  const bw = /BW write_ns=(\d+) read_ns=(\d+)/.exec(r.output);
+  if (!m || !bw || r.guestExit !== 0) throw new Error(`${vmm}: the guest did not finish the benchmark:\n${r.output.slice(-4000)}`);
+  rmSync(file, { force: true });
+  return {
+    p50: Number(m[1]) / 1e3, p99: Number(m[2]) / 1e3, mean: Number(m[3]) / 1e3,
+    writeMiBs: BW_MIB / (Number(bw[1]) / 1e9), readMiBs: BW_MIB / (Number(bw[2]) / 1e9),
+  };
+}
+
+function floor(dir: string): Result {
+  const fd = openSync(sparseFile(join(dir, 'floor.img'), 256 * MiB), 'r+');
+  const buf = Buffer.alloc(4096);
+  const lat: number[] = [];
+  for (let i = 0; i < FLUSHES; i++) {
+    buf.fill(i & 0xff);
+    const t0 = process.hrtime.bigint();
+    writeSync(fd, buf, 0, 4096, (i % 256) * 4096);
+    fsyncSync(fd);
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  }
+  closeSync(fd);
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), mean: lat.reduce((a, b) => a + b, 0) / lat.length };
+}
+
+const work = join(repoRoot, '.bench-tmp');
+mkdirSync(work, { recursive: true });
+const dir = mkdtempSync(join(work, 'flush-'));
+try {
+  const helper = buildHelper();
+  const base = floor(dir);
+  const pmemvm = await guestRun('pmemvm', dir, helper);
+  const qemu = await guestRun('qemu', dir, helper);
+  const us = (x: number) => x.toFixed(0);
+  printTable(`4 KiB write + fsync on virtio-pmem /dev/pmem0, µs (${FLUSHES} flushes; backend on ${process.env.PMEMVM_IN_TESTHOST ? "9p to this machine's disk" : 'local disk'})`,
+    ['who', 'p50', 'p99', 'mean', 'p50 vs QEMU', 'p50 vs floor'],
+    [
+      ['pmemvm (guest)', us(pmemvm.p50), us(pmemvm.p99), us(pmemvm.mean), `${(pmemvm.p50 / qemu.p50).toFixed(2)}x`, `${(pmemvm.p50 / base.p50).toFixed(2)}x`],
+      ['QEMU (guest)', us(qemu.p50), us(qemu.p99), us(qemu.mean), '1.00x', `${(qemu.p50 / base.p50).toFixed(2)}x`],
+      ['floor (host write + fsync)', us(base.p50), us(base.p99), us(base.mean), '', '1.00x'],
+    ]);
+  printTable(`virtio-pmem sequential bandwidth in the guest, MiB/s (${BW_MIB} MiB, bs=1M, O_DIRECT, first touch)`,
+    ['VMM', 'write', 'vs QEMU', 'read', 'vs QEMU'],
+    [
+      ['pmemvm', pmemvm.writeMiBs!.toFixed(0), `${(pmemvm.writeMiBs! / qemu.writeMiBs!).toFixed(2)}x`, pmemvm.readMiBs!.toFixed(0), `${(pmemvm.readMiBs! / qemu.readMiBs!).toFixed(2)}x`],
+      ['QEMU', qemu.writeMiBs!.toFixed(0), '1.00x', qemu.readMiBs!.toFixed(0), '1.00x'],
+    ]);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
