@@ -6,18 +6,16 @@ import { CpuidEntry } from '../sys/kvm-abi.js';
 
 /**
  * `host` passes through everything KVM supports (-cpu host / max). The
- * default model is conservative like QEMU's default (qemu64): no extended
- * XSAVE state (AVX, AVX-512, PKRU...), so the guest sees what a QEMU guest
- * sees for the same command line, and nested setups whose XSETBV does not
- * reach KVM (QEMU TCG's SVM) stay consistent.
+ * default model is QEMU's default, qemu64 (see QEMU64 below).
  */
 export type CpuModel = 'default' | 'host';
 
 export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number, model: CpuModel = 'default'): CpuidEntry[] {
-  const base = model === 'host' ? supported : supported.filter((e) => e.function !== 0xd);
+  // qemu64 has neither XSAVE (leaf 0xD) nor SVM (leaf 0x8000000A).
+  const base = model === 'host' ? supported : supported.filter((e) => e.function !== 0xd && e.function !== 0x8000000a);
   return base.map((src) => {
     const e = { ...src };
-    if (model === 'default') withoutXsave(e);
+    if (model === 'default') qemu64(e);
     switch (e.function) {
       case 1:
         // EBX: initial APIC id [31:24], logical processors per package [23:16], CLFLUSH size 8*8.
@@ -47,20 +45,44 @@ export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number,
   });
 }
 
+const bits = (...n: number[]) => n.reduce((m, b) => (m | (1 << b)) >>> 0, 0);
+
 /**
- * Like qemu64: no XSAVE (the guest uses FXSAVE), so no AVX-family or PKU
- * state either. Under QEMU TCG's nested SVM a guest XSETBV never reaches
- * KVM, which then keeps reloading its own XCR0: XSAVE state breaks there.
+ * QEMU 7.2's qemu64 model, feature by feature (what `-cpu` defaults to), so the
+ * guest sees what a QEMU guest sees for the same command line:
+ *  - leaf 1 EDX: fpu de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2
+ *  - leaf 1 ECX: pni cx16 (+ x2apic and hypervisor, which KVM and we add)
+ *  - leaf 7: nothing (no erms, smep, clwb...); leaf 0xD: none (no XSAVE, so no AVX or PKU state)
+ *  - 0x80000001: syscall nx lm (EDX, with AMD's aliases of leaf 1), lahf_lm 3dnowprefetch (ECX)
+ *  - leaf 6: no ARAT; leaf 0x8000000A (SVM features): none
+ * Besides equal views, this keeps guests off paths that QEMU TCG's nested SVM
+ * emulates badly or slowly: XSAVE (a guest XSETBV never reaches KVM there)
+ * and `rep movsb` copies (ERMS), which TCG runs a byte at a time.
  */
-function withoutXsave(e: CpuidEntry): void {
-  if (e.function === 1) {
-    e.ecx &= ~((1 << 26) | (1 << 27) | (1 << 28) | (1 << 12) | (1 << 29)); // XSAVE, OSXSAVE, AVX, FMA, F16C
-  } else if (e.function === 7 && e.index === 0) {
-    // AVX2, AVX-512 F/DQ/IFMA/PF/ER/CD/BW/VL
-    e.ebx &= ~((1 << 5) | (1 << 16) | (1 << 17) | (1 << 21) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 30) | (1 << 31));
-    e.ecx &= ~((1 << 1) | (1 << 3) | (1 << 4) | (1 << 6) | (1 << 11) | (1 << 12) | (1 << 14)); // AVX512 VBMI*, PKU, OSPKE, VNNI, BITALG, VPOPCNTDQ
-    e.edx &= ~((1 << 2) | (1 << 3) | (1 << 8) | (1 << 23)); // AVX512 4VNNIW/4FMAPS/VP2INTERSECT/FP16
-  } else if (e.function === 7 && e.index === 1) {
-    e.eax &= ~((1 << 4) | (1 << 5)); // AVX-VNNI, AVX512_BF16
+const QEMU64 = {
+  leaf1Edx: bits(0, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 19, 23, 24, 25, 26, 28 /* HTT, set below when SMP */),
+  leaf1Ecx: bits(0, 13, 21, 31),
+  ext1Edx: bits(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 20, 23, 24, 29),
+  ext1Ecx: bits(0, 8),
+};
+
+function qemu64(e: CpuidEntry): void {
+  switch (e.function) {
+    case 1:
+      e.edx &= QEMU64.leaf1Edx;
+      e.ecx &= QEMU64.leaf1Ecx;
+      break;
+    case 7:
+      if (e.index === 0) e.eax = 0; // no further subleaves
+      e.ebx = e.ecx = e.edx = 0;
+      if (e.index !== 0) e.eax = 0;
+      break;
+    case 0x80000001:
+      e.edx &= QEMU64.ext1Edx;
+      e.ecx &= QEMU64.ext1Ecx;
+      break;
+    case 6:
+      e.eax = 0; // no ARAT, turbo or HWP
+      break;
   }
 }

@@ -4,13 +4,14 @@
 // the same file. QEMU, same test host, same ndctl sequence: same namespaces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readAt, sparseFile } from '../lib/files.js';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runGuest } from '../lib/guest.js';
+import { DEFAULT_APPEND, guestImage, runGuest } from '../lib/guest.js';
+import { makeScriptInitrd } from '../lib/cpio.js';
 import { field, jsonBlock, printBlock } from '../lib/guest-json.js';
 import { ringDoorbellElf } from '../lib/ring-doorbell-elf.js';
 import { DSM_DOORBELL_PORT, DSM_PAGE } from '../../src/acpi/nvdimm-dsm-abi.js';
@@ -152,6 +153,49 @@ test('a hostile guest that drives the label doorbell itself gets error statuses;
     assert.equal(answers.get('label-size')?.len, 16);
     assert.match(r.output, /^STILL-ALIVE$/m);
     assert.ok(tail(file, 64 * MiB, LABEL).every((b) => b === 0), 'a refused request wrote into the label area');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Boot once, let ndctl write a fresh label area, and return the host's msync calls (strace) before pmemvm's exit flush. */
+async function initLabels(file: string, pmem: boolean, dir: string): Promise<{ msyncs: number; out: string }> {
+  const script = [
+    'ndctl disable-region all >/dev/null 2>&1',
+    'ndctl init-labels all 2>&1; echo INIT=$?',
+    'ndctl enable-region all >/dev/null 2>&1',
+  ].join('\n');
+  const img = guestImage();
+  const initrd = await makeScriptInitrd(img.initrd, script);
+  const trace = join(dir, `strace-${pmem}.txt`);
+  const r = spawnSync('strace', ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=msync', '-o', trace, process.execPath, PMEMVM,
+    '-machine', 'pc,nvdimm=on', '-m', '256M,slots=1,maxmem=1G',
+    '-object', `memory-backend-file,id=mem0,share=on,mem-path=${file},size=64M${pmem ? ',pmem=on' : ''}`,
+    '-device', 'nvdimm,id=nv0,memdev=mem0,label-size=128K',
+    '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, '-nographic'], { encoding: 'utf8', timeout: 180_000 });
+  rmSync(dirname(initrd), { recursive: true, force: true });
+  const out = `${r.stdout}${r.stderr}`;
+  assert.equal(r.status, 0, out);
+  assert.equal(field(out, 'INIT'), '0', out);
+  const calls = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('msync('));
+  // The last msync is pmemvm's write-back of the whole backend at exit (its length is the backend's).
+  return { msyncs: calls.filter((l) => !l.includes(`, ${64 * MiB}, `)).length, out };
+}
+
+test('label writes: only the label area changes, and with pmem=on each one is flushed (msync) before _LSW returns', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-lsw-'));
+  try {
+    const plain = await initLabels(sparseFile(join(dir, 'plain.img'), 64 * MiB), false, dir);
+    const file = sparseFile(join(dir, 'pmem.img'), 64 * MiB);
+    const durable = await initLabels(file, true, dir);
+    assert.equal(plain.msyncs, 0, 'without pmem=on, label writes stay in the page cache until exit');
+    assert.ok(durable.msyncs >= 2, `pmem=on: expected an msync per label write (two index blocks at least), saw ${durable.msyncs}`);
+    // Every byte ndctl wrote is inside the last 128K; the rest of the file is untouched (still zero).
+    const data = readFileSync(file);
+    const firstNonZero = data.findIndex((b) => b !== 0);
+    assert.ok(firstNonZero >= 64 * MiB - LABEL, `a label write landed at 0x${firstNonZero.toString(16)}, outside the label area`);
+    const check = img(['check', file]);
+    assert.equal(check.status, 0, check.stdout);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -70,23 +70,30 @@ test('the reset-vector stub writes the reset register and halts', () => {
   assert.deepEqual([...resetVectorStub(0x602, 1)], [0xb0, 0x01, 0xba, 0x02, 0x06, 0xee, 0xf4, 0xeb, 0xfd]);
 });
 
-test('CPUID: APIC ids and topology per vCPU; the default model hides XSAVE like qemu64, -cpu host keeps it', () => {
+test('CPUID: APIC ids and topology per vCPU; the default model is qemu64 feature by feature, -cpu host keeps everything', () => {
+  const all = 0xffffffff;
   const supported = [
-    { function: 1, index: 0, flags: 0, eax: 0x806f8, ebx: 0, ecx: (1 << 26) | (1 << 28) | 1, edx: 0 },
-    { function: 7, index: 0, flags: 1, eax: 0, ebx: (1 << 5) | 1, ecx: 1 << 3, edx: 0 },
+    { function: 1, index: 0, flags: 0, eax: 0x806f8, ebx: 0, ecx: all, edx: all },
+    { function: 7, index: 0, flags: 1, eax: 1, ebx: all, ecx: all, edx: all },
     { function: 0xd, index: 0, flags: 1, eax: 0x207, ebx: 0x240, ecx: 0xa88, edx: 0 },
     { function: 0xb, index: 0, flags: 1, eax: 0, ebx: 0, ecx: 0, edx: 0 },
+    { function: 0x80000001, index: 0, flags: 0, eax: 0, ebx: 0, ecx: all, edx: all },
   ];
   const def = vcpuCpuid(supported, 1, 2);
   const leaf = (es: typeof def, f: number) => es.find((e) => e.function === f)!;
   assert.equal(leaf(def, 1).ebx >>> 24, 1, 'initial APIC id');
   assert.equal((leaf(def, 1).ebx >>> 16) & 0xff, 2, 'logical CPUs');
-  assert.equal(leaf(def, 1).ecx, (1 | (1 << 31)) >>> 0, 'no XSAVE/AVX; hypervisor bit');
-  assert.equal(leaf(def, 7).ebx, 1, 'no AVX2');
-  assert.equal(leaf(def, 7).ecx, 0, 'no PKU');
+  // What a qemu64 guest of QEMU 7.2 lists in /proc/cpuinfo, bit by bit.
+  assert.equal(leaf(def, 1).edx >>> 0, (0x078bfbfd | (1 << 28)) >>> 0, 'fpu de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 (+HTT)');
+  assert.equal(leaf(def, 1).ecx >>> 0, (1 | (1 << 13) | (1 << 21) | (1 << 31)) >>> 0, 'pni cx16 x2apic hypervisor');
+  assert.deepEqual([leaf(def, 7).eax, leaf(def, 7).ebx, leaf(def, 7).ecx, leaf(def, 7).edx], [0, 0, 0, 0], 'no leaf-7 features (erms, smep, clwb...)');
+  assert.equal(leaf(def, 0x80000001).ecx, (1 | (1 << 8)) >>> 0, 'lahf_lm 3dnowprefetch');
+  assert.equal(leaf(def, 0x80000001).edx & ((1 << 11) | (1 << 20) | (1 << 29)), (1 << 11) | (1 << 20) | (1 << 29), 'syscall nx lm');
+  assert.equal(leaf(def, 0x80000001).edx & ((1 << 26) | (1 << 27)), 0, 'no pdpe1gb, rdtscp');
   assert.equal(def.some((e) => e.function === 0xd), false, 'no XSAVE leaf');
   assert.equal(leaf(def, 0xb).edx, 1, 'x2APIC id');
   const host = vcpuCpuid(supported, 0, 1, 'host');
   assert.equal(leaf(host, 1).ecx & (1 << 28), 1 << 28);
+  assert.equal(leaf(host, 7).ebx, all);
   assert.equal(leaf(host, 0xd).ebx, 0xa88);
 });
