@@ -29,6 +29,4 @@ if [ ! -f "$OUT/.done" ]; then
   touch "$OUT/.done"
   log "built $OUT in $(awk "BEGIN{print $(date +%s.%N) - $t0}") s"
 fi
-prune_old guest "$OUT"
-ln -sfn "$(basename "$OUT")" "$CACHE/guest.tmp" && mv -T "$CACHE/guest.tmp" "$CACHE/guest"
-echo "$OUT"
+publish_image guest "$OUT"

@@ -133,3 +133,11 @@ prune_old() {
   local prefix=$1 keep=$2
   find "$CACHE" -maxdepth 1 -name "$prefix-*" -type d ! -path "$keep" -mmin +60 -exec rm -rf {} + 2>/dev/null || true
 }
+
+# Point ${CACHE}/<name> at the finished image dir $2 (atomically), drop stale siblings, print it.
+publish_image() {
+  local name=$1 out=$2
+  prune_old "$name" "$out"
+  ln -sfn "$(basename "$out")" "$CACHE/$name.tmp" && mv -T "$CACHE/$name.tmp" "$CACHE/$name"
+  echo "$out"
+}

@@ -28,5 +28,4 @@ if [ ! -f "$OUT/.done" ]; then
   touch "$OUT/.done"
   log "fetched $PKG $VER into $OUT"
 fi
-ln -sfn "$(basename "$OUT")" "$CACHE/debian-installer.tmp" && mv -T "$CACHE/debian-installer.tmp" "$CACHE/debian-installer"
-echo "$OUT"
+publish_image debian-installer "$OUT"

@@ -26,6 +26,4 @@ if [ ! -f "$OUT/.done" ]; then
   touch "$OUT/.done"
   log "built $OUT in $(awk "BEGIN{print $(date +%s.%N) - $t0}") s"
 fi
-prune_old testhost "$OUT"
-ln -sfn "$(basename "$OUT")" "$CACHE/testhost.tmp" && mv -T "$CACHE/testhost.tmp" "$CACHE/testhost"
-echo "$OUT"
+publish_image testhost "$OUT"

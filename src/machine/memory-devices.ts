@@ -103,7 +103,7 @@ export class MemoryDevices {
   durabilityLines(): string[] {
     return [
       ...this.nvdimms.map((d) => formatDurability(d.name, d.backend.durability())),
-      ...this.virtioPmems.map((d) => formatDurability(d.name, virtioDurability(d.backend.durability()))),
+      ...this.virtioPmems.map((d) => formatDurability(d.name, d.backend.durability({ fsyncOnGuestFlush: true }))),
     ];
   }
 
@@ -114,7 +114,7 @@ export class MemoryDevices {
         device: d.name, driver: 'nvdimm' as const, slot: d.slot, addr: d.addr, size: d.size, ...d.backend.durability(),
       })),
       ...this.virtioPmems.map((d) => ({
-        device: d.name, driver: 'virtio-pmem-pci' as const, addr: d.addr, size: d.size, ...virtioDurability(d.backend.durability()),
+        device: d.name, driver: 'virtio-pmem-pci' as const, addr: d.addr, size: d.size, ...d.backend.durability({ fsyncOnGuestFlush: true }),
       })),
     ];
   }
@@ -183,16 +183,6 @@ function refuseToHideData(name: string, d: NvdimmConfig, backend: MemoryBackend,
 function formatBytes(n: number): string {
   for (const [unit, size] of [['G', 1 << 30], ['M', 1 << 20], ['K', 1 << 10]] as const) if (n % size === 0) return `${n / size}${unit}`;
   return `${n}`;
-}
-
-/**
- * virtio-pmem makes a page-cache file durable at each guest flush (fsync), so
- * "page cache" is crash-safe here, for what the guest has flushed.
- */
-export function virtioDurability(r: DurabilityReport): DurabilityReport {
-  // Not when the file is temporary, read-only or discarded: fsync cannot help those.
-  if (r.mode !== 'page-cache' || r.crashSafe || /readonly|discard|temporary/.test(r.reason)) return r;
-  return { ...r, crashSafe: true, reason: 'what the guest flushes (fsync, msync, a write barrier) is fsync()ed to the file before the flush returns' };
 }
 
 function hex(n: number): string { return n.toString(16); }

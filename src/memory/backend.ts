@@ -39,7 +39,8 @@ export interface MemoryBackend {
   readonly mapSync: boolean;       // really mapped with MAP_SYNC
   /** The file pmemvm created for this backend (it did not exist), else null. */
   readonly createdPath: string | null;
-  durability(): DurabilityReport;
+  /** `fsyncOnGuestFlush`: for a device that fsyncs the file at each guest flush (virtio-pmem). */
+  durability(opts?: { fsyncOnGuestFlush?: boolean }): DurabilityReport;
   /** Make [offset, offset+len) durable (msync + fsync on shared file mappings). Throws SysError on EIO. */
   flush(offset?: number, len?: number): void;
   close(): void;
@@ -78,7 +79,7 @@ export function openBackend(spec: BackendSpec, opts: OpenOptions = {}): MemoryBa
       dax: mount?.dax ?? null,
       ...(mount ? { fsType: mount.fsType } : {}),
     };
-    return new MappedBackend(spec, plan, addr, fd, mapSync, decideDurability(facts), created);
+    return new MappedBackend(spec, plan, addr, fd, mapSync, facts, created);
   } catch (e) {
     if (fd >= 0) libc.close(fd);
     if (created) fs.rmSync(created, { force: true }); // like QEMU's unlink_on_error
@@ -184,14 +185,16 @@ class MappedBackend implements MemoryBackend {
   private closed = false;
 
   constructor(readonly spec: BackendSpec, private readonly plan: BackendPlan, readonly hostAddr: bigint,
-    readonly fd: number, readonly mapSync: boolean, private readonly report: DurabilityReport,
+    readonly fd: number, readonly mapSync: boolean, private readonly facts: DurabilityFacts,
     readonly createdPath: string | null) {
     this.id = spec.id;
     this.size = plan.size;
     this.align = plan.align;
   }
 
-  durability(): DurabilityReport { return { ...this.report }; }
+  durability(opts: { fsyncOnGuestFlush?: boolean } = {}): DurabilityReport {
+    return decideDurability({ ...this.facts, ...opts });
+  }
 
   /** Writes that can and should reach the file: a shared, writable, kept file mapping. */
   private get writesBack(): boolean {

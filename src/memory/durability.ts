@@ -43,6 +43,8 @@ export interface DurabilityFacts {
   /** DAX mount mode of the file's filesystem, null when unknown or not a file. */
   dax: DaxMode | null;
   fsType?: string;
+  /** The device fsync()s the file whenever the guest flushes (virtio-pmem). */
+  fsyncOnGuestFlush?: boolean;
 }
 
 export const PAGE_CACHE_ADVICE =
@@ -60,6 +62,9 @@ export function decideDurability(f: DurabilityFacts): DurabilityReport {
   if (f.readonly) return r(false, mode, 'guest writes are refused (readonly=on)');
   if (f.discardData) return r(false, mode, 'guest writes are thrown away when pmemvm exits (discard-data=on)');
   if (f.devdax) return r(true, mode, 'device DAX: guest stores go straight to persistent memory, no page cache');
+  if (f.fsyncOnGuestFlush && !f.mapSync) {
+    return r(true, mode, 'what the guest flushes (fsync, msync, a write barrier) is fsync()ed to the file before the flush returns');
+  }
   if (f.mapSync) {
     return r(true, mode, `file on a DAX filesystem${f.fsType ? ` (${f.fsType})` : ''} mapped with MAP_SYNC: guest stores go straight to persistent memory and block metadata is committed on fault`);
   }

@@ -139,7 +139,7 @@ export class VirtioPciTransport {
   }
 
   private write(off: number, size: number, value: number): void {
-    if (off >= COMMON && off < COMMON + 0x1000) return this.writeCommon(off - COMMON, size, value);
+    if (off >= COMMON && off < COMMON + 0x1000) return this.writeCommon(off - COMMON, value);
     if (off >= NOTIFY && off < NOTIFY + 0x1000) {
       const index = (off - NOTIFY) / NOTIFY_MULTIPLIER;
       if (Number.isInteger(index)) this.kick(index);
@@ -184,7 +184,7 @@ export class VirtioPciTransport {
     }
   }
 
-  private writeCommon(off: number, size: number, value: number): void {
+  private writeCommon(off: number, value: number): void {
     const q = this.selected;
     const setHalf = (v: bigint, hi: boolean) => (hi
       ? (v & 0xffffffffn) | (BigInt(value >>> 0) << 32n)
@@ -208,7 +208,7 @@ export class VirtioPciTransport {
       case 0x20: case 0x24: if (q && !q.enabled) q.desc = setHalf(q.desc, off === 0x24); return;
       case 0x28: case 0x2c: if (q && !q.enabled) q.driver = setHalf(q.driver, off === 0x2c); return;
       case 0x30: case 0x34: if (q && !q.enabled) q.device = setHalf(q.device, off === 0x34); return;
-      default: void size; return;
+      default: return;
     }
   }
 
