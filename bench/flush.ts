@@ -1,7 +1,8 @@
 // bench/flush: latency of a 4 KiB write + fsync on a virtio-pmem /dev/pmem0 inside the
 // guest (p50, p99 over 1000 flushes), pmemvm beside QEMU in the same run, and the floor:
 // the same write + fsync on the same kind of file straight from the (test) host. Plus the
-// guest's sequential bandwidth on the device. The backend sits on real storage (under the
+// guest's own share: the same loop on an NVDIMM, where a guest fsync never reaches the host
+// (what no VMM can take away), and the guest's sequential bandwidth on the device. The backend sits on real storage (under the
 // repo: 9p to this machine's disk inside the test host), not tmpfs, so fsync costs something.
 import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -23,9 +24,10 @@ function buildHelper(): string {
   return out;
 }
 
+const FLUSH_SCRIPT = `/flushlat /dev/pmem0 ${FLUSHES}`;
 const SCRIPT = `
 now() { awk '/^now at/ {print $3; exit}' /proc/timer_list; }
-/flushlat /dev/pmem0 ${FLUSHES}
+${FLUSH_SCRIPT}
 a=$(now); dd if=/dev/zero of=/dev/pmem0 bs=1M count=${BW_MIB} oflag=direct 2>/dev/null
 b=$(now); dd if=/dev/pmem0 of=/dev/null bs=1M count=${BW_MIB} iflag=direct 2>/dev/null
 c=$(now); echo "BW write_ns=$((b - a)) read_ns=$((c - b))"
@@ -33,24 +35,25 @@ c=$(now); echo "BW write_ns=$((b - a)) read_ns=$((c - b))"
 
 interface Result { p50: number; p99: number; mean: number; writeMiBs?: number; readMiBs?: number }
 
-async function guestRun(vmm: 'pmemvm' | 'qemu', dir: string, helper: string): Promise<Result> {
-  const file = sparseFile(join(dir, `${vmm}.img`), 256 * MiB);
+async function guestRun(vmm: 'pmemvm' | 'qemu', dir: string, helper: string, device: 'virtio-pmem' | 'nvdimm' = 'virtio-pmem'): Promise<Result> {
+  const file = sparseFile(join(dir, `${vmm}-${device}.img`), 256 * MiB);
+  const backend = ['-object', `memory-backend-file,id=mem1,share=on,mem-path=${file},size=256M`];
+  const args = device === 'virtio-pmem'
+    ? ['-m', '256M,maxmem=1G', ...backend, '-device', 'virtio-pmem-pci,memdev=mem1,id=nv1']
+    : ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=1G', ...backend, '-device', 'nvdimm,memdev=mem1,id=nv1'];
   const r = await runGuest({
     vmm,
-    args: ['-m', '256M,maxmem=1G', '-object', `memory-backend-file,id=mem1,share=on,mem-path=${file},size=256M`,
-      '-device', 'virtio-pmem-pci,memdev=mem1,id=nv1'],
-    script: SCRIPT,
+    args,
+    script: device === 'virtio-pmem' ? SCRIPT : FLUSH_SCRIPT,
     extraFiles: [{ name: 'flushlat', data: new Uint8Array(readFileSync(helper)), mode: 0o755 }],
     timeoutMs: 900_000,
   });
   const m = /FLUSHLAT n=\d+ p50=(\d+) p99=(\d+) min=\d+ max=\d+ mean=(\d+)/.exec(r.output);
   const bw = /BW write_ns=(\d+) read_ns=(\d+)/.exec(r.output);
-  if (!m || !bw || r.guestExit !== 0) throw new Error(`${vmm}: the guest did not finish the benchmark:\n${r.output.slice(-4000)}`);
+  if (!m || (device === 'virtio-pmem' && !bw) || r.guestExit !== 0) throw new Error(`${vmm}: the guest did not finish the benchmark:\n${r.output.slice(-4000)}`);
   rmSync(file, { force: true });
-  return {
-    p50: Number(m[1]) / 1e3, p99: Number(m[2]) / 1e3, mean: Number(m[3]) / 1e3,
-    writeMiBs: BW_MIB / (Number(bw[1]) / 1e9), readMiBs: BW_MIB / (Number(bw[2]) / 1e9),
-  };
+  const lat = { p50: Number(m[1]) / 1e3, p99: Number(m[2]) / 1e3, mean: Number(m[3]) / 1e3 };
+  return bw ? { ...lat, writeMiBs: BW_MIB / (Number(bw[1]) / 1e9), readMiBs: BW_MIB / (Number(bw[2]) / 1e9) } : lat;
 }
 
 function floor(dir: string): Result {
@@ -76,6 +79,8 @@ try {
   const base = floor(dir);
   const pmemvm = await guestRun('pmemvm', dir, helper);
   const qemu = await guestRun('qemu', dir, helper);
+  const pmemvmGuest = await guestRun('pmemvm', dir, helper, 'nvdimm');
+  const qemuGuest = await guestRun('qemu', dir, helper, 'nvdimm');
   const us = (x: number) => x.toFixed(0);
   printTable(`4 KiB write + fsync on virtio-pmem /dev/pmem0, µs (${FLUSHES} flushes; backend on ${process.env.PMEMVM_IN_TESTHOST ? "9p to this machine's disk" : 'local disk'})`,
     ['who', 'p50', 'p99', 'mean', 'p50 vs QEMU', 'p50 vs floor'],
@@ -83,6 +88,8 @@ try {
       ['pmemvm (guest)', us(pmemvm.p50), us(pmemvm.p99), us(pmemvm.mean), `${(pmemvm.p50 / qemu.p50).toFixed(2)}x`, `${(pmemvm.p50 / base.p50).toFixed(2)}x`],
       ['QEMU (guest)', us(qemu.p50), us(qemu.p99), us(qemu.mean), '1.00x', `${(qemu.p50 / base.p50).toFixed(2)}x`],
       ['floor (host write + fsync)', us(base.p50), us(base.p99), us(base.mean), '', '1.00x'],
+      ['guest alone, pmemvm (NVDIMM)', us(pmemvmGuest.p50), us(pmemvmGuest.p99), us(pmemvmGuest.mean), '', `${(pmemvmGuest.p50 / base.p50).toFixed(2)}x`],
+      ['guest alone, QEMU (NVDIMM)', us(qemuGuest.p50), us(qemuGuest.p99), us(qemuGuest.mean), '', `${(qemuGuest.p50 / base.p50).toFixed(2)}x`],
     ]);
   printTable(`virtio-pmem sequential bandwidth in the guest, MiB/s (${BW_MIB} MiB, bs=1M, O_DIRECT, first touch)`,
     ['VMM', 'write', 'vs QEMU', 'read', 'vs QEMU'],

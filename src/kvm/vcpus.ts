@@ -153,7 +153,7 @@ export class Vcpus {
     await Promise.all(this.exited);
     clearInterval(timer);
     if (this.exitStats) {
-      const top = [...this.exitStats].sort((a, b) => b[1] - a[1]).slice(0, 25);
+      const top = [...this.exitStats].sort((a, b) => b[1] - a[1]);
       process.stderr.write(`pmemvm: exit stats (main-thread exits by address):\n${top.map(([k, n]) => `  ${String(n).padStart(7)}  ${k}`).join('\n')}\n`);
     }
     debug('all vCPU threads joined');

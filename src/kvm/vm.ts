@@ -1,6 +1,7 @@
 /** One KVM virtual machine: in-kernel irqchip and PIT, memory slots, IRQ lines. */
 import * as libc from '../sys/libc.js';
-import { KVM, MemoryRegion, PIT_SPEAKER_DUMMY, encodeIrqLevel, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
+import { IOEVENTFD_FLAG, KVM, MemoryRegion, PIT_SPEAKER_DUMMY, encodeIoeventfd, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
+import { setIrqLine } from './irq.js';
 import { KvmSystem } from './system.js';
 
 // Three pages KVM needs for its own use on Intel (TSS, identity map), placed
@@ -30,6 +31,12 @@ export class Vm {
     this.setRegion({ slot, flags, guestPhysAddr, size, userAddr });
     return slot;
   }
+  /** A slot number for memory that comes and goes at one place (mapSlot/unmapMemory). */
+  reserveSlot(): number { return this.nextSlot++; }
+  /** Map host memory in a reserved slot (unmap it first if it is mapped elsewhere). */
+  mapSlot(slot: number, guestPhysAddr: bigint, size: bigint, userAddr: bigint, flags = 0): void {
+    this.setRegion({ slot, flags, guestPhysAddr, size, userAddr });
+  }
   /** Remove a slot (size 0), e.g. when a memory device is unplugged. */
   unmapMemory(slot: number): void {
     this.setRegion({ slot, flags: 0, guestPhysAddr: 0n, size: 0n, userAddr: 0n });
@@ -39,8 +46,15 @@ export class Vm {
   }
 
   /** Drive an interrupt line of the in-kernel PIC/IOAPIC (GSI numbering). */
-  setIrqLine(gsi: number, level: boolean): void {
-    libc.ioctlBuf(this.fd, KVM.IRQ_LINE, encodeIrqLevel(gsi, level));
+  setIrqLine(gsi: number, level: boolean): void { setIrqLine(this.fd, gsi, level); }
+
+  /**
+   * Have KVM signal `eventFd` on a `len`-byte guest write to MMIO address
+   * `addr` instead of exiting to us (a virtqueue notify stays in the kernel).
+   */
+  ioeventfd(addr: number, len: number, eventFd: number, assign: boolean): void {
+    const flags = assign ? 0 : IOEVENTFD_FLAG.DEASSIGN;
+    libc.ioctlBuf(this.fd, KVM.IOEVENTFD, encodeIoeventfd(addr, len, eventFd, flags));
   }
 
   createVcpuFd(id: number): number { return libc.ioctl(this.fd, KVM.CREATE_VCPU, id); }

@@ -34,7 +34,7 @@ import { PciConfigShared, PCI_CONFIG_DATA } from '../kvm/pci-config-fastpath.js'
 import { MEM_READONLY } from '../sys/kvm-abi.js';
 import { GuestConsole } from './console.js';
 import type { Nvdimm } from './memory-devices.js';
-import { attachVirtioPmem, type VirtioPmemPlacement } from './virtio-pmem.js';
+import { attachVirtioPmem, type VirtioPmemHandle, type VirtioPmemPlacement } from './virtio-pmem.js';
 
 export interface MachineConfig {
   ramSize: number;
@@ -68,6 +68,8 @@ export class PcMachine {
   readonly mmio = new IoBus('mmio');
   private ram: { addr: bigint; size: number };
   private vcpus: Vcpus;
+  /** Device threads, ended after the vCPUs. */
+  private deviceThreads: VirtioPmemHandle[] = [];
   private ended: Promise<MachineExit>;
   private finish!: (e: MachineExit) => void;
   readonly serial: Serial16550;
@@ -136,11 +138,11 @@ export class PcMachine {
     pci.add(0, 0, i440fxHostBridge());
     this.pio.register(PCI_CONFIG_DATA, 4, pci, 'pci-config-data');
     for (const p of cfg.virtioPmems ?? []) {
-      attachVirtioPmem(p, {
-        pci, mmio: this.mmio, memory: this.memory,
-        setIrqLine: (gsi, level) => this.vm.setIrqLine(gsi, level),
+      this.deviceThreads.push(attachVirtioPmem(p, {
+        vm: this.vm, pci, mmio: this.mmio, memory: this.memory,
         mapMemory: (gpa, len, host, ro) => { this.vm.mapMemory(BigInt(gpa), BigInt(len), host, ro ? MEM_READONLY : 0); },
-      });
+        onFatal: (message) => this.end({ kind: 'error', message }),
+      }));
     }
     if (cfg.nvdimm) {
       const dimms = new Map(cfg.nvdimm.dimms.map((d) => [nfitHandle(d.slot), labelArea(d)] as const));
@@ -178,12 +180,14 @@ export class PcMachine {
     this.vcpus.start();
     const e = await this.ended;
     await this.vcpus.stop();
+    await Promise.all(this.deviceThreads.map((d) => d.stop()));
     return e;
   }
 
   /** Release the VM and its RAM. Guest memory views are dead after this. */
   destroy(): void {
     this.vm.close();
+    for (const d of this.deviceThreads) d.destroy();
     libc.munmap(this.ram.addr, this.ram.size);
   }
 }

@@ -1,19 +1,25 @@
 /**
  * Plugging a virtio-pmem-pci device into the pc machine: its backend mapped at
  * its device-memory address, its PCI function on bus 0, its BAR on the MMIO
- * bus wherever the guest puts it, and its INTx pin routed as the DSDT's _PRT says.
+ * bus wherever the guest puts it, its queue notify register as a KVM
+ * ioeventfd, and its request queue served by a thread of its own
+ * (devices/virtio/pmem-worker.ts). Interrupts are MSI-X, or INTx routed as
+ * the DSDT's _PRT says.
  */
-import * as fs from 'node:fs';
-import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import type { IoBus } from '../devices/bus.js';
+import type { IrqSink } from '../devices/irq-sink.js';
 import type { PciHost } from '../devices/pci/host-bridge.js';
-import { VirtioPciTransport } from '../devices/virtio/pci.js';
+import { COMMON_CONFIG_OFFSET, VirtioPciTransport, notifyOffset } from '../devices/virtio/pci.js';
 import { VirtioPmem } from '../devices/virtio/pmem.js';
-import type { QueueMemory } from '../devices/virtio/queue.js';
+import type { PmemWorkerData, PmemWorkerEvent } from '../devices/virtio/pmem-worker.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
 import type { MemoryBackend } from '../memory/backend.js';
 import { intxGsi } from '../acpi/pci-host.js';
-
-const fsync = promisify(fs.fsync);
+import { signalMsi } from '../kvm/irq.js';
+import type { Vm } from '../kvm/vm.js';
+import { MEM_READONLY } from '../sys/kvm-abi.js';
+import * as libc from '../sys/libc.js';
 
 /** A virtio-pmem device as placed by MemoryDevices. */
 export interface VirtioPmemPlacement {
@@ -25,45 +31,116 @@ export interface VirtioPmemPlacement {
 }
 
 export interface VirtioPmemParts {
+  vm: Vm;
   pci: PciHost;
   mmio: IoBus;
-  memory: QueueMemory;
-  setIrqLine: (gsi: number, level: boolean) => void;
+  /** Guest RAM (the rings live there). */
+  memory: GuestMemory;
   mapMemory: (gpa: number, size: number, hostAddr: bigint, readonly: boolean) => void;
+  /** The device thread failed: the machine cannot go on. */
+  onFatal: (message: string) => void;
 }
 
-export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts): VirtioPmem {
+export interface VirtioPmemHandle {
+  /** Let the device thread finish the flush in hand, then end it. */
+  stop(): Promise<void>;
+  /** Release host memory the VM mapped (after the VM is closed). */
+  destroy(): void;
+}
+
+const NOTIFY_WIDTH = 2; // Linux writes the queue index as 16 bits
+
+export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts): VirtioPmemHandle {
   const b = p.backend;
   parts.mapMemory(p.addr, p.size, b.hostAddr, b.spec.readonly);
   const log = (m: string) => { if (process.env.PMEMVM_DEBUG) process.stderr.write(`pmemvm: debug: ${p.name}: ${m}\n`); };
-  const model = new VirtioPmem({
-    start: p.addr,
-    size: p.size,
-    // Guest stores land in the file's page cache through the shared mapping; fsync makes them durable.
-    flusher: { flush: () => (b.fd >= 0 ? fsync(b.fd) : Promise.resolve()) },
-    onError: log,
-  });
   const gsi = intxGsi(p.pciSlot, 0);
+  const irq: IrqSink = {
+    setIntx: (level) => parts.vm.setIrqLine(gsi, level),
+    signalMsi: (lo, hi, data) => signalMsi(parts.vm.fd, lo, hi, data),
+  };
+  const notifyFd = libc.eventfd();
+  const one = new Uint8Array(8);
+  one[0] = 1;
+  const model = new VirtioPmem(p.addr, p.size);
+  // Linux reads the device status around every flush: the common configuration is also a
+  // read-only page in the guest, so those reads never exit (writes still do, to the transport).
+  const PAGE = 4096;
+  const mirrorAddr = libc.mmap(PAGE, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED | libc.MAP_ANONYMOUS);
+  const mirrorSlot = parts.vm.reserveSlot();
+  let mapped: number | null = null;
   const transport = new VirtioPciTransport(model, {
     memory: parts.memory,
-    setIrq: (level) => parts.setIrqLine(gsi, level),
+    irq,
+    // A notify that did not go through the ioeventfd (other width, BAR not yet registered).
+    notify: () => { libc.write(notifyFd, one); },
     onError: log,
+    commonMirror: new Uint8Array(libc.view(mirrorAddr, PAGE)),
   });
-  let mapped: number | null = null;
-  transport.pci.onWrite = () => {
+
+  const data: PmemWorkerData = {
+    sab: transport.shared.sab, queues: model.queueSizes.length, vectors: transport.shared.vectors,
+    regions: parts.memory.list().map((r) => ({ name: r.name, gpa: r.gpa, size: r.size, hostAddr: r.hostAddr })),
+    backendFd: b.fd, notifyFd, vmFd: parts.vm.fd, intxGsi: gsi,
+  };
+  const worker = new Worker(new URL('../devices/virtio/pmem-worker.js', import.meta.url), { workerData: data });
+  worker.on('message', (e: PmemWorkerEvent) => {
+    if (e.type === 'error') log(e.message);
+    else if (e.type === 'broken') transport.broken(e.message);
+    else if (e.type === 'stopped') log(`${e.flushes} flushes`);
+  });
+  let stopping = false;
+  worker.on('error', (e) => parts.onFatal(`${p.name}: device thread: ${e.message}`));
+  const exited = new Promise<void>((res) => worker.once('exit', () => res()));
+  void exited.then(() => { if (!stopping) parts.onFatal(`${p.name}: device thread ended`); });
+
+  // The BAR follows the guest's PCI programming; the notify registers go with it into KVM.
+  let fastNotify = false, mirrored = false;
+  const ioeventfds = (bar: number, assign: boolean) => {
+    for (let i = 0; i < model.queueSizes.length; i++) parts.vm.ioeventfd(bar + notifyOffset(i), NOTIFY_WIDTH, notifyFd, assign);
+  };
+  transport.pci.addWriteListener(() => {
     const at = transport.pci.barAddress(transport.barIndex);
     if (at === mapped) return;
-    if (mapped !== null) parts.mmio.unregister(mapped);
-    mapped = null;
-    if (at !== null) {
-      try {
-        parts.mmio.register(at, transport.barSize, transport.bar, `${p.name}-bar`);
-        mapped = at;
-      } catch (e) {
-        log(`BAR at 0x${at.toString(16)} not mapped: ${(e as Error).message}`);
-      }
+    if (mapped !== null) {
+      parts.mmio.unregister(mapped);
+      if (mirrored) parts.vm.unmapMemory(mirrorSlot);
+      if (fastNotify) ioeventfds(mapped, false);
     }
-  };
+    mapped = null;
+    fastNotify = mirrored = false;
+    if (at === null) return;
+    try {
+      parts.mmio.register(at, transport.barSize, transport.bar, `${p.name}-bar`);
+      mapped = at;
+    } catch (e) {
+      log(`BAR at 0x${at.toString(16)} not mapped: ${(e as Error).message}`);
+      return;
+    }
+    // Both are shortcuts: without them reads and notifies exit to the main thread, still correct.
+    try {
+      parts.vm.mapSlot(mirrorSlot, BigInt(at + COMMON_CONFIG_OFFSET), BigInt(PAGE), mirrorAddr, MEM_READONLY);
+      mirrored = true;
+    } catch (e) {
+      log(`common configuration not mirrored: ${(e as Error).message}`);
+    }
+    try {
+      ioeventfds(at, true);
+      fastNotify = true;
+    } catch (e) {
+      log(`no ioeventfd for the notify registers: ${(e as Error).message}`);
+    }
+  });
   parts.pci.add(p.pciSlot, 0, transport.pci);
-  return model;
+
+  return {
+    async stop() {
+      stopping = true;
+      transport.shared.stop();
+      libc.write(notifyFd, one);
+      await exited;
+      libc.close(notifyFd);
+    },
+    destroy() { libc.munmap(mirrorAddr, PAGE); },
+  };
 }

@@ -17,11 +17,19 @@ export interface Region {
 
 class MappedRegion implements Region {
   private chunks: Uint8Array[] = [];
+  private views: DataView[] = [];
   constructor(readonly name: string, readonly gpa: number, readonly size: number, readonly hostAddr: bigint) {
     for (let off = 0; off < size; off += CHUNK) {
       const len = Math.min(CHUNK, size - off);
-      this.chunks.push(new Uint8Array(libc.view(hostAddr + BigInt(off), len)));
+      const buf = libc.view(hostAddr + BigInt(off), len);
+      this.chunks.push(new Uint8Array(buf));
+      this.views.push(new DataView(buf));
     }
+  }
+  /** The chunk's DataView and offset for [off, off+len) if it lies in one chunk, else null. */
+  at(off: number, len: number): [DataView, number] | null {
+    const i = Math.floor(off / CHUNK), o = off - i * CHUNK;
+    return o + len > CHUNK ? null : [this.views[i]!, o];
   }
   /** Bytes [off, off+len) if they lie in one 1 GiB chunk, else null. */
   slice(off: number, len: number): Uint8Array | null {
@@ -79,4 +87,18 @@ export class GuestMemory {
 
   write(gpa: number, data: Uint8Array): void { this.view(gpa, data.length).set(data); }
   read(gpa: number, len: number): Uint8Array { return this.view(gpa, len).slice(); }
+
+  // Little-endian scalars without copies (virtqueue rings are read and written a few bytes at a time).
+  private scalar(gpa: number, len: number): [DataView, number] {
+    const r = this.find(gpa, len);
+    const a = r?.at(gpa - r.gpa, len);
+    if (!a) throw new GuestMemoryError(`guest range 0x${gpa.toString(16)}+0x${len.toString(16)} is outside guest memory`);
+    return a;
+  }
+  u16(gpa: number): number { const [v, o] = this.scalar(gpa, 2); return v.getUint16(o, true); }
+  u32(gpa: number): number { const [v, o] = this.scalar(gpa, 4); return v.getUint32(o, true); }
+  /** A 64-bit value as a Number (exact below 2^53; above, it cannot be a guest address anyway). */
+  u64(gpa: number): number { const [v, o] = this.scalar(gpa, 8); return v.getUint32(o, true) + v.getUint32(o + 4, true) * 2 ** 32; }
+  setU16(gpa: number, x: number): void { const [v, o] = this.scalar(gpa, 2); v.setUint16(o, x, true); }
+  setU32(gpa: number, x: number): void { const [v, o] = this.scalar(gpa, 4); v.setUint32(o, x >>> 0, true); }
 }

@@ -187,3 +187,23 @@ export function encodePitConfig(flags: number): Uint8Array {
   return b;
 }
 export const PIT_SPEAKER_DUMMY = 1;
+
+/** struct kvm_msi: address_lo, address_hi, data, flags, devid, pad[12]. */
+export function encodeMsi(addressLo: number, addressHi: number, data: number): Uint8Array {
+  const b = new Uint8Array(32), v = new DataView(b.buffer);
+  v.setUint32(0, addressLo >>> 0, true);
+  v.setUint32(4, addressHi >>> 0, true);
+  v.setUint32(8, data >>> 0, true);
+  return b;
+}
+
+export const IOEVENTFD_FLAG = { DATAMATCH: 1, PIO: 2, DEASSIGN: 4 } as const;
+/** struct kvm_ioeventfd: datamatch u64, addr u64, len u32, fd s32, flags u32, pad[36]. */
+export function encodeIoeventfd(addr: number, len: number, fd: number, flags: number): Uint8Array {
+  const b = new Uint8Array(64), v = new DataView(b.buffer);
+  v.setBigUint64(8, BigInt(addr), true);
+  v.setUint32(16, len, true);
+  v.setInt32(20, fd, true);
+  v.setUint32(24, flags, true);
+  return b;
+}

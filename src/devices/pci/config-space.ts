@@ -31,8 +31,8 @@ export class PciConfigSpace {
   private nextCap = 0x40;
   private lastCap = -1;
   private readonly bars = new Map<number, { size: number; flags: number }>();
-  /** Called after every guest write (BAR and command changes move the device's MMIO). */
-  onWrite: (offset: number, size: number) => void = () => {};
+  /** Called after every guest write (BAR and command changes move the device's MMIO; MSI-X control). */
+  private readonly writeListeners: Array<(offset: number, size: number) => void> = [];
 
   constructor(id: PciIdentity) {
     const v = new DataView(this.bytes.buffer);
@@ -64,8 +64,10 @@ export class PciConfigSpace {
       const m = this.writable[offset + i]!;
       this.bytes[offset + i] = (this.bytes[offset + i]! & ~m) | (b & m);
     }
-    this.onWrite(offset, size);
+    for (const l of this.writeListeners) l(offset, size);
   }
+
+  addWriteListener(l: (offset: number, size: number) => void): void { this.writeListeners.push(l); }
 
   /** INTx pin: 1 = INTA# ... 4 = INTD#. */
   setInterruptPin(pin: number): void { this.bytes[PCI_CFG.INTERRUPT_PIN] = pin; }

@@ -1,89 +1,136 @@
 /**
  * virtio-pmem (virtio 1.2, 5.19; device id 27): the backend is mapped into
- * the guest at `start`; the guest's flush requests make it durable. A flush
- * is one fsync of the backend file, run off the vCPU and main threads (libuv's
- * pool), completed in arrival order, and the interrupt is raised only after
- * the used ring says so. EIO and friends become ret = 1.
+ * the guest at `start`; the guest's flush requests make it durable.
+ *
+ * VirtioPmem is what the transport shows (id, features, configuration).
+ * PmemRequestServer answers the request queue; it runs on the device's own
+ * thread (pmem-worker.ts), so a flush never holds up a vCPU or the main
+ * thread: each request is one fsync of the backend, answered in arrival order,
+ * and its interrupt is raised only after the used ring says so. EIO and
+ * friends become ret = 1.
  */
-import type { Chain, SplitQueue } from './queue.js';
-import type { VirtioDeviceModel, VirtioPciTransport } from './pci.js';
+import { GuestMemoryError } from '../../memory/guest-memory.js';
+import type { IrqSink } from '../irq-sink.js';
+import { SplitQueue, VirtqueueError, type Chain, type QueueMemory } from './queue.js';
+import type { VirtioDeviceModel } from './pci.js';
+import type { VirtioShared } from './shared.js';
 
 export const VIRTIO_ID_PMEM = 27;
 const REQ_TYPE_FLUSH = 0;
 const RET_OK = 0, RET_EIO = 1;
-
-export interface PmemFlusher {
-  /** Make everything written to the backend durable (fsync); rejects on failure. */
-  flush(): Promise<void>;
-}
-
-export interface VirtioPmemOptions {
-  start: number;
-  size: number;
-  flusher: PmemFlusher;
-  onError?: (message: string) => void;
-}
+const QUEUE = 0;
 
 export class VirtioPmem implements VirtioDeviceModel {
   readonly deviceId = VIRTIO_ID_PMEM;
   readonly features = 0n;
   readonly queueSizes = [128];
   readonly config = new Uint8Array(16);
-  /** Flushes the guest asked for and pmemvm performed (host fsyncs). */
-  flushes = 0;
-  private tail: Promise<void> = Promise.resolve();
-  private epoch = 0; // bumped by reset: answers for an older epoch are dropped
 
-  constructor(private readonly o: VirtioPmemOptions) {
+  constructor(start: number, size: number) {
     const v = new DataView(this.config.buffer);
-    v.setBigUint64(0, BigInt(o.start), true);
-    v.setBigUint64(8, BigInt(o.size), true);
+    v.setBigUint64(0, BigInt(start), true);
+    v.setBigUint64(8, BigInt(size), true);
   }
+}
 
-  reset(): void { this.epoch++; }
+export interface PmemServerOptions {
+  shared: VirtioShared;
+  memory: QueueMemory;
+  /** Make everything written to the backend durable (fsync); throws on failure. */
+  flush: () => void;
+  irq: IrqSink;
+  /** A request pmemvm answered with an error, or a failed flush, for the log. */
+  onError?: (message: string) => void;
+  /** The rings are unusable: the transport marks the device as needing reset. */
+  onBroken: (message: string) => void;
+}
 
-  notify(_index: number, queue: SplitQueue, transport: VirtioPciTransport): void {
-    for (let chain = queue.pop(); chain; chain = queue.pop()) this.request(chain, queue, transport);
-  }
+export class PmemRequestServer {
+  private queue: SplitQueue | null = null;
+  private gen = 0;
+  /** A generation whose rings proved bad: not served again until the driver resets. */
+  private deadGen: number | null = null;
+  /** Host fsyncs done for the guest. */
+  flushes = 0;
 
-  private request(chain: Chain, queue: SplitQueue, transport: VirtioPciTransport): void {
-    const epoch = this.epoch;
-    const answer = (ret: number) => {
-      if (epoch !== this.epoch) return; // the driver reset the device meanwhile
+  constructor(private readonly o: PmemServerOptions) {}
+
+  /** Answer every request the driver has made available (called after each notify). */
+  service(): void {
+    const q = this.currentQueue();
+    if (!q) return;
+    for (;;) {
+      let chain: Chain | null;
+      let ret: number;
       try {
-        const written = chain.writable.length ? queue.scatter(chain, Uint8Array.of(ret, 0, 0, 0)) : 0;
-        queue.push(chain.head, written);
-        transport.interrupt();
+        chain = q.pop();
+        if (!chain) return;
+        ret = this.perform(q, chain);
       } catch (e) {
-        // A status buffer outside guest memory: the device is broken, pmemvm is not.
-        transport.broken((e as Error).message);
+        return this.broken(e);
       }
-    };
-    const req = queue.gather(chain, 4);
-    if (req.length < 4 || chain.writable.length === 0 || chain.writable.reduce((n, b) => n + b.len, 0) < 4) {
-      this.o.onError?.(`virtio-pmem: request without a 4-byte device-readable type and a 4-byte device-writable status; answered with an error`);
-      this.inOrder(() => answer(RET_EIO));
-      return;
+      const err = this.answer(q, chain, ret);
+      if (err) return this.broken(err);
     }
-    const type = req[0]! | (req[1]! << 8) | (req[2]! << 16) | (req[3]! << 24);
+  }
+
+  /** The queue as published now; a new generation (reset, re-enable) starts a fresh view. */
+  private currentQueue(): SplitQueue | null {
+    if (this.queue && this.o.shared.current(QUEUE, this.gen)) return this.queue; // the usual case, without the lock
+    const layout = this.o.shared.locked(() => this.o.shared.queue(QUEUE));
+    if (!layout || layout.gen === this.deadGen) { this.queue = null; return null; }
+    if (this.queue && layout.gen === this.gen) return this.queue;
+    try {
+      this.queue = new SplitQueue(this.o.memory, layout.size, layout.desc, layout.avail, layout.used);
+      this.gen = layout.gen;
+    } catch (e) {
+      this.gen = layout.gen;
+      this.broken(e);
+    }
+    return this.queue;
+  }
+
+  private perform(q: SplitQueue, chain: Chain): number {
+    const req = q.gather(chain, 4);
+    if (req.length < 4 || chain.writable.reduce((n, b) => n + b.len, 0) < 4) {
+      this.o.onError?.('virtio-pmem: request without a 4-byte device-readable type and a 4-byte device-writable status; answered with an error');
+      return RET_EIO;
+    }
+    const type = (req[0]! | (req[1]! << 8) | (req[2]! << 16) | (req[3]! << 24)) >>> 0;
     if (type !== REQ_TYPE_FLUSH) {
-      this.o.onError?.(`virtio-pmem: unknown request type ${type >>> 0}`);
-      this.inOrder(() => answer(RET_EIO));
-      return;
+      this.o.onError?.(`virtio-pmem: unknown request type ${type}`);
+      return RET_EIO;
     }
-    // In arrival order: each flush waits for the one before it, then does its own fsync.
-    this.tail = this.tail.then(async () => {
-      let ret = RET_OK;
+    try {
+      this.o.flush();
+      this.flushes++;
+      return RET_OK;
+    } catch (e) {
+      this.o.onError?.(`virtio-pmem: flush failed: ${(e as Error).message}`);
+      return RET_EIO;
+    }
+  }
+
+  /** Status, used ring, interrupt, as one step under the lock; dropped if the driver reset the queue meanwhile. */
+  private answer(q: SplitQueue, chain: Chain, ret: number): Error | null {
+    const sh = this.o.shared;
+    return sh.locked(() => {
+      if (!sh.current(QUEUE, this.gen)) return null;
       try {
-        await this.o.flusher.flush();
-        this.flushes++;
+        const written = chain.writable.length ? q.scatter(chain, Uint8Array.of(ret, 0, 0, 0)) : 0;
+        q.push(chain.head, written);
       } catch (e) {
-        this.o.onError?.(`virtio-pmem: flush failed: ${(e as Error).message}`);
-        ret = RET_EIO;
+        return e as Error;
       }
-      answer(ret);
+      sh.interruptQueue(QUEUE, this.o.irq);
+      return null;
     });
   }
 
-  private inOrder(f: () => void): void { this.tail = this.tail.then(f); }
+  private broken(e: unknown): void {
+    if (!(e instanceof VirtqueueError || e instanceof GuestMemoryError)) throw e;
+    this.queue = null;
+    this.deadGen = this.gen;
+    this.o.onBroken(e.message);
+  }
 }

@@ -8,6 +8,11 @@
 export interface QueueMemory {
   read(gpa: number, len: number): Uint8Array;
   write(gpa: number, data: Uint8Array): void;
+  u16(gpa: number): number;
+  u32(gpa: number): number;
+  u64(gpa: number): number;
+  setU16(gpa: number, value: number): void;
+  setU32(gpa: number, value: number): void;
 }
 
 export class VirtqueueError extends Error {}
@@ -46,15 +51,13 @@ export class SplitQueue {
     }
   }
 
-  private u16(gpa: number): number { const b = this.mem.read(gpa, 2); return b[0]! | (b[1]! << 8); }
-
   /** The next available chain, or null when the driver has offered nothing new. */
   pop(): Chain | null {
-    const availIdx = this.u16(this.avail + 2);
+    const availIdx = this.mem.u16(this.avail + 2);
     const pending = (availIdx - this.lastAvail) & 0xffff;
     if (pending === 0) return null;
     if (pending > this.size) throw new VirtqueueError(`available index moved by ${pending}, more than the ${this.size} entries`);
-    const head = this.u16(this.avail + 4 + 2 * (this.lastAvail % this.size));
+    const head = this.mem.u16(this.avail + 4 + 2 * (this.lastAvail % this.size));
     this.lastAvail = (this.lastAvail + 1) & 0xffff;
     return this.walk(head);
   }
@@ -66,11 +69,10 @@ export class SplitQueue {
     for (let n = 0; ; n++) {
       if (index >= this.size) throw new VirtqueueError(`descriptor index ${index} is outside the ${this.size}-entry table`);
       if (n >= this.size) throw new VirtqueueError(`descriptor chain from ${head} loops or is longer than the queue`);
-      const d = this.mem.read(this.desc + DESC_SIZE * index, DESC_SIZE);
-      const v = new DataView(d.buffer, d.byteOffset, DESC_SIZE);
-      const addr = Number(v.getBigUint64(0, true));
-      const len = v.getUint32(8, true);
-      const flags = v.getUint16(12, true);
+      const at = this.desc + DESC_SIZE * index;
+      const addr = this.mem.u64(at);
+      const len = this.mem.u32(at + 8);
+      const flags = this.mem.u16(at + 12);
       if (flags & F_INDIRECT) throw new VirtqueueError('indirect descriptor, but VIRTIO_F_INDIRECT_DESC was not offered');
       total += len;
       if (total > MAX_CHAIN_BYTES) throw new VirtqueueError(`descriptor chain from ${head} is over ${MAX_CHAIN_BYTES} bytes`);
@@ -78,20 +80,18 @@ export class SplitQueue {
       else if (chain.writable.length > 0) throw new VirtqueueError('a device-readable descriptor follows a device-writable one');
       else chain.readable.push({ addr, len });
       if (!(flags & F_NEXT)) return chain;
-      index = v.getUint16(14, true);
+      index = this.mem.u16(at + 14);
     }
   }
 
   /** Return a chain to the driver; `written` bytes went into its writable buffers. */
   push(head: number, written: number): void {
-    const elem = new Uint8Array(8);
-    const v = new DataView(elem.buffer);
-    v.setUint32(0, head, true);
-    v.setUint32(4, written, true);
-    this.mem.write(this.used + 4 + 8 * (this.usedIdx % this.size), elem);
+    const elem = this.used + 4 + 8 * (this.usedIdx % this.size);
+    this.mem.setU32(elem, head);
+    this.mem.setU32(elem + 4, written);
     this.usedIdx = (this.usedIdx + 1) & 0xffff;
     // The element is written before the index that publishes it.
-    this.mem.write(this.used + 2, Uint8Array.of(this.usedIdx & 0xff, this.usedIdx >> 8));
+    this.mem.setU16(this.used + 2, this.usedIdx);
   }
 
   /** Read `len` bytes gathered from the readable buffers (fewer if they are shorter). */
