@@ -20,7 +20,7 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npx tsc -p .
+npx tsc -p . && node scripts/bundle.mjs
 bash guest/build.sh >/dev/null
 bash testhost/build.sh >/dev/null
 bash guest/fetch-installer.sh >/dev/null

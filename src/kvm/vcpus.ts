@@ -85,7 +85,11 @@ export class Vcpus {
   private event(e: VcpuEvent): void {
     const v = this.vcpus[e.index];
     switch (e.type) {
-      case 'started': v.thread = e.thread; if (this.stopping) this.kick(v); break;
+      case 'started':
+        v.thread = e.thread;
+        if (process.env.PMEMVM_DEBUG) process.stderr.write(`pmemvm: debug: vCPU ${e.index} thread running\n`);
+        if (this.stopping) this.kick(v);
+        break;
       case 'stopped': break;
       case 'shutdown': this.stopped(e.index, { kind: 'shutdown' }); break;
       case 'system-event': this.stopped(e.index, { kind: 'system-event', event: e.event }); break;

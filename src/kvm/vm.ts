@@ -1,6 +1,6 @@
 /** One KVM virtual machine: in-kernel irqchip and PIT, memory slots, IRQ lines. */
 import * as libc from '../sys/libc.js';
-import { IOEVENTFD_FLAG, KVM, MemoryRegion, PIT_SPEAKER_DUMMY, encodeIoeventfd, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
+import { CAP, IOEVENTFD_FLAG, KVM, MemoryRegion, PIT_SPEAKER_DUMMY, encodeCoalescedZone, encodeIoeventfd, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
 import { setIrqLine } from './irq.js';
 import { KvmSystem } from './system.js';
 
@@ -43,6 +43,17 @@ export class Vm {
   }
   private setRegion(r: MemoryRegion): void {
     libc.ioctlBuf(this.fd, KVM.SET_USER_MEMORY_REGION, encodeMemoryRegion(r));
+  }
+
+  /**
+   * Let KVM complete guest writes to these ports itself, queued in the
+   * coalesced ring the vCPU threads drain, instead of exiting to user space
+   * for each. Returns false (writes keep exiting) where KVM cannot.
+   */
+  coalescePio(port: number, size: number): boolean {
+    if (this.kvm.checkExtension(CAP.COALESCED_PIO) <= 0) return false;
+    libc.ioctlBuf(this.fd, KVM.REGISTER_COALESCED_MMIO, encodeCoalescedZone(port, size, true));
+    return true;
   }
 
   /** Drive an interrupt line of the in-kernel PIC/IOAPIC (GSI numbering). */

@@ -30,7 +30,7 @@ import { NvdimmDsm, type LabelArea } from '../devices/nvdimm-dsm.js';
 import { nfitHandle } from '../acpi/nfit.js';
 import { pciHostDevice, type PciHostWindows } from '../acpi/pci-host.js';
 import { PciHost, i440fxHostBridge } from '../devices/pci/host-bridge.js';
-import { PciConfigShared, PCI_CONFIG_DATA } from '../kvm/pci-config-fastpath.js';
+import { PciConfigShared, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA } from '../kvm/pci-config-fastpath.js';
 import { MEM_READONLY } from '../sys/kvm-abi.js';
 import { GuestConsole } from './console.js';
 import type { Nvdimm } from './memory-devices.js';
@@ -137,6 +137,10 @@ export class PcMachine {
     });
     pci.add(0, 0, i440fxHostBridge());
     this.pio.register(PCI_CONFIG_DATA, 4, pci, 'pci-config-data');
+    // Linux scans every bus/slot at boot (twice over 256 buses for the AMD GART aperture
+    // on family 0Fh CPUs): ~16K CF8 writes. Coalesced, KVM completes them without a
+    // round trip to user space; the vCPU threads apply them before the next exit they handle.
+    this.vm.coalescePio(PCI_CONFIG_ADDRESS, 4);
     for (const p of cfg.virtioPmems ?? []) {
       this.deviceThreads.push(attachVirtioPmem(p, {
         vm: this.vm, pci, mmio: this.mmio, memory: this.memory,
@@ -177,6 +181,7 @@ export class PcMachine {
 
   /** Run until the guest powers off, resets or fails; then stop every vCPU. */
   async run(): Promise<MachineExit> {
+    if (process.env.PMEMVM_DEBUG) process.stderr.write('pmemvm: debug: machine built, starting the vCPU threads\n');
     this.vcpus.start();
     const e = await this.ended;
     await this.vcpus.stop();

@@ -6,13 +6,12 @@
  * (devices/virtio/pmem-worker.ts). Interrupts are MSI-X, or INTx routed as
  * the DSDT's _PRT says.
  */
-import { Worker } from 'node:worker_threads';
 import type { IoBus } from '../devices/bus.js';
 import type { IrqSink } from '../devices/irq-sink.js';
 import type { PciHost } from '../devices/pci/host-bridge.js';
 import { COMMON_CONFIG_OFFSET, VirtioPciTransport, notifyOffset } from '../devices/virtio/pci.js';
 import { VirtioPmem } from '../devices/virtio/pmem.js';
-import type { PmemWorkerData, PmemWorkerEvent } from '../devices/virtio/pmem-worker.js';
+import { startPmemWorker, type PmemWorkerData, type PmemWorkerEvent } from '../devices/virtio/pmem-thread.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { MemoryBackend } from '../memory/backend.js';
 import { intxGsi } from '../acpi/pci-host.js';
@@ -83,7 +82,7 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
     regions: parts.memory.list().map((r) => ({ name: r.name, gpa: r.gpa, size: r.size, hostAddr: r.hostAddr })),
     backendFd: b.fd, notifyFd, vmFd: parts.vm.fd, intxGsi: gsi,
   };
-  const worker = new Worker(new URL('../devices/virtio/pmem-worker.js', import.meta.url), { workerData: data });
+  const worker = startPmemWorker(data);
   worker.on('message', (e: PmemWorkerEvent) => {
     if (e.type === 'error') log(e.message);
     else if (e.type === 'broken') transport.broken(e.message);

@@ -22,6 +22,7 @@ export const KVM = {
   SET_IDENTITY_MAP_ADDR: iow(0x48, 8),
   CREATE_IRQCHIP: io(0x60),
   IRQ_LINE: iow(0x61, 8),
+  REGISTER_COALESCED_MMIO: iow(0x67, 16),
   SET_GSI_ROUTING: iow(0x6a, 8),
   IRQFD: iow(0x76, 32),
   CREATE_PIT2: iow(0x77, 64),
@@ -38,7 +39,7 @@ export const KVM = {
 } as const;
 
 export const KVM_API_VERSION = 12;
-export const CAP = { IRQCHIP: 0, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, PIT2: 33, IOEVENTFD: 36, IRQFD: 32, SIGNAL_MSI: 77 } as const;
+export const CAP = { IRQCHIP: 0, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, PIT2: 33, IOEVENTFD: 36, IRQFD: 32, SIGNAL_MSI: 77, COALESCED_PIO: 162 } as const;
 
 export const EXIT = {
   UNKNOWN: 0, EXCEPTION: 1, IO: 2, HYPERCALL: 3, DEBUG: 4, HLT: 5, MMIO: 6,
@@ -58,6 +59,23 @@ export const RUN = {
   FAIL_ENTRY_REASON: 32,
   INTERNAL_SUBERROR: 32,
 } as const;
+
+/**
+ * The coalesced MMIO/PIO ring: page 2 of each vCPU's kvm_run mapping (one ring
+ * per VM). struct kvm_coalesced_mmio_ring { u32 first, last; entries[] } with
+ * entries { u64 phys_addr; u32 len; u32 pio; u8 data[8] }; KVM appends at
+ * `last`, user space consumes from `first`.
+ */
+export const COALESCED_RING = { PAGE: 2, FIRST: 0, LAST: 4, ENTRIES: 8, ENTRY_SIZE: 24, ADDR: 0, LEN: 8, DATA: 16, MAX: Math.floor((4096 - 8) / 24) } as const;
+
+/** struct kvm_coalesced_mmio_zone { u64 addr; u32 size; u32 pio } */
+export function encodeCoalescedZone(addr: number, size: number, pio: boolean): Uint8Array {
+  const b = new Uint8Array(16), v = new DataView(b.buffer);
+  v.setBigUint64(0, BigInt(addr), true);
+  v.setUint32(8, size, true);
+  v.setUint32(12, pio ? 1 : 0, true);
+  return b;
+}
 
 export interface MemoryRegion { slot: number; flags: number; guestPhysAddr: bigint; size: bigint; userAddr: bigint }
 export const MEM_READONLY = 2;

@@ -9,25 +9,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as libc from '../../sys/libc.js';
 import { setIrqLine, signalMsi } from '../../kvm/irq.js';
-import { GuestMemory, type Region } from '../../memory/guest-memory.js';
+import { GuestMemory } from '../../memory/guest-memory.js';
+import type { PmemWorkerData, PmemWorkerEvent } from './pmem-thread.js';
 import { PmemRequestServer } from './pmem.js';
 import { VirtioShared } from './shared.js';
-
-export interface PmemWorkerData {
-  sab: SharedArrayBuffer;
-  queues: number;
-  vectors: number;
-  /** Guest RAM, where the rings and requests live. */
-  regions: Region[];
-  /** The backend file, or -1 (nothing to make durable). */
-  backendFd: number;
-  notifyFd: number;
-  vmFd: number;
-  intxGsi: number;
-}
-
-/** Messages to the main thread. */
-export type PmemWorkerEvent = { type: 'error' | 'broken'; message: string } | { type: 'stopped'; flushes: number };
 
 const d = workerData as PmemWorkerData;
 const post = (e: PmemWorkerEvent) => parentPort!.postMessage(e);
