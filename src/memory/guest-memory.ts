@@ -26,10 +26,10 @@ class MappedRegion implements Region {
       this.views.push(new DataView(buf));
     }
   }
-  /** The chunk's DataView and offset for [off, off+len) if it lies in one chunk, else null. */
-  at(off: number, len: number): [DataView, number] | null {
-    const i = Math.floor(off / CHUNK), o = off - i * CHUNK;
-    return o + len > CHUNK ? null : [this.views[i]!, o];
+  /** The DataView of the chunk holding [off, off+len), or null if the range crosses chunks. */
+  chunkView(off: number, len: number): DataView | null {
+    const i = Math.floor(off / CHUNK);
+    return off - i * CHUNK + len > CHUNK ? null : this.views[i]!;
   }
   /** Bytes [off, off+len) if they lie in one 1 GiB chunk, else null. */
   slice(off: number, len: number): Uint8Array | null {
@@ -64,7 +64,8 @@ export class GuestMemory {
 
   private find(gpa: number, len: number): MappedRegion | null {
     if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) return null;
-    for (const r of this.regions) {
+    for (let i = 0; i < this.regions.length; i++) {
+      const r = this.regions[i]!;
       if (gpa >= r.gpa && gpa + len <= r.gpa + r.size) return r;
     }
     return null;
@@ -88,17 +89,22 @@ export class GuestMemory {
   write(gpa: number, data: Uint8Array): void { this.view(gpa, data.length).set(data); }
   read(gpa: number, len: number): Uint8Array { return this.view(gpa, len).slice(); }
 
-  // Little-endian scalars without copies (virtqueue rings are read and written a few bytes at a time).
-  private scalar(gpa: number, len: number): [DataView, number] {
+  // Little-endian scalars without copies or allocations (virtqueue rings are read and written
+  // a few bytes at a time, on the flush path; garbage there means collections, slow under emulation).
+  private so = 0;
+  /** Point sv/so at [gpa, gpa+len), or throw. */
+  private locate(gpa: number, len: number): DataView {
     const r = this.find(gpa, len);
-    const a = r?.at(gpa - r.gpa, len);
-    if (!a) throw new GuestMemoryError(`guest range 0x${gpa.toString(16)}+0x${len.toString(16)} is outside guest memory`);
-    return a;
+    const off = r ? gpa - r.gpa : 0;
+    const v = r ? r.chunkView(off, len) : null;
+    if (!v) throw new GuestMemoryError(`guest range 0x${gpa.toString(16)}+0x${len.toString(16)} is outside guest memory`);
+    this.so = off % CHUNK;
+    return v;
   }
-  u16(gpa: number): number { const [v, o] = this.scalar(gpa, 2); return v.getUint16(o, true); }
-  u32(gpa: number): number { const [v, o] = this.scalar(gpa, 4); return v.getUint32(o, true); }
+  u16(gpa: number): number { return this.locate(gpa, 2).getUint16(this.so, true); }
+  u32(gpa: number): number { return this.locate(gpa, 4).getUint32(this.so, true); }
   /** A 64-bit value as a Number (exact below 2^53; above, it cannot be a guest address anyway). */
-  u64(gpa: number): number { const [v, o] = this.scalar(gpa, 8); return v.getUint32(o, true) + v.getUint32(o + 4, true) * 2 ** 32; }
-  setU16(gpa: number, x: number): void { const [v, o] = this.scalar(gpa, 2); v.setUint16(o, x, true); }
-  setU32(gpa: number, x: number): void { const [v, o] = this.scalar(gpa, 4); v.setUint32(o, x >>> 0, true); }
+  u64(gpa: number): number { const v = this.locate(gpa, 8); return v.getUint32(this.so, true) + v.getUint32(this.so + 4, true) * 2 ** 32; }
+  setU16(gpa: number, x: number): void { this.locate(gpa, 2).setUint16(this.so, x, true); }
+  setU32(gpa: number, x: number): void { this.locate(gpa, 4).setUint32(this.so, x >>> 0, true); }
 }

@@ -45,6 +45,9 @@ export interface PmemServerOptions {
   onBroken: (message: string) => void;
 }
 
+const bytes = (bufs: readonly { len: number }[]) => { let n = 0; for (let i = 0; i < bufs.length; i++) n += bufs[i]!.len; return n; };
+const le32 = (b: Uint8Array) => (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+
 export class PmemRequestServer {
   private queue: SplitQueue | null = null;
   private gen = 0;
@@ -91,12 +94,13 @@ export class PmemRequestServer {
   }
 
   private perform(q: SplitQueue, chain: Chain): number {
-    const req = q.gather(chain, 4);
-    if (req.length < 4 || chain.writable.reduce((n, b) => n + b.len, 0) < 4) {
+    if (bytes(chain.readable) < 4 || bytes(chain.writable) < 4) {
       this.o.onError?.('virtio-pmem: request without a 4-byte device-readable type and a 4-byte device-writable status; answered with an error');
       return RET_EIO;
     }
-    const type = (req[0]! | (req[1]! << 8) | (req[2]! << 16) | (req[3]! << 24)) >>> 0;
+    // Linux puts the whole request in one buffer: read it in place (no garbage on the flush path).
+    const first = chain.readable[0]!;
+    const type = first.len >= 4 ? this.o.memory.u32(first.addr) : le32(q.gather(chain, 4));
     if (type !== REQ_TYPE_FLUSH) {
       this.o.onError?.(`virtio-pmem: unknown request type ${type}`);
       return RET_EIO;
@@ -114,17 +118,21 @@ export class PmemRequestServer {
   /** Status, used ring, interrupt, as one step under the lock; dropped if the driver reset the queue meanwhile. */
   private answer(q: SplitQueue, chain: Chain, ret: number): Error | null {
     const sh = this.o.shared;
-    return sh.locked(() => {
+    sh.lock();
+    try {
       if (!sh.current(QUEUE, this.gen)) return null;
-      try {
-        const written = chain.writable.length ? q.scatter(chain, Uint8Array.of(ret, 0, 0, 0)) : 0;
-        q.push(chain.head, written);
-      } catch (e) {
-        return e as Error;
-      }
+      const status = chain.writable[0];
+      let written = 0;
+      if (status && status.len >= 4) { this.o.memory.setU32(status.addr, ret); written = 4; }
+      else if (status) written = q.scatter(chain, Uint8Array.of(ret, 0, 0, 0));
+      q.push(chain.head, written);
       sh.interruptQueue(QUEUE, this.o.irq);
       return null;
-    });
+    } catch (e) {
+      return e as Error;
+    } finally {
+      sh.unlock();
+    }
   }
 
   private broken(e: unknown): void {
