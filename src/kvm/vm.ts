@@ -27,8 +27,8 @@ export class Vm {
 
   /** Map host memory at a guest-physical address; returns the slot number. */
   mapMemory(guestPhysAddr: bigint, size: bigint, userAddr: bigint, flags = 0): number {
-    const slot = this.nextSlot++;
-    this.setRegion({ slot, flags, guestPhysAddr, size, userAddr });
+    const slot = this.reserveSlot();
+    this.mapSlot(slot, guestPhysAddr, size, userAddr, flags);
     return slot;
   }
   /** A slot number for memory that comes and goes at one place (mapSlot/unmapMemory). */

@@ -64,9 +64,13 @@ export class MsixVectors {
     if (!this.enabled) return false;
     if (v < 0 || v >= this.count) return true; // no vector assigned: no interrupt
     const at = this.at(v);
-    if (this.masked(v)) { this.words[at + PENDING] = 1; return true; }
-    sink.signalMsi(this.words[at + ADDR_LO]! >>> 0, this.words[at + ADDR_HI]! >>> 0, this.words[at + DATA]! >>> 0);
+    if (this.masked(v)) this.words[at + PENDING] = 1;
+    else this.send(at, sink);
     return true;
+  }
+
+  private send(at: number, sink: IrqSink): void {
+    sink.signalMsi(this.words[at + ADDR_LO]! >>> 0, this.words[at + ADDR_HI]! >>> 0, this.words[at + DATA]! >>> 0);
   }
 
   private masked(v: number): boolean {
@@ -79,7 +83,7 @@ export class MsixVectors {
       const at = this.at(v);
       if (this.words[at + PENDING] && !this.masked(v)) {
         this.words[at + PENDING] = 0;
-        sink.signalMsi(this.words[at + ADDR_LO]! >>> 0, this.words[at + ADDR_HI]! >>> 0, this.words[at + DATA]! >>> 0);
+        this.send(at, sink);
       }
     }
   }

@@ -82,8 +82,6 @@ export interface VirtioPciOptions {
 /** Where the common configuration structure sits in the BAR (a whole 4 KiB page). */
 export const COMMON_CONFIG_OFFSET = COMMON;
 
-/** Notify offsets are queue index times this (virtio 1.2, 4.1.4.4). */
-export const VIRTIO_NOTIFY_MULTIPLIER = NOTIFY_MULTIPLIER;
 /** Where the driver writes to notify queue `index`, relative to the BAR. */
 export const notifyOffset = (index: number) => NOTIFY + NOTIFY_MULTIPLIER * index;
 
