@@ -5,11 +5,14 @@
  */
 import { UserError } from '../errors.js';
 import { HIMEM_START } from './layout.js';
+import type { ImageFile } from './image-file.js';
 
-export interface LoadSegment { gpa: number; data: Uint8Array; memSize: number }
+/** A piece of the kernel file to place at `gpa`: `fileSize` bytes from `offset`, then zeros up to `memSize`. */
+export interface LoadSegment { gpa: number; offset: number; fileSize: number; memSize: number }
 
 export interface KernelImage {
   kind: 'bzImage' | 'elf';
+  file: ImageFile;
   segments: LoadSegment[];
   /** Guest-physical address of the 64-bit entry point (startup_64). */
   entry64: number;
@@ -23,18 +26,28 @@ export interface KernelImage {
 
 const HDRS = 0x53726448; // "HdrS"
 
-export function parseKernel(path: string, bytes: Uint8Array): KernelImage {
+/** The first bytes of a file (its headers); the rest is read when the kernel is loaded. */
+function head(file: ImageFile, offset: number, len: number): Uint8Array {
+  const bytes = new Uint8Array(Math.max(0, Math.min(len, file.size - offset)));
+  file.readInto(offset, bytes);
+  return bytes;
+}
+
+export function parseKernel(file: ImageFile): KernelImage {
+  const path = file.path;
+  const bytes = head(file, 0, 0x1000);
   if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
-    return parseElf(path, bytes);
+    return parseElf(file);
   }
   if (bytes.length >= 0x250) {
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (v.getUint32(0x202, true) === HDRS) return parseBzImage(path, bytes, v);
+    if (v.getUint32(0x202, true) === HDRS) return parseBzImage(file, bytes, v);
   }
   throw new UserError(`-kernel ${path}: not a Linux kernel (neither a bzImage nor an ELF vmlinux)`);
 }
 
-function parseBzImage(path: string, bytes: Uint8Array, v: DataView): KernelImage {
+function parseBzImage(file: ImageFile, bytes: Uint8Array, v: DataView): KernelImage {
+  const path = file.path;
   const protocol = v.getUint16(0x206, true);
   if (protocol < 0x20c) {
     throw new UserError(`-kernel ${path}: boot protocol ${fmtProto(protocol)} is too old; pmemvm needs 2.12 or later (Linux 3.8+)`);
@@ -44,11 +57,12 @@ function parseBzImage(path: string, bytes: Uint8Array, v: DataView): KernelImage
   let setupSects = bytes[0x1f1];
   if (setupSects === 0) setupSects = 4;
   const pmOffset = (setupSects + 1) * 512;
-  if (pmOffset >= bytes.length) throw new UserError(`-kernel ${path}: truncated bzImage`);
+  if (pmOffset >= file.size) throw new UserError(`-kernel ${path}: truncated bzImage`);
   const headerEnd = 0x202 + bytes[0x201];
   return {
     kind: 'bzImage',
-    segments: [{ gpa: HIMEM_START, data: bytes.subarray(pmOffset), memSize: bytes.length - pmOffset }],
+    file,
+    segments: [{ gpa: HIMEM_START, offset: pmOffset, fileSize: file.size - pmOffset, memSize: file.size - pmOffset }],
     entry64: HIMEM_START + 0x200,
     setupHeader: bytes.slice(0x1f1, headerEnd),
     initrdAddrMax: v.getUint32(0x22c, true),
@@ -59,32 +73,36 @@ function parseBzImage(path: string, bytes: Uint8Array, v: DataView): KernelImage
 
 function fmtProto(p: number): string { return `${p >> 8}.${p & 0xff}`; }
 
-function parseElf(path: string, bytes: Uint8Array): KernelImage {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes[4] !== 2 || bytes[5] !== 1 || v.getUint16(18, true) !== 62) {
+function parseElf(file: ImageFile): KernelImage {
+  const path = file.path;
+  const eh = head(file, 0, 64);
+  const ev = new DataView(eh.buffer);
+  if (eh.length < 64 || eh[4] !== 2 || eh[5] !== 1 || ev.getUint16(18, true) !== 62) {
     throw new UserError(`-kernel ${path}: ELF file is not a 64-bit little-endian x86-64 kernel`);
   }
-  const phoff = Number(v.getBigUint64(32, true));
-  const phentsize = v.getUint16(54, true), phnum = v.getUint16(56, true);
+  const phoff = Number(ev.getBigUint64(32, true));
+  const phentsize = ev.getUint16(54, true), phnum = ev.getUint16(56, true);
+  if (phentsize < 56 || phoff + phnum * phentsize > file.size) throw new UserError(`-kernel ${path}: truncated ELF program headers`);
+  const ph = head(file, phoff, phnum * phentsize);
+  const v = new DataView(ph.buffer);
   const segments: LoadSegment[] = [];
   const vaddrs: bigint[] = [];
   for (let i = 0; i < phnum; i++) {
-    const o = phoff + i * phentsize;
-    if (o + 56 > bytes.length) throw new UserError(`-kernel ${path}: truncated ELF program headers`);
+    const o = i * phentsize;
     if (v.getUint32(o, true) !== 1) continue; // PT_LOAD
     const off = Number(v.getBigUint64(o + 8, true));
     const paddr = Number(v.getBigUint64(o + 24, true));
     const filesz = Number(v.getBigUint64(o + 32, true));
     const memsz = Number(v.getBigUint64(o + 40, true));
-    if (off + filesz > bytes.length) throw new UserError(`-kernel ${path}: ELF segment ${i} lies past the end of the file`);
+    if (off + filesz > file.size || filesz > memsz) throw new UserError(`-kernel ${path}: ELF segment ${i} lies past the end of the file`);
     const vaddr = v.getBigUint64(o + 16, true);
     vaddrs.push(vaddr);
-    segments.push({ gpa: paddr, data: bytes.subarray(off, off + filesz), memSize: memsz });
+    segments.push({ gpa: paddr, offset: off, fileSize: filesz, memSize: memsz });
   }
   if (segments.length === 0) throw new UserError(`-kernel ${path}: ELF file has no loadable segments`);
   // Linux links vmlinux with ENTRY(phys_startup_64), a physical address;
   // translate through the segments in case another linker used a virtual one.
-  const entry = v.getBigUint64(24, true);
+  const entry = ev.getBigUint64(24, true);
   let entry64 = Number(entry);
   segments.forEach((s, i) => {
     const va = vaddrs[i];
@@ -92,6 +110,7 @@ function parseElf(path: string, bytes: Uint8Array): KernelImage {
   });
   return {
     kind: 'elf',
+    file,
     segments,
     entry64,
     setupHeader: null,

@@ -4,12 +4,13 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { buildBootParams } from './boot-params.js';
 import { bootRegs, gdtBytes, identityPageTables } from './cpu-state.js';
 import { KernelImage } from './kernel-image.js';
+import type { ImageFile } from './image-file.js';
 import { BOOT_GDT, BOOT_IDT, CMDLINE, CMDLINE_MAX, E820Entry, ZERO_PAGE, splitRam } from './layout.js';
 import type { Regs } from '../sys/kvm-abi.js';
 
 export interface LinuxBoot {
   kernel: KernelImage;
-  initrd: Uint8Array | null;
+  initrd: ImageFile | null;
   cmdline: string;
   ramSize: number;
   rsdpAddr: number;
@@ -24,8 +25,8 @@ export function loadLinux(mem: GuestMemory, b: LinuxBoot): Partial<Regs> {
     if (!mem.contains(s.gpa, s.memSize)) {
       throw new UserError(`kernel does not fit in guest RAM (needs up to 0x${(s.gpa + s.memSize).toString(16)}); use a larger -m`);
     }
-    mem.write(s.gpa, s.data);
-    mem.view(s.gpa + s.data.length, s.memSize - s.data.length).fill(0); // .bss
+    readIntoGuest(mem, b.kernel.file, s.offset, s.gpa, s.fileSize);
+    mem.view(s.gpa + s.fileSize, s.memSize - s.fileSize).fill(0); // .bss
     kernelEnd = Math.max(kernelEnd, s.gpa + s.memSize);
   }
 
@@ -40,12 +41,13 @@ export function loadLinux(mem: GuestMemory, b: LinuxBoot): Partial<Regs> {
     // As high as allowed, page aligned, below the 32-bit hole and initrd_addr_max.
     const { low } = splitRam(b.ramSize);
     const top = Math.min(low, b.kernel.initrdAddrMax + 1);
-    const addr = Math.floor((top - b.initrd.length) / PAGE) * PAGE;
+    const size = b.initrd.size;
+    const addr = Math.floor((top - size) / PAGE) * PAGE;
     if (addr < kernelEnd) {
-      throw new UserError(`initrd (${b.initrd.length} bytes) does not fit in guest RAM above the kernel; use a larger -m`);
+      throw new UserError(`initrd (${size} bytes) does not fit in guest RAM above the kernel; use a larger -m`);
     }
-    mem.write(addr, b.initrd);
-    initrd = { addr, size: b.initrd.length };
+    readIntoGuest(mem, b.initrd, 0, addr, size);
+    initrd = { addr, size };
   }
 
   mem.write(ZERO_PAGE, buildBootParams({
@@ -56,4 +58,14 @@ export function loadLinux(mem: GuestMemory, b: LinuxBoot): Partial<Regs> {
   mem.view(BOOT_IDT, 8).fill(0);
   for (const t of identityPageTables()) mem.write(t.gpa, t.data);
   return bootRegs(b.kernel.entry64);
+}
+
+/** Copy file bytes to guest memory in pieces that never straddle a 1 MiB boundary (nor so a view's limit). */
+function readIntoGuest(mem: GuestMemory, file: ImageFile, offset: number, gpa: number, len: number): void {
+  const MIB = 1 << 20;
+  for (let done = 0; done < len;) {
+    const n = Math.min(len - done, MIB - ((gpa + done) % MIB));
+    file.readInto(offset + done, mem.view(gpa + done, n));
+    done += n;
+  }
 }

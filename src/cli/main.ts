@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
+import { debug } from '../debug.js';
 import { parseArgs, HELP_TEXT, VERSION_TEXT, type VmOptions } from './options.js';
 import { validateOptions } from './validate.js';
 import { sizeToNumber } from './size.js';
@@ -27,6 +28,7 @@ function consoleFrom(o: VmOptions): ConsoleSpec {
 }
 
 async function main(argv: string[]): Promise<number> {
+  debug('command line parsing');
   if (argv[0] === 'img') return imgMain(argv.slice(1));
   const o = parseArgs(argv);
   if (o.action === 'help') { process.stdout.write(HELP_TEXT + '\n'); return 0; }

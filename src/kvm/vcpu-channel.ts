@@ -44,4 +44,6 @@ export interface VcpuWorkerData {
   pciSab: SharedArrayBuffer;
   /** Ports whose writes are dropped in the vCPU thread itself (port 0x80 delays). */
   ignoredOutPorts: number[];
+  /** The main thread runs vCPU 0: kick it out of KVM_RUN (its kvm_run page, its pthread) after posting a request. */
+  mainKick?: { runAddr: bigint; thread: bigint };
 }

@@ -9,6 +9,8 @@ import { CpuidEntry, KVM, RUN, Regs, Sregs, decodeRegs, encodeCpuid, encodeDefau
 import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
 import { CpuModel, vcpuCpuid } from './cpuid.js';
 import { Vm } from './vm.js';
+import { VcpuLoop } from './vcpu-loop.js';
+import { debug } from '../debug.js';
 import { PciConfigShared } from './pci-config-fastpath.js';
 import {
   COUNT, IS_WRITE, KIND, KIND_PIO, REQUEST, RESPONSE, SIZE, STATE, STOP, VcpuChannel, VcpuEvent, VcpuWorkerData,
@@ -65,12 +67,20 @@ export class Vcpus {
     }
   }
 
+  /**
+   * vCPU 0 runs on the main thread, in slices between event-loop turns: a
+   * worker isolate costs about a second to start under emulation, and every
+   * exit it forwards costs two thread switches. The others run in workers.
+   */
   start(): void {
     const url = new URL('./vcpu-worker.js', import.meta.url);
+    const main = this.vcpus[0];
     this.vcpus.forEach((v, index) => {
+      if (index === 0) return;
       const data: VcpuWorkerData = {
         index, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, sab: v.ch.sab,
         kickSignal: libc.kickSignal(), ignoredOutPorts: this.ignoredOutPorts, pciSab: this.pci.sab,
+        mainKick: { runAddr: main.runAddr, thread: libc.pthreadSelf() },
       };
       const w = new Worker(url, { workerData: data });
       v.worker = w;
@@ -80,6 +90,40 @@ export class Vcpus {
       this.exited.push(new Promise((res) => w.once('exit', () => { v.running = false; res(); })));
       void this.serve(v);
     });
+    this.runOnMainThread(main);
+  }
+
+  /**
+   * How often the main thread's vCPU leaves KVM_RUN so that the event loop
+   * (console input and output, signals, device threads' messages) runs. In the
+   * test host 10 to 100 ms measured the same within noise; 25 ms is quick to type on.
+   */
+  static readonly SLICE_MS = 25;
+
+  private runOnMainThread(v: Vcpu): void {
+    const sig = libc.kickSignal();
+    libc.unblockSignal(sig);
+    v.thread = libc.pthreadSelf();
+    v.running = true;
+    const loop = new VcpuLoop(
+      { index: 0, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, ch: v.ch, pci: this.pci, ignoredOutPorts: this.ignoredOutPorts },
+      () => this.access(v.ch),
+      (e) => this.event(e),
+    );
+    const timer = libc.threadTimer(sig, Vcpus.SLICE_MS);
+    let done!: () => void;
+    this.exited.push(new Promise<void>((res) => { done = res; }));
+    const slice = () => {
+      const r = loop.loop(true);
+      // A worker vCPU may have kicked us for a request: serve it now rather than a turn later.
+      for (const w of this.vcpus) if (w !== v) this.serveNow(w);
+      if (r === 'interrupted') { setImmediate(slice); return; }
+      timer.stop();
+      v.running = false;
+      done();
+    };
+    debug('vCPU 0 running on the main thread');
+    setImmediate(slice);
   }
 
   private event(e: VcpuEvent): void {
@@ -87,7 +131,7 @@ export class Vcpus {
     switch (e.type) {
       case 'started':
         v.thread = e.thread;
-        if (process.env.PMEMVM_DEBUG) process.stderr.write(`pmemvm: debug: vCPU ${e.index} thread running\n`);
+        debug(`vCPU ${e.index} thread running`);
         if (this.stopping) this.kick(v);
         break;
       case 'stopped': break;
@@ -114,13 +158,20 @@ export class Vcpus {
         if (w.async) await w.value;
         continue;
       }
-      this.access(v.ch);
-      Atomics.store(ctl, STATE, RESPONSE);
-      Atomics.notify(ctl, STATE);
+      this.serveNow(v);
     }
   }
 
-  /** PMEMVM_EXIT_STATS=1: exits served here, by bus and address, printed when the vCPUs stop. */
+  /** Perform a worker vCPU's pending request, if there is one. */
+  private serveNow(v: Vcpu): void {
+    const ctl = v.ch.ctl;
+    if (Atomics.load(ctl, STATE) !== REQUEST) return;
+    this.access(v.ch);
+    Atomics.store(ctl, STATE, RESPONSE);
+    Atomics.notify(ctl, STATE);
+  }
+
+  /** PMEMVM_EXIT_STATS=1: exits that reached a device model, by bus and address, printed when the vCPUs stop. */
   private readonly exitStats = process.env.PMEMVM_EXIT_STATS ? new Map<string, number>() : null;
 
   private access(ch: VcpuChannel): void {
@@ -144,6 +195,9 @@ export class Vcpus {
       try { libc.pthreadKill(v.thread, libc.kickSignal()); } catch { /* thread already gone */ }
     }
   }
+
+  /** Make every vCPU leave KVM_RUN and stay out (the machine has ended); `stop` then joins them. */
+  halt(): void { this.vcpus.forEach((v) => this.kick(v)); }
 
   /** Stop every vCPU and wait for the threads to end. */
   async stop(): Promise<void> {

@@ -3,7 +3,6 @@
  * and the vCPUs, assembled on one KVM VM. One PcMachine lives from power-on
  * to reset or poweroff; a reboot builds a new one (backends persist).
  */
-import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import * as libc from '../sys/libc.js';
 import { KvmSystem } from '../kvm/system.js';
@@ -13,6 +12,7 @@ import type { CpuModel } from '../kvm/cpuid.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { mapBackend } from '../memory/backend-map.js';
 import { parseKernel } from '../boot/kernel-image.js';
+import { openImageFile } from '../boot/image-file.js';
 import { loadLinux } from '../boot/load-linux.js';
 import { RESET_VECTOR, resetVectorStub } from '../boot/reset-vector.js';
 import { ACPI_BASE, ACPI_SIZE, FOUR_GIB, e820Map, splitRam } from '../boot/layout.js';
@@ -33,6 +33,7 @@ import { PciHost, i440fxHostBridge } from '../devices/pci/host-bridge.js';
 import { PciConfigShared, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA } from '../kvm/pci-config-fastpath.js';
 import { MEM_READONLY } from '../sys/kvm-abi.js';
 import { GuestConsole } from './console.js';
+import { debug } from '../debug.js';
 import type { Nvdimm } from './memory-devices.js';
 import { attachVirtioPmem, type VirtioPmemHandle, type VirtioPmemPlacement } from './virtio-pmem.js';
 
@@ -55,12 +56,6 @@ export interface MachineConfig {
 /** How a boot ended. */
 export type MachineExit = { kind: 'poweroff' } | { kind: 'reset' } | { kind: 'error'; message: string };
 
-function readInput(path: string, what: string): Uint8Array {
-  try { return readFileSync(path); } catch (e) {
-    throw new UserError(`${what} ${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
-
 export class PcMachine {
   readonly vm: Vm;
   readonly memory = new GuestMemory();
@@ -75,8 +70,11 @@ export class PcMachine {
   readonly serial: Serial16550;
 
   constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
-    const kernel = parseKernel(cfg.kernel, readInput(cfg.kernel, '-kernel'));
-    const initrd = cfg.initrd ? readInput(cfg.initrd, '-initrd') : null;
+    debug('building the machine');
+    const kernelFile = openImageFile(cfg.kernel, '-kernel');
+    const initrd = cfg.initrd ? openImageFile(cfg.initrd, '-initrd') : null;
+    let kernel;
+    try { kernel = parseKernel(kernelFile); } catch (e) { kernelFile.close(); initrd?.close(); throw e; }
     this.ended = new Promise((res) => { this.finish = res; });
 
     this.vm = new Vm(kvm);
@@ -97,6 +95,7 @@ export class PcMachine {
       this.memory.add('ram-above-4g', FOUR_GIB, high, addr + BigInt(low));
     }
 
+    debug('VM and RAM ready');
     // NVDIMMs: their backends mapped straight into the guest (read-only ones
     // as KVM read-only slots, so a stray guest write exits instead of faulting).
     for (const d of cfg.nvdimm?.dimms ?? []) {
@@ -158,6 +157,7 @@ export class PcMachine {
       this.pio.register(DSM_DOORBELL_PORT, 4, dsm, 'nvdimm-dsm');
     }
 
+    debug('devices attached');
     // Firmware tables and the kernel.
     const nv = nvdimmAcpi(cfg.nvdimm);
     const dsdtDevices = [pciHostDevice(pciWindows(cfg)), ...(nv.dsdtDevices ?? [])];
@@ -166,22 +166,29 @@ export class PcMachine {
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);
     this.memory.write(RESET_VECTOR, resetVectorStub(ACPI_POWER.resetPort, ACPI_POWER.resetValue));
-    const regs = loadLinux(this.memory, {
-      kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
-    });
+    let regs;
+    try {
+      regs = loadLinux(this.memory, { kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size) });
+    } finally {
+      kernelFile.close();
+      initrd?.close();
+    }
 
+    debug('ACPI tables and kernel loaded');
     this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, { pio: this.pio, mmio: this.mmio }, cfg.cpuModel, [0x80], pciShared);
     this.vcpus.onStop = (why) => this.end(vcpuExit(why));
+    debug('vCPUs created');
   }
 
   end(e: MachineExit): void {
-    if (process.env.PMEMVM_DEBUG) process.stderr.write(`pmemvm: debug: machine end: ${JSON.stringify(e)}\n`);
+    debug(`machine end: ${JSON.stringify(e)}`);
+    this.vcpus?.halt(); // vCPU 0 may be running on this thread: it returns to the event loop now
     this.finish(e);
   }
 
   /** Run until the guest powers off, resets or fails; then stop every vCPU. */
   async run(): Promise<MachineExit> {
-    if (process.env.PMEMVM_DEBUG) process.stderr.write('pmemvm: debug: machine built, starting the vCPU threads\n');
+    debug('machine built, starting the vCPU threads');
     this.vcpus.start();
     const e = await this.ended;
     await this.vcpus.stop();

@@ -47,6 +47,10 @@ const c = {
   pthreadSelf: lib.func('uintptr_t pthread_self(void)'),
   sigrtmin: lib.func('int __libc_current_sigrtmin(void)'),
   getpagesize: lib.func('int getpagesize(void)'),
+  gettid: lib.func('int gettid(void)'),
+  timerCreate: lib.func('int timer_create(int clockid, void *sevp, void *timerid)'),
+  timerSettime: lib.func('int timer_settime(uintptr_t timerid, int flags, const void *value, void *old)'),
+  timerDelete: lib.func('int timer_delete(uintptr_t timerid)'),
 };
 
 function check(call: string, ret: number | bigint): number {
@@ -136,9 +140,38 @@ function sigset(sig: number): Uint8Array {
  * and ignores its argument.
  */
 export function installKickHandler(sig: number): void {
-  const act = new Uint8Array(152); // struct sigaction (glibc x86-64)
-  new DataView(act.buffer).setBigUint64(0, koffi.address(lib.symbol('getpid')), true);
+  const act = new Uint8Array(152); // struct sigaction (glibc x86-64): handler, mask, flags at 136
+  const v = new DataView(act.buffer);
+  v.setBigUint64(0, koffi.address(lib.symbol('getpid')), true);
+  // SA_RESTART: the main thread gets periodic kicks too; other system calls resume
+  // (KVM_RUN still returns EINTR: KVM never restarts it).
+  v.setUint32(136, SA_RESTART, true);
   check('sigaction', c.sigaction(sig, act, null));
+}
+const SA_RESTART = 0x10000000;
+
+/**
+ * Send `sig` to the calling thread every `periodMs` (timer_create with
+ * SIGEV_THREAD_ID): the main thread's vCPU leaves KVM_RUN that often to let
+ * the event loop run.
+ */
+export function threadTimer(sig: number, periodMs: number): { stop(): void } {
+  const CLOCK_MONOTONIC = 1, SIGEV_THREAD_ID = 4;
+  const sev = new Uint8Array(64); // struct sigevent: value, signo, notify, tid
+  const sv = new DataView(sev.buffer);
+  sv.setInt32(8, sig, true);
+  sv.setInt32(12, SIGEV_THREAD_ID, true);
+  sv.setInt32(16, c.gettid() as number, true);
+  const idBuf = new Uint8Array(8);
+  check('timer_create', c.timerCreate(CLOCK_MONOTONIC, sev, idBuf));
+  const id = new DataView(idBuf.buffer).getBigUint64(0, true);
+  const spec = new Uint8Array(32); // struct itimerspec: interval, then first expiry
+  const tv = new DataView(spec.buffer);
+  const ns = BigInt(Math.round(periodMs * 1e6));
+  for (const o of [0, 16]) { tv.setBigInt64(o, ns / 1_000_000_000n, true); tv.setBigInt64(o + 8, ns % 1_000_000_000n, true); }
+  check('timer_settime', c.timerSettime(id, 0, spec, null));
+  let live = true;
+  return { stop() { if (live) { live = false; check('timer_delete', c.timerDelete(id)); } } };
 }
 export function unblockSignal(sig: number): void {
   const r = c.pthreadSigmask(SIG_UNBLOCK, sigset(sig), null) as number;

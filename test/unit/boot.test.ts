@@ -4,10 +4,17 @@ import assert from 'node:assert/strict';
 import { buildBootParams } from '../../src/boot/boot-params.js';
 import { GDT, gdtEntry, identityPageTables } from '../../src/boot/cpu-state.js';
 import { parseKernel } from '../../src/boot/kernel-image.js';
+import { imageFromBytes, openImageFile } from '../../src/boot/image-file.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { e820Map, splitRam, E820_RAM, E820_RESERVED } from '../../src/boot/layout.js';
 import { resetVectorStub } from '../../src/boot/reset-vector.js';
 import { vcpuCpuid } from '../../src/kvm/cpuid.js';
 import { UserError } from '../../src/errors.js';
+import { loadLinux } from '../../src/boot/load-linux.js';
+import { GuestMemory } from '../../src/memory/guest-memory.js';
+import * as libc from '../../src/sys/libc.js';
 
 test('GDT descriptors match the well-known flat 64-bit values', () => {
   assert.equal(gdtEntry(0xa09b, 0, 0xfffff), 0x00af9b000000ffffn); // 64-bit code
@@ -57,13 +64,13 @@ test('a bzImage is parsed from its setup header; garbage is a UserError', () => 
   img[0x1f1] = 3; img[0x201] = 0x6a;
   v.setUint32(0x202, 0x53726448, true); v.setUint16(0x206, 0x20f, true);
   v.setUint16(0x236, 1, true); v.setUint32(0x22c, 0x7fffffff, true); v.setUint32(0x238, 2047, true);
-  const k = parseKernel('k', img);
+  const k = parseKernel(imageFromBytes('k', img));
   assert.equal(k.kind, 'bzImage');
   assert.equal(k.entry64, 0x100200);
-  assert.equal(k.segments[0].data.length, 0x4000 - 4 * 512);
-  assert.throws(() => parseKernel('junk', new Uint8Array(4096)), (e: unknown) => e instanceof UserError && /not a Linux kernel/.test(e.message));
+  assert.deepEqual(k.segments, [{ gpa: 0x100000, offset: 4 * 512, fileSize: 0x4000 - 4 * 512, memSize: 0x4000 - 4 * 512 }]);
+  assert.throws(() => parseKernel(imageFromBytes('junk', new Uint8Array(4096))), (e: unknown) => e instanceof UserError && /not a Linux kernel/.test(e.message));
   v.setUint16(0x236, 0, true);
-  assert.throws(() => parseKernel('k32', img), /no 64-bit entry point/);
+  assert.throws(() => parseKernel(imageFromBytes('k32', img)), /no 64-bit entry point/);
 });
 
 test('the reset-vector stub writes the reset register and halts', () => {
@@ -96,4 +103,75 @@ test('CPUID: APIC ids and topology per vCPU; the default model is qemu64 feature
   assert.equal(leaf(host, 1).ecx & (1 << 28), 1 << 28);
   assert.equal(leaf(host, 7).ebx, all);
   assert.equal(leaf(host, 0xd).ebx, 0xa88);
+});
+
+/** A minimal x86-64 ELF: a header, two PT_LOAD program headers and their bytes. */
+function tinyElf(): Uint8Array {
+  const img = new Uint8Array(0x3000);
+  const v = new DataView(img.buffer);
+  img.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  v.setUint16(18, 62, true);                         // EM_X86_64
+  v.setBigUint64(24, 0xffffffff81000010n, true);     // entry: a virtual address, translated to physical
+  v.setBigUint64(32, 64n, true);                     // phoff
+  v.setUint16(54, 56, true); v.setUint16(56, 2, true);
+  const ph = (i: number, off: number, vaddr: bigint, paddr: number, filesz: number, memsz: number) => {
+    const o = 64 + i * 56;
+    v.setUint32(o, 1, true);
+    v.setBigUint64(o + 8, BigInt(off), true); v.setBigUint64(o + 16, vaddr, true); v.setBigUint64(o + 24, BigInt(paddr), true);
+    v.setBigUint64(o + 32, BigInt(filesz), true); v.setBigUint64(o + 40, BigInt(memsz), true);
+  };
+  ph(0, 0x1000, 0xffffffff81000000n, 0x100000, 0x1000, 0x1000);
+  ph(1, 0x2000, 0xffffffff81200000n, 0x200000, 0x800, 0x2000); // .bss after 0x800 bytes
+  img.fill(0xaa, 0x1000, 0x2000);
+  img.fill(0xbb, 0x2000, 0x3000);
+  return img;
+}
+
+for (const from of ['memory', 'files'] as const) {
+  test(`an ELF vmlinux from ${from}: PT_LOAD segments placed in guest memory, .bss zeroed, entry made physical, the initrd at the top`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pmemvm-boot-'));
+    const elf = tinyElf(), initrdBytes = new Uint8Array(5000).fill(0xcc);
+    const open = (name: string, bytes: Uint8Array) => {
+      if (from === 'memory') return imageFromBytes(name, bytes);
+      writeFileSync(join(dir, name), bytes);
+      return openImageFile(join(dir, name), name);
+    };
+    const kfile = open('vmlinux', elf), ifile = open('initrd', initrdBytes);
+    const k = parseKernel(kfile);
+    assert.equal(k.kind, 'elf');
+    assert.equal(k.entry64, 0x100010);
+    assert.deepEqual(k.segments, [
+      { gpa: 0x100000, offset: 0x1000, fileSize: 0x1000, memSize: 0x1000 },
+      { gpa: 0x200000, offset: 0x2000, fileSize: 0x800, memSize: 0x2000 },
+    ]);
+    const size = 4 << 20;
+    const host = libc.mmap(size, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS);
+    try {
+      const mem = new GuestMemory();
+      mem.add('ram', 0, size, host);
+      loadLinux(mem, { kernel: k, initrd: ifile, cmdline: 'console=ttyS0', ramSize: size, rsdpAddr: 0xe0000, e820: e820Map(size) });
+      kfile.close(); ifile.close();
+      assert.ok(mem.read(0x100000, 0x1000).every((b) => b === 0xaa));
+      assert.ok(mem.read(0x200000, 0x800).every((b) => b === 0xbb));
+      assert.ok(mem.read(0x200800, 0x1800).every((b) => b === 0), '.bss is zero');
+      const at = Math.floor((size - 5000) / 4096) * 4096; // page-aligned at the top of RAM
+      assert.ok(mem.read(at, 5000).every((b) => b === 0xcc));
+      assert.ok(mem.read(at + 5000, size - at - 5000).every((b) => b === 0), 'nothing past the initrd');
+      // Guest writes stay in guest memory.
+      mem.view(0x100000, 16).fill(0x11);
+      mem.view(at, 16).fill(0x22);
+      if (from === 'files') {
+        assert.deepEqual(readFileSync(join(dir, 'vmlinux')), Buffer.from(elf));
+        assert.deepEqual(readFileSync(join(dir, 'initrd')), Buffer.from(initrdBytes));
+      }
+    } finally {
+      libc.munmap(host, size);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('a truncated ELF vmlinux is a UserError', () => {
+  const truncated = tinyElf().subarray(0, 0x2400);
+  assert.throws(() => parseKernel(imageFromBytes('short', truncated)), (e: unknown) => e instanceof UserError && /segment 1 lies past the end/.test(e.message));
 });

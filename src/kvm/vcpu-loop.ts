@@ -1,0 +1,158 @@
+/**
+ * One vCPU's KVM_RUN loop (an async call would halve the exit rate), the same
+ * code whether it runs in a worker thread or on the main thread: exits that
+ * need no device model (absent PCI functions, port 0x80, coalesced CF8
+ * writes) are decided here; the rest go to `forward`, which performs the
+ * access described by the channel's request fields.
+ */
+import * as libc from '../sys/libc.js';
+import { COALESCED_RING, EXIT, EXIT_IO_OUT, KVM, RUN } from '../sys/kvm-abi.js';
+import { PCI_CONFIG_ADDRESS, PciConfigShared, pciFastPath } from './pci-config-fastpath.js';
+import { COUNT, IS_WRITE, KIND, KIND_MMIO, KIND_PIO, SIZE, STOP, VcpuChannel, VcpuEvent } from './vcpu-channel.js';
+
+export interface VcpuLoopConfig {
+  index: number;
+  fd: number;
+  runAddr: bigint;
+  runSize: number;
+  ch: VcpuChannel;
+  pci: PciConfigShared;
+  ignoredOutPorts: readonly number[];
+}
+
+/** Why `run` returned: stopped (STOP set), ended (an exit that ends this vCPU was posted), or interrupted by a signal. */
+export type LoopResult = 'stopped' | 'ended' | 'interrupted';
+
+export class VcpuLoop {
+  private readonly run: Uint8Array;
+  private readonly runView: DataView;
+  private readonly ring: DataView | null;
+  private readonly ignored: Set<number>;
+
+  constructor(private readonly c: VcpuLoopConfig, private readonly forward: () => void,
+              private readonly post: (e: VcpuEvent) => void) {
+    this.run = new Uint8Array(libc.view(c.runAddr, c.runSize));
+    this.runView = new DataView(this.run.buffer, this.run.byteOffset, this.run.byteLength);
+    // The VM's coalesced PIO ring (page 2 of the kvm_run mapping), if KVM maps one.
+    const ringOffset = COALESCED_RING.PAGE * 4096;
+    this.ring = c.runSize >= ringOffset + 4096 ? new DataView(this.run.buffer, this.run.byteOffset + ringOffset, 4096) : null;
+    this.ignored = new Set(c.ignoredOutPorts);
+  }
+
+  /**
+   * KVM_RUN until the vCPU is stopped or ends; with `returnOnSignal`, also
+   * return when a signal interrupts it (the main thread then lets its event
+   * loop run). Exceptions are posted as fatal and end the loop.
+   */
+  loop(returnOnSignal: boolean): LoopResult {
+    try {
+      return this.loopInner(returnOnSignal);
+    } catch (e) {
+      this.post({ type: 'fatal', index: this.c.index, message: String(e instanceof Error ? e.message : e) });
+      return 'ended';
+    }
+  }
+
+  private loopInner(returnOnSignal: boolean): LoopResult {
+    const { ch, fd, index } = this.c;
+    const run = this.run, runView = this.runView;
+    for (;;) {
+      if (Atomics.load(ch.ctl, STOP)) return 'stopped';
+      const r = libc.ioctlRaw(fd, KVM.RUN, 0);
+      if (r < 0) {
+        if (-r === libc.ERRNO.EINTR || -r === libc.ERRNO.EAGAIN) {
+          run[RUN.IMMEDIATE_EXIT] = 0;
+          if (returnOnSignal) return 'interrupted';
+          continue;
+        }
+        this.post({ type: 'fatal', index, message: `KVM_RUN failed: ${libc.errnoName(-r)}` });
+        return 'ended';
+      }
+      this.drainCoalesced();
+      const reason = runView.getUint32(RUN.EXIT_REASON, true);
+      switch (reason) {
+        case EXIT.IO: this.handleIo(); break;
+        case EXIT.MMIO: this.handleMmio(); break;
+        case EXIT.INTR: if (returnOnSignal) return 'interrupted'; break;
+        case EXIT.HLT: break; // not expected with the in-kernel irqchip
+        case EXIT.SHUTDOWN: this.post({ type: 'shutdown', index }); return 'ended';
+        case EXIT.SYSTEM_EVENT:
+          this.post({ type: 'system-event', index, event: runView.getUint32(RUN.SYSTEM_EVENT_TYPE, true) });
+          return 'ended';
+        case EXIT.FAIL_ENTRY:
+          this.post({ type: 'fatal', index, message: `KVM entry failed, hardware reason 0x${runView.getBigUint64(RUN.FAIL_ENTRY_REASON, true).toString(16)}` });
+          return 'ended';
+        case EXIT.INTERNAL_ERROR:
+          this.post({ type: 'fatal', index, message: `KVM internal error, suberror ${runView.getUint32(RUN.INTERNAL_SUBERROR, true)}` });
+          return 'ended';
+        default:
+          this.post({ type: 'fatal', index, message: `unexpected KVM exit reason ${reason}` });
+          return 'ended';
+      }
+    }
+  }
+
+  /** Ask KVM_RUN to return at once the next time it is entered (a kick that cannot be lost). */
+  setImmediateExit(): void { this.run[RUN.IMMEDIATE_EXIT] = 1; }
+
+  /**
+   * Apply the CF8 writes KVM queued in the ring instead of exiting (pc.ts
+   * coalesces port 0xCF8), in order, before every exit we handle: a config data
+   * access or a CF8 read then sees the latch the guest last wrote. The ring is
+   * one per VM, so vCPU threads take turns (one replaying stale entries while
+   * another reads the latch would be wrong).
+   */
+  private drainCoalesced(): void {
+    const ring = this.ring, pci = this.c.pci;
+    if (!ring || ring.getUint32(COALESCED_RING.FIRST, true) === ring.getUint32(COALESCED_RING.LAST, true)) return;
+    while (Atomics.compareExchange(pci.drainLock, 0, 0, 1) !== 0) Atomics.wait(pci.drainLock, 0, 1, 1);
+    try {
+      let first = ring.getUint32(COALESCED_RING.FIRST, true);
+      const last = ring.getUint32(COALESCED_RING.LAST, true);
+      while (first !== last && first < COALESCED_RING.MAX) {
+        const e = COALESCED_RING.ENTRIES + first * COALESCED_RING.ENTRY_SIZE;
+        // Only 4-byte CF8 writes latch an address, as on the bus.
+        if (ring.getUint32(e + COALESCED_RING.ADDR, true) === PCI_CONFIG_ADDRESS && ring.getUint32(e + COALESCED_RING.LEN, true) === 4) {
+          pciFastPath(pci, PCI_CONFIG_ADDRESS, 4, true, ring, e + COALESCED_RING.DATA);
+        }
+        first = (first + 1) % COALESCED_RING.MAX;
+      }
+      ring.setUint32(COALESCED_RING.FIRST, first, true);
+    } finally {
+      Atomics.store(pci.drainLock, 0, 0);
+      Atomics.notify(pci.drainLock, 0, 1);
+    }
+  }
+
+  private request(kind: number, addr: number, size: number, count: number, isWrite: boolean): void {
+    const ch = this.c.ch, ctl = ch.ctl;
+    ctl[KIND] = kind; ch.addr = addr; ctl[SIZE] = size; ctl[COUNT] = count; ctl[IS_WRITE] = isWrite ? 1 : 0;
+    this.forward();
+  }
+
+  private handleIo(): void {
+    const run = this.run, runView = this.runView, ch = this.c.ch;
+    const port = runView.getUint16(RUN.IO_PORT, true);
+    const size = run[RUN.IO_SIZE]!, count = runView.getUint32(RUN.IO_COUNT, true);
+    const out = run[RUN.IO_DIRECTION] === EXIT_IO_OUT;
+    // data_offset is a u64 into this mapping; its high half is zero for any offset inside it.
+    const off = runView.getUint32(RUN.IO_DATA_OFFSET, true) + 2 ** 32 * runView.getUint32(RUN.IO_DATA_OFFSET + 4, true);
+    const len = size * count;
+    if (out && this.ignored.has(port)) return;
+    if (off + len > run.length) throw new Error(`I/O exit data at ${off}+${len} is outside kvm_run`);
+    if (count === 1 && pciFastPath(this.c.pci, port, size, out, runView, off)) return;
+    if (out) ch.data.set(run.subarray(off, off + len));
+    this.request(KIND_PIO, port, size, count, out);
+    if (!out) run.set(ch.data.subarray(0, len), off);
+  }
+
+  private handleMmio(): void {
+    const run = this.run, runView = this.runView, ch = this.c.ch;
+    const addr = Number(runView.getBigUint64(RUN.MMIO_PHYS_ADDR, true));
+    const len = Math.min(runView.getUint32(RUN.MMIO_LEN, true), 8);
+    const write = run[RUN.MMIO_IS_WRITE] !== 0;
+    if (write) ch.data.set(run.subarray(RUN.MMIO_DATA, RUN.MMIO_DATA + len));
+    this.request(KIND_MMIO, addr, len, 1, write);
+    if (!write) run.set(ch.data.subarray(0, len), RUN.MMIO_DATA);
+  }
+}
