@@ -20,7 +20,7 @@ export interface VcpuLoopConfig {
   ignoredOutPorts: readonly number[];
 }
 
-/** Why `run` returned: stopped (STOP set), ended (an exit that ends this vCPU was posted), or interrupted by a signal. */
+/** Why `loop` returned: stopped (STOP set), ended (an exit that ends this vCPU was posted), or interrupted (a signal, or a wanted yield). */
 export type LoopResult = 'stopped' | 'ended' | 'interrupted';
 
 export class VcpuLoop {
@@ -29,8 +29,12 @@ export class VcpuLoop {
   private readonly ring: DataView | null;
   private readonly ignored: Set<number>;
 
+  /**
+   * `wantsYield` (main thread): asked after each forwarded access; true makes
+   * `loop(true)` return, e.g. to flush console output the access produced.
+   */
   constructor(private readonly c: VcpuLoopConfig, private readonly forward: () => void,
-              private readonly post: (e: VcpuEvent) => void) {
+              private readonly post: (e: VcpuEvent) => void, private readonly wantsYield: () => boolean = () => false) {
     this.run = new Uint8Array(libc.view(c.runAddr, c.runSize));
     this.runView = new DataView(this.run.buffer, this.run.byteOffset, this.run.byteLength);
     // The VM's coalesced PIO ring (page 2 of the kvm_run mapping), if KVM maps one.
@@ -71,8 +75,8 @@ export class VcpuLoop {
       this.drainCoalesced();
       const reason = runView.getUint32(RUN.EXIT_REASON, true);
       switch (reason) {
-        case EXIT.IO: this.handleIo(); break;
-        case EXIT.MMIO: this.handleMmio(); break;
+        case EXIT.IO: if (this.handleIo() && returnOnSignal && this.wantsYield()) return 'interrupted'; break;
+        case EXIT.MMIO: this.handleMmio(); if (returnOnSignal && this.wantsYield()) return 'interrupted'; break;
         case EXIT.INTR: if (returnOnSignal) return 'interrupted'; break;
         case EXIT.HLT: break; // not expected with the in-kernel irqchip
         case EXIT.SHUTDOWN: this.post({ type: 'shutdown', index }); return 'ended';
@@ -130,7 +134,8 @@ export class VcpuLoop {
     this.forward();
   }
 
-  private handleIo(): void {
+  /** Returns true if the access went to `forward`. */
+  private handleIo(): boolean {
     const run = this.run, runView = this.runView, ch = this.c.ch;
     const port = runView.getUint16(RUN.IO_PORT, true);
     const size = run[RUN.IO_SIZE]!, count = runView.getUint32(RUN.IO_COUNT, true);
@@ -138,12 +143,13 @@ export class VcpuLoop {
     // data_offset is a u64 into this mapping; its high half is zero for any offset inside it.
     const off = runView.getUint32(RUN.IO_DATA_OFFSET, true) + 2 ** 32 * runView.getUint32(RUN.IO_DATA_OFFSET + 4, true);
     const len = size * count;
-    if (out && this.ignored.has(port)) return;
+    if (out && this.ignored.has(port)) return false;
     if (off + len > run.length) throw new Error(`I/O exit data at ${off}+${len} is outside kvm_run`);
-    if (count === 1 && pciFastPath(this.c.pci, port, size, out, runView, off)) return;
+    if (count === 1 && pciFastPath(this.c.pci, port, size, out, runView, off)) return false;
     if (out) ch.data.set(run.subarray(off, off + len));
     this.request(KIND_PIO, port, size, count, out);
     if (!out) run.set(ch.data.subarray(0, len), off);
+    return true;
   }
 
   private handleMmio(): void {

@@ -94,11 +94,17 @@ export class Vcpus {
   }
 
   /**
-   * How often the main thread's vCPU leaves KVM_RUN so that the event loop
-   * (console input and output, signals, device threads' messages) runs. In the
-   * test host 10 to 100 ms measured the same within noise; 25 ms is quick to type on.
+   * The longest the main thread's vCPU stays in KVM_RUN before the event loop
+   * runs (console input, device threads' messages). Output lines do not wait for
+   * it (see requestYield), signals such as SIGTERM interrupt KVM_RUN themselves, and
+   * worker vCPUs kick for their requests. Each of these wake-ups costs about
+   * 0.8 ms in the test host, where a boot lasts about 10 s.
    */
-  static readonly SLICE_MS = 25;
+  static readonly SLICE_MS = 50;
+  private yieldWanted = false;
+
+  /** Let the event loop run as soon as the current exit is handled (e.g. console output is waiting). */
+  requestYield(): void { this.yieldWanted = true; }
 
   private runOnMainThread(v: Vcpu): void {
     const sig = libc.kickSignal();
@@ -109,12 +115,14 @@ export class Vcpus {
       { index: 0, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, ch: v.ch, pci: this.pci, ignoredOutPorts: this.ignoredOutPorts },
       () => this.access(v.ch),
       (e) => this.event(e),
+      () => this.yieldWanted,
     );
     const timer = libc.threadTimer(sig, Vcpus.SLICE_MS);
     let done!: () => void;
     this.exited.push(new Promise<void>((res) => { done = res; }));
     const slice = () => {
       const r = loop.loop(true);
+      this.yieldWanted = false;
       // A worker vCPU may have kicked us for a request: serve it now rather than a turn later.
       for (const w of this.vcpus) if (w !== v) this.serveNow(w);
       if (r === 'interrupted') { setImmediate(slice); return; }

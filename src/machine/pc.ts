@@ -105,7 +105,9 @@ export class PcMachine {
 
     // Legacy devices.
     this.serial = new Serial16550({
-      output: (b) => console.write(b),
+      // Console output is written out when vCPU 0 next yields to the event loop: at the end of
+      // each line, or within a slice for a prompt.
+      output: (b) => { console.write(b); if (b === 0x0a) this.vcpus?.requestYield(); },
       setIrq: (level) => this.vm.setIrqLine(COM1_IRQ, level),
       onRxDrained: () => console.pump(),
     });

@@ -28,6 +28,8 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
       'echo PCI=$(cat /sys/bus/pci/devices/0000:00:00.0/vendor /sys/bus/pci/devices/0000:00:00.0/device /sys/bus/pci/devices/0000:00:00.0/class | tr "\\n" " ")',
       "echo PCIFATAL=$(dmesg | grep -c 'No config space access')",
       "echo PCIROOT=$(dmesg | grep -c 'PCI Root Bridge \\[PCI0\\]')",
+      // Port I/O from vCPU 1 (a worker thread) that the main thread must serve while it runs vCPU 0.
+      'echo CPU1PCI=$(taskset -c 1 od -An -tx4 -N4 /sys/bus/pci/devices/0000:00:00.0/config)',
       "dmesg | grep -E 'ACPI Error|BUG:|WARNING:|ACPI BIOS' | sed 's/^/DMESG: /'",
     ].join('\n'),
   });
@@ -44,6 +46,7 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
   assert.equal(field(r.output, 'PCI'), '0x8086 0x1237 0x060000');
   assert.equal(field(r.output, 'PCIFATAL'), '0', r.output);
   assert.equal(field(r.output, 'PCIROOT'), '1', r.output);
+  assert.equal(field(r.output, 'CPU1PCI'), '12378086', r.output);
 });
 
 test('the guest console is two-way: a script reads a line typed on stdin; poweroff exits 0 promptly', async () => {
