@@ -94,7 +94,8 @@ function parseElf(file: ImageFile): KernelImage {
     const paddr = Number(v.getBigUint64(o + 24, true));
     const filesz = Number(v.getBigUint64(o + 32, true));
     const memsz = Number(v.getBigUint64(o + 40, true));
-    if (off + filesz > file.size || filesz > memsz) throw new UserError(`-kernel ${path}: ELF segment ${i} lies past the end of the file`);
+    if (off + filesz > file.size) throw new UserError(`-kernel ${path}: ELF segment ${i} lies past the end of the file`);
+    if (filesz > memsz) throw new UserError(`-kernel ${path}: ELF segment ${i} has more bytes in the file than in memory`);
     const vaddr = v.getBigUint64(o + 16, true);
     vaddrs.push(vaddr);
     segments.push({ gpa: paddr, offset: off, fileSize: filesz, memSize: memsz });

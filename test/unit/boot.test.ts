@@ -171,7 +171,10 @@ for (const from of ['memory', 'files'] as const) {
   });
 }
 
-test('a truncated ELF vmlinux is a UserError', () => {
+test('a truncated or inconsistent ELF vmlinux is a UserError', () => {
   const truncated = tinyElf().subarray(0, 0x2400);
   assert.throws(() => parseKernel(imageFromBytes('short', truncated)), (e: unknown) => e instanceof UserError && /segment 1 lies past the end/.test(e.message));
+  const odd = tinyElf();
+  new DataView(odd.buffer).setBigUint64(64 + 56 + 40, 0x400n, true); // segment 1: memsz below filesz
+  assert.throws(() => parseKernel(imageFromBytes('odd', odd)), (e: unknown) => e instanceof UserError && /segment 1 has more bytes in the file than in memory/.test(e.message));
 });
