@@ -149,6 +149,7 @@ for (const from of ['memory', 'files'] as const) {
     try {
       const mem = new GuestMemory();
       mem.add('ram', 0, size, host);
+      mem.view(0x200000, 0x2000).fill(0xee); // stale bytes where .bss goes: the loader must clear them
       loadLinux(mem, { kernel: k, initrd: ifile, cmdline: 'console=ttyS0', ramSize: size, rsdpAddr: 0xe0000, e820: e820Map(size) });
       kfile.close(); ifile.close();
       assert.ok(mem.read(0x100000, 0x1000).every((b) => b === 0xaa));
