@@ -13,7 +13,6 @@ export interface ImageFile {
   readonly size: number;
   /** Fill `dest` with the file's bytes from `offset`; the range must lie inside the file. */
   readInto(offset: number, dest: Uint8Array): void;
-
   close(): void;
 }
 
@@ -34,14 +33,14 @@ export function openImageFile(path: string, what: string): ImageFile {
   const fail = (e: unknown): never => {
     throw new UserError(`${what} ${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? e}`);
   };
-  let fd = -1;
-  let size = 0;
+  let fd = -1, size = 0, isFile = false;
   try {
     fd = openSync(path, 'r');
     const st = fstatSync(fd);
-    if (!st.isFile()) { closeSync(fd); throw Object.assign(new Error(), { code: 'not a regular file' }); }
+    isFile = st.isFile();
     size = st.size;
-  } catch (e) { fail(e); }
+  } catch (e) { if (fd >= 0) closeSync(fd); fail(e); }
+  if (!isFile) { closeSync(fd); fail('not a regular file'); }
   return {
     path, size,
     readInto(offset, dest) {

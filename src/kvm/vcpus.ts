@@ -10,7 +10,7 @@ import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
 import { CpuModel, vcpuCpuid } from './cpuid.js';
 import { Vm } from './vm.js';
 import { VcpuLoop } from './vcpu-loop.js';
-import { debug } from '../debug.js';
+import { debug, debugOn } from '../debug.js';
 import { PciConfigShared } from './pci-config-fastpath.js';
 import {
   COUNT, IS_WRITE, KIND, KIND_PIO, REQUEST, RESPONSE, SIZE, STATE, STOP, VcpuChannel, VcpuEvent, VcpuWorkerData,
@@ -210,7 +210,6 @@ export class Vcpus {
   /** Stop every vCPU and wait for the threads to end. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const debug = process.env.PMEMVM_DEBUG ? (m: string) => process.stderr.write(`pmemvm: debug: ${m}\n`) : () => {};
     debug(`stopping ${this.vcpus.length} vCPUs (running: ${this.vcpus.map((v) => v.running).join(',')})`);
     // Kick repeatedly until all have left: a kick can land just before a
     // thread re-enters KVM_RUN, which immediate_exit then catches.
@@ -223,7 +222,7 @@ export class Vcpus {
       process.stderr.write(`pmemvm: exit stats (main-thread exits by address):\n${top.map(([k, n]) => `  ${String(n).padStart(7)}  ${k}`).join('\n')}\n`);
     }
     debug('all vCPU threads joined');
-    if (process.env.PMEMVM_DEBUG) {
+    if (debugOn) {
       for (const [i, v] of this.vcpus.entries()) {
         const regs = new Uint8Array(144);
         libc.ioctlBuf(v.fd, KVM.GET_REGS, regs);

@@ -33,7 +33,7 @@ import { PciHost, i440fxHostBridge } from '../devices/pci/host-bridge.js';
 import { PciConfigShared, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA } from '../kvm/pci-config-fastpath.js';
 import { MEM_READONLY } from '../sys/kvm-abi.js';
 import { GuestConsole } from './console.js';
-import { debug } from '../debug.js';
+import { debug, debugOn } from '../debug.js';
 import type { Nvdimm } from './memory-devices.js';
 import { attachVirtioPmem, type VirtioPmemHandle, type VirtioPmemPlacement } from './virtio-pmem.js';
 
@@ -71,10 +71,6 @@ export class PcMachine {
 
   constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
     debug('building the machine');
-    const kernelFile = openImageFile(cfg.kernel, '-kernel');
-    const initrd = cfg.initrd ? openImageFile(cfg.initrd, '-initrd') : null;
-    let kernel;
-    try { kernel = parseKernel(kernelFile); } catch (e) { kernelFile.close(); initrd?.close(); throw e; }
     this.ended = new Promise((res) => { this.finish = res; });
 
     this.vm = new Vm(kvm);
@@ -113,7 +109,7 @@ export class PcMachine {
     });
     console.attachInput((bytes) => this.serial.receive(bytes));
     this.pio.register(COM1_BASE, 8, this.serial, 'serial0');
-    if (process.env.PMEMVM_DEBUG) {
+    if (debugOn) {
       this.pio.onUnmapped = (kind, addr, size, value) =>
         process.stderr.write(`pmemvm: debug: unmapped port ${kind} 0x${addr.toString(16)}/${size}${value === undefined ? '' : ' = 0x' + value.toString(16)}\n`);
     }
@@ -154,7 +150,7 @@ export class PcMachine {
       const dsm = new NvdimmDsm({
         memory: this.memory,
         dimms,
-        onReject: (why) => { if (process.env.PMEMVM_DEBUG) process.stderr.write(`pmemvm: debug: nvdimm _DSM: ${why}\n`); },
+        onReject: (why) => debug(`nvdimm _DSM: ${why}`),
       });
       this.pio.register(DSM_DOORBELL_PORT, 4, dsm, 'nvdimm-dsm');
     }
@@ -168,9 +164,13 @@ export class PcMachine {
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);
     this.memory.write(RESET_VECTOR, resetVectorStub(ACPI_POWER.resetPort, ACPI_POWER.resetValue));
-    let regs;
+    const kernelFile = openImageFile(cfg.kernel, '-kernel');
+    let initrd = null, regs;
     try {
-      regs = loadLinux(this.memory, { kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size) });
+      initrd = cfg.initrd ? openImageFile(cfg.initrd, '-initrd') : null;
+      regs = loadLinux(this.memory, {
+        kernel: parseKernel(kernelFile), initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
+      });
     } finally {
       kernelFile.close();
       initrd?.close();

@@ -19,6 +19,7 @@ import { signalMsi } from '../kvm/irq.js';
 import type { Vm } from '../kvm/vm.js';
 import { MEM_READONLY } from '../sys/kvm-abi.js';
 import * as libc from '../sys/libc.js';
+import { debug } from '../debug.js';
 
 /** A virtio-pmem device as placed by MemoryDevices. */
 export interface VirtioPmemPlacement {
@@ -52,7 +53,7 @@ const NOTIFY_WIDTH = 2; // Linux writes the queue index as 16 bits
 export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts): VirtioPmemHandle {
   const b = p.backend;
   parts.mapMemory(p.addr, p.size, b.hostAddr, b.spec.readonly);
-  const log = (m: string) => { if (process.env.PMEMVM_DEBUG) process.stderr.write(`pmemvm: debug: ${p.name}: ${m}\n`); };
+  const log = (m: string) => debug(`${p.name}: ${m}`);
   const gsi = intxGsi(p.pciSlot, 0);
   const irq: IrqSink = {
     setIntx: (level) => parts.vm.setIrqLine(gsi, level),
