@@ -2,9 +2,16 @@
 // real KVM, and the guest sees the CPUs, memory and ACPI tables we gave it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { guestImage, runGuest } from '../lib/guest.js';
 
 const APPEND = 'console=ttyS0 quiet panic=-1';
+
+/** vendor, family and model of the first CPU in a /proc/cpuinfo, e.g. "AuthenticAMD 25 1". */
+function cpuIdentity(cpuinfo: string): string {
+  const get = (key: string) => new RegExp(`^${key}\\s*: (.*)$`, 'm').exec(cpuinfo)?.[1].trim() ?? '?';
+  return [get('vendor_id'), get('cpu family'), get('model')].join(' ');
+}
 
 function field(output: string, key: string): string {
   const m = new RegExp(`^${key}=(.*)$`, 'm').exec(output);
@@ -21,6 +28,7 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
     script: [
       'echo CPUS=$(grep -c ^processor /proc/cpuinfo)',
       'echo ONLINE=$(cat /sys/devices/system/cpu/online)',
+      "grep -E '^(vendor_id|cpu family|model)[[:space:]]*:' /proc/cpuinfo | sed 's/^/CPUINFO /'",
       "echo MEMKB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)",
       'echo TABLES=$(ls /sys/firmware/acpi/tables | tr "\\n" " ")',
       "echo BADLINES=$(dmesg | grep -cE 'ACPI Error|BUG:|WARNING:')",
@@ -37,6 +45,9 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
   assert.equal(r.guestExit, 0, r.output);
   assert.equal(field(r.output, 'CPUS'), '2');
   assert.equal(field(r.output, 'ONLINE'), '0-1');
+  // The default CPU model has qemu64's features but the host's vendor, family and model
+  // (a guest that thinks it runs on a K8 scans every PCI bus for a GART aperture).
+  assert.equal(cpuIdentity(r.output.replace(/^CPUINFO /gm, '')), cpuIdentity(readFileSync('/proc/cpuinfo', 'utf8')));
   const memKb = Number(field(r.output, 'MEMKB'));
   // MemTotal is RAM minus what the kernel reserves for itself (code, page tables...).
   assert.ok(memKb > 440 * 1024 && memKb <= 512 * 1024, `MemTotal ${memKb} kB is not about 512M`);
