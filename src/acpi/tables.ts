@@ -135,13 +135,27 @@ export function com1Device(): Uint8Array {
   );
 }
 
-/** DSDT: \_S5_ for poweroff, then COM1 and `devices` inside \_SB. */
+/**
+ * The CMOS RTC as the PC has it: ports 0x70-0x71, ISA IRQ 8. Linux's rtc_cmos binds to it
+ * through PNP; without it, Linux falls back to a platform device whose probe fails here
+ * (error -22: no /dev/rtc0, no hwclock). Our RTC never raises IRQ 8, but the line is part
+ * of the device as Linux (and QEMU's DSDT) describe it.
+ */
+export function rtcDevice(): Uint8Array {
+  return aml.device(
+    'RTC',
+    aml.name('_HID', aml.eisaId('PNP0B00')),
+    aml.name('_CRS', aml.resourceTemplate([aml.ioPort({ min: 0x70, length: 2 }), aml.irqNoFlags(8)])),
+  );
+}
+
+/** DSDT: \_S5_ for poweroff, then COM1, the RTC and `devices` inside \_SB. */
 export function buildDsdt(devices: readonly Uint8Array[] = []): Uint8Array {
   return amlTable(
     'DSDT',
     concat(
       aml.name('\\_S5', aml.pkg(S5_SLP_TYP, S5_SLP_TYP, 0, 0)),
-      aml.scope('\\_SB', com1Device(), ...devices),
+      aml.scope('\\_SB', com1Device(), rtcDevice(), ...devices),
     ),
   );
 }

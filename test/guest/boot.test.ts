@@ -21,6 +21,7 @@ function field(output: string, key: string): string {
 
 test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI tables, clean dmesg', async () => {
   const img = guestImage();
+  const start = Date.now() / 1000;
   const r = await runGuest({
     vmm: 'pmemvm',
     args: ['-machine', 'pc', '-m', '512M', '-smp', '2', '-kernel', img.bzImage, '-initrd', img.initrd,
@@ -30,6 +31,8 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
       'echo ONLINE=$(cat /sys/devices/system/cpu/online)',
       "grep -E '^(vendor_id|cpu family|model)[[:space:]]*:' /proc/cpuinfo | sed 's/^/CPUINFO /'",
       "echo MEMKB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)",
+      // The CMOS RTC (PNP0B00 in the DSDT) bound to rtc_cmos, read through the driver.
+      'echo RTC=$(cat /sys/class/rtc/rtc0/since_epoch)',
       'echo TABLES=$(ls /sys/firmware/acpi/tables | tr "\\n" " ")',
       "echo BADLINES=$(dmesg | grep -cE 'ACPI Error|BUG:|WARNING:')",
       // The host bridge at 00:00.0 (i440FX, as on QEMU): Linux trusts config mechanism #1 only when it finds one.
@@ -51,6 +54,8 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
   const memKb = Number(field(r.output, 'MEMKB'));
   // MemTotal is RAM minus what the kernel reserves for itself (code, page tables...).
   assert.ok(memKb > 440 * 1024 && memKb <= 512 * 1024, `MemTotal ${memKb} kB is not about 512M`);
+  const rtc = Number(field(r.output, 'RTC'));
+  assert.ok(rtc >= Math.floor(start) - 1 && rtc <= Date.now() / 1000 + 1, `the guest's RTC says ${rtc}, the host ${Date.now() / 1000}`);
   const tables = field(r.output, 'TABLES').split(/\s+/);
   for (const t of ['DSDT', 'FACP', 'APIC']) assert.ok(tables.includes(t), `no ${t} in ${tables.join(',')}`);
   assert.equal(field(r.output, 'BADLINES'), '0', r.output);

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ACPI_POWER, buildAcpi, isPoweroffWrite, isResetWrite, type AcpiLayout } from '../../src/acpi/build.js';
-import { acpiTable, buildFadt, buildMadt, buildRsdp, FADT, FADT_FLAGS, IAPC_BOOT_ARCH, LAPIC_BASE } from '../../src/acpi/tables.js';
+import { acpiTable, buildFadt, buildMadt, buildRsdp, FADT, FADT_FLAGS, IAPC_BOOT_ARCH, LAPIC_BASE, rtcDevice } from '../../src/acpi/tables.js';
 import { buildNfit } from '../../src/acpi/nfit.js';
 
 const BASE = 0xe0000;
@@ -149,6 +149,19 @@ test('DSDT: \\_S5_, COM1 and extra devices inside \\_SB', () => {
   const hex = Buffer.from(dsdt.subarray(36)).toString('hex');
   assert.ok(hex.startsWith('085c5f53355f1208040a050a050000'), 'Name (\\_S5, Package (4) {5, 5, 0, 0})');
   assert.ok(hex.endsWith('7900' + '085858585801'), 'extra device follows COM1 inside the scope');
+});
+
+test('DSDT: the RTC device, byte for byte as iasl compiles it', () => {
+  // Device (RTC) { Name (_HID, EisaId ("PNP0B00"))
+  //   Name (_CRS, ResourceTemplate () { IO (Decode16, 0x0070, 0x0070, 0x00, 0x02) IRQNoFlags () {8} }) }
+  assert.equal(Buffer.from(rtcDevice()).toString('hex'),
+    '5b8225' + '5254435f' // DeviceOp, PkgLength, RTC_
+    + '085f484944' + '0c41d00b00' // Name (_HID, EisaId ("PNP0B00"))
+    + '085f435253' + '11100a0d' // Name (_CRS, Buffer (13) {
+    + '4701700070000002' + '220001' + '7900'); // IO, IRQNoFlags {8}, End Tag })
+  const { image } = buildAcpi(layout(1), BASE);
+  const dsdt = Buffer.from(tablesOf(image, BASE).tables.get('DSDT')![0]!);
+  assert.ok(dsdt.includes(Buffer.from(rtcDevice())), 'the DSDT declares the RTC');
 });
 
 test('power register semantics', () => {
