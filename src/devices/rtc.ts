@@ -7,14 +7,21 @@
  * bits are honoured on reads and writes; the default is BCD, 24-hour, which
  * is what Linux expects. Update-in-progress (A bit 7) always reads 0: the
  * time is computed on each read, so there is never a torn update to wait
- * out. No alarm, periodic or update interrupts (IRQ 8 is never raised).
- * Registers 0x0E-0x7F are plain battery-backed RAM.
+ * out. Registers 0x0E-0x7F are plain battery-backed RAM.
+ *
+ * Interrupts (IRQ 8): the update-ended and alarm flags are set at each second
+ * boundary of the guest's time while register B enables either one, and the
+ * line is raised while an enabled flag is pending; reading register C clears
+ * the flags and lowers it. Linux's RTC core builds its update and alarm
+ * events on the alarm, so hwclock and rtcwake need it. Periodic interrupts
+ * (PIE) are not emulated: their rates (up to 8 kHz) are beyond a timer here.
  */
 
 import type { AccessSize, BusDevice } from './bus.js';
 
 export const RTC_BASE = 0x70;
 export const RTC_PORTS = 2;
+export const RTC_IRQ = 8;
 
 const SECONDS = 0x00;
 const MINUTES = 0x02;
@@ -30,16 +37,41 @@ export const REG_D = 0x0d;
 /** Century byte; the FADT CENTURY field should point here. */
 export const CENTURY = 0x32;
 
+const SECONDS_ALARM = 0x01;
+const MINUTES_ALARM = 0x03;
+const HOURS_ALARM = 0x05;
+
 const A_UIP = 0x80;
+const B_SET = 0x80;
+const B_AIE = 0x20;
+const B_UIE = 0x10;
+/** Register C: IRQF, then one flag per interrupt source at the same bit as its enable in B. */
+const C_IRQF = 0x80;
+const C_AF = 0x20;
+const C_UF = 0x10;
 const B_DM_BINARY = 0x04;
 const B_24H = 0x02;
 const D_VRT = 0x80;
 const HOUR_PM = 0x80;
 
+export interface RtcTimers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
 export interface RtcOptions {
   /** Host clock in ms since the epoch; injectable for tests. */
   now?: () => number;
+  /** IRQ 8; raised while an enabled interrupt flag is pending. */
+  setIrq?: (level: boolean) => void;
+  /** One-shot timers; injectable for tests. The default ones never keep the process alive. */
+  timers?: RtcTimers;
 }
+
+const nodeTimers: RtcTimers = {
+  set: (fn, ms) => setTimeout(fn, ms).unref(),
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
 
 export class CmosRtc implements BusDevice {
   readonly width = 1;
@@ -49,11 +81,24 @@ export class CmosRtc implements BusDevice {
   private readonly ram = new Uint8Array(128);
   private offsetMs = 0;
   private readonly now: () => number;
+  private readonly setIrq: (level: boolean) => void;
+  private readonly timers: RtcTimers;
+  private flags = 0; // register C
+  private tick: unknown = null; // pending timer for the next second boundary
+  private closed = false;
 
   constructor(opts: RtcOptions = {}) {
     this.now = opts.now ?? Date.now;
+    this.setIrq = opts.setIrq ?? (() => {});
+    this.timers = opts.timers ?? nodeTimers;
     this.ram[REG_A] = 0x26; // 32.768 kHz time base, 1024 Hz periodic rate
     this.ram[REG_B] = B_24H; // BCD, 24-hour, no interrupts
+  }
+
+  /** Stop the timer (the machine is going away); no interrupt is raised after this. */
+  close(): void {
+    this.closed = true;
+    this.schedule();
   }
 
   /** Whether the guest set the NMI-disable bit in the last index write. */
@@ -100,8 +145,12 @@ export class CmosRtc implements BusDevice {
         return this.encode(Math.floor(t.getUTCFullYear() / 100));
       case REG_A:
         return this.ram[REG_A]! & ~A_UIP;
-      case REG_C:
-        return 0; // no interrupt flags ever raised
+      case REG_C: {
+        const c = this.flags;
+        this.flags = 0;
+        if (c & C_IRQF) this.setIrq(false);
+        return c;
+      }
       case REG_D:
         return D_VRT; // battery good, time valid
       default:
@@ -125,12 +174,53 @@ export class CmosRtc implements BusDevice {
       case REG_A:
         this.ram[REG_A] = v & ~A_UIP;
         return;
+      case REG_B:
+        this.ram[REG_B] = v; // the SET bit is stored, not obeyed, except that it stops the interrupts
+        this.updateIrq();
+        this.schedule();
+        return;
       case REG_C:
       case REG_D:
         return; // read-only
       default:
-        this.ram[reg] = v; // register B (the SET bit is stored, not obeyed), alarms, RAM
+        this.ram[reg] = v; // alarms, RAM
     }
+  }
+
+  /** Keep one timer for the next second boundary of guest time while B enables an interrupt. */
+  private schedule(): void {
+    const want = !this.closed && (this.ram[REG_B]! & (B_AIE | B_UIE)) !== 0 && (this.ram[REG_B]! & B_SET) === 0;
+    if (!want) {
+      if (this.tick !== null) this.timers.clear(this.tick);
+      this.tick = null;
+      return;
+    }
+    if (this.tick !== null) return;
+    // +1 ms: a timer may fire on the boundary's exact millisecond, while the clock still reads the old second.
+    const ms = 1001 - ((((this.now() + this.offsetMs) % 1000) + 1000) % 1000);
+    this.tick = this.timers.set(() => this.secondBoundary(), ms);
+  }
+
+  /** The clock just turned to a new second: an update ended, and the alarm may match. */
+  private secondBoundary(): void {
+    this.tick = null;
+    if (this.closed) return;
+    this.flags |= C_UF;
+    if (this.alarmMatches()) this.flags |= C_AF;
+    this.updateIrq();
+    this.schedule();
+  }
+
+  /** Each alarm byte matches its time byte, or is a don't-care (top two bits set). */
+  private alarmMatches(): boolean {
+    return ([[SECONDS_ALARM, SECONDS], [MINUTES_ALARM, MINUTES], [HOURS_ALARM, HOURS]] as const)
+      .every(([alarm, time]) => (this.ram[alarm]! & 0xc0) === 0xc0 || this.ram[alarm] === this.readRegister(time));
+  }
+
+  private updateIrq(): void {
+    if (this.flags & C_IRQF || !(this.flags & this.ram[REG_B]! & (B_AIE | B_UIE))) return;
+    this.flags |= C_IRQF;
+    this.setIrq(true);
   }
 
   /** Replace one field of the current guest time and keep the rest. */

@@ -20,7 +20,7 @@ import { IoBus } from '../devices/bus.js';
 import { Serial16550, COM1_BASE, COM1_IRQ } from '../devices/serial.js';
 import { I8042, I8042_COMMAND_PORT, I8042_DATA_PORT } from '../devices/i8042.js';
 import { AcpiPower } from '../devices/power.js';
-import { CmosRtc, RTC_BASE } from '../devices/rtc.js';
+import { CmosRtc, RTC_BASE, RTC_IRQ } from '../devices/rtc.js';
 import { attachQuietPorts } from '../devices/legacy.js';
 import { buildAcpi, ACPI_POWER } from '../acpi/build.js';
 import { buildNfit } from '../acpi/nfit.js';
@@ -63,6 +63,7 @@ export class PcMachine {
   readonly mmio = new IoBus('mmio');
   private ram: { addr: bigint; size: number };
   private vcpus: Vcpus;
+  private rtc?: CmosRtc;
   /** Device threads, ended after the vCPUs. */
   private deviceThreads: VirtioPmemHandle[] = [];
   private ended: Promise<MachineExit>;
@@ -124,7 +125,8 @@ export class PcMachine {
     this.pio.register(ACPI_POWER.sleepControlPort, 1, power.sleepControl, 'acpi-sleep-control');
     this.pio.register(ACPI_POWER.sleepStatusPort, 1, power.sleepStatus, 'acpi-sleep-status');
     this.pio.register(ACPI_POWER.resetPort, 1, power.reset, 'acpi-reset');
-    this.pio.register(RTC_BASE, 2, new CmosRtc({}), 'rtc');
+    this.rtc = new CmosRtc({ setIrq: (level) => this.vm.setIrqLine(RTC_IRQ, level) });
+    this.pio.register(RTC_BASE, 2, this.rtc, 'rtc');
     attachQuietPorts(this.pio); // legacy ports Linux probes: absent, silently
     // PCI: the host bridge at 00:00.0; config accesses to absent functions stay in the vCPU threads.
     const pciShared = new PciConfigShared();
@@ -185,6 +187,7 @@ export class PcMachine {
   end(e: MachineExit): void {
     debug(`machine end: ${JSON.stringify(e)}`);
     this.vcpus?.halt(); // vCPU 0 may be running on this thread: it returns to the event loop now
+    this.rtc?.close(); // no RTC interrupt after this: the VM is about to go
     this.finish(e);
   }
 

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { guestImage, runGuest } from '../lib/guest.js';
+import { rtcTickElf } from '../lib/rtc-tick-elf.js';
 
 const APPEND = 'console=ttyS0 quiet panic=-1';
 
@@ -33,6 +34,8 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
       "echo MEMKB=$(awk '/MemTotal/ {print $2}' /proc/meminfo)",
       // The CMOS RTC (PNP0B00 in the DSDT) bound to rtc_cmos, read through the driver.
       'echo RTC=$(cat /sys/class/rtc/rtc0/since_epoch)',
+      // ...and its interrupt: one update event (the RTC core makes it from the alarm, IRQ 8).
+      'timeout 10 /rtc-tick; echo RTCTICK=$?',
       'echo TABLES=$(ls /sys/firmware/acpi/tables | tr "\\n" " ")',
       "echo BADLINES=$(dmesg | grep -cE 'ACPI Error|BUG:|WARNING:')",
       // The host bridge at 00:00.0 (i440FX, as on QEMU): Linux trusts config mechanism #1 only when it finds one.
@@ -43,6 +46,7 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
       'echo CPU1PCI=$(taskset -c 1 od -An -tx4 -N4 /sys/bus/pci/devices/0000:00:00.0/config)',
       "dmesg | grep -E 'ACPI Error|BUG:|WARNING:|ACPI BIOS' | sed 's/^/DMESG: /'",
     ].join('\n'),
+    extraFiles: [{ name: 'rtc-tick', data: rtcTickElf(), mode: 0o755 }],
   });
   assert.equal(r.exitCode, 0, `pmemvm exit code; output:\n${r.output}`);
   assert.equal(r.guestExit, 0, r.output);
@@ -56,6 +60,7 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
   assert.ok(memKb > 440 * 1024 && memKb <= 512 * 1024, `MemTotal ${memKb} kB is not about 512M`);
   const rtc = Number(field(r.output, 'RTC'));
   assert.ok(rtc >= Math.floor(start) - 1 && rtc <= Date.now() / 1000 + 1, `the guest's RTC says ${rtc}, the host ${Date.now() / 1000}`);
+  assert.equal(field(r.output, 'RTCTICK'), '0', 'an RTC update interrupt (exit 124: none came within 10 s)');
   const tables = field(r.output, 'TABLES').split(/\s+/);
   for (const t of ['DSDT', 'FACP', 'APIC']) assert.ok(tables.includes(t), `no ${t} in ${tables.join(',')}`);
   assert.equal(field(r.output, 'BADLINES'), '0', r.output);

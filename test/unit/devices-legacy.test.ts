@@ -147,6 +147,73 @@ test('rtc: binary and 12-hour modes, guest writes move the clock', () => {
   assert.equal(fromBcd(0x42), 42);
 });
 
+/** An RTC with a fake clock and timers: `fire()` moves the clock to the pending timer and runs it. */
+function rtcWithTimers(iso: string) {
+  let now = Date.parse(iso);
+  const irq: boolean[] = [];
+  let pending: { fn: () => void; at: number } | null = null;
+  const rtc = new CmosRtc({
+    now: () => now,
+    setIrq: (level) => irq.push(level),
+    timers: {
+      set: (fn, ms) => (pending = { fn, at: now + ms }),
+      clear: (h) => { assert.equal(h, pending); pending = null; },
+    },
+  });
+  const bus = new IoBus();
+  bus.register(RTC_BASE, 2, rtc, 'rtc');
+  const reg = (i: number) => { bus.write(0x70, 1, i); return bus.read(0x71, 1); };
+  const set = (i: number, v: number) => { bus.write(0x70, 1, i); bus.write(0x71, 1, v); };
+  const fire = () => {
+    assert.ok(pending, 'no timer pending');
+    const t = pending;
+    pending = null;
+    now = t.at;
+    t.fn();
+  };
+  return { rtc, reg, set, fire, irq, pending: () => pending, now: () => now };
+}
+
+test('rtc: update-ended interrupts once a second while UIE is set; reading C acknowledges', () => {
+  const r = rtcWithTimers('2024-07-01T13:05:09.250Z');
+  assert.equal(r.pending(), null, 'no timer while no interrupt is enabled');
+  r.set(0x0b, 0x02 | 0x10); // 24-hour, UIE
+  assert.equal(r.pending()!.at, Date.parse('2024-07-01T13:05:10.001Z'));
+  r.fire();
+  assert.deepEqual(r.irq, [true]);
+  assert.equal(r.reg(0x00), 0x10, 'the clock has turned to the next second');
+  assert.equal(r.reg(0x0c), 0x90, 'IRQF | UF');
+  assert.deepEqual(r.irq, [true, false]);
+  assert.equal(r.reg(0x0c), 0, 'flags clear on read');
+  r.fire();
+  assert.deepEqual(r.irq, [true, false, true]);
+  r.set(0x0b, 0x02); // UIE off: the timer stops
+  assert.equal(r.pending(), null);
+  assert.equal(r.reg(0x0c), 0x90);
+  assert.deepEqual(r.irq, [true, false, true, false]);
+});
+
+test('rtc: the alarm interrupts when seconds, minutes and hours match (0xC0 and up: any value)', () => {
+  const r = rtcWithTimers('2024-07-01T13:05:09.600Z');
+  r.set(0x01, 0x11); // seconds alarm: 11 (BCD)
+  r.set(0x03, 0xff); // any minute
+  r.set(0x05, 0x13); // hour 13
+  r.set(0x0b, 0x02 | 0x20); // AIE
+  r.fire(); // 13:05:10: no match; UF is set but not enabled, so no interrupt
+  assert.deepEqual(r.irq, []);
+  r.fire(); // 13:05:11
+  assert.deepEqual(r.irq, [true]);
+  assert.equal(r.reg(0x0c), 0x80 | 0x20 | 0x10, 'IRQF | AF | UF');
+  r.set(0x0b, 0x82 | 0x20); // SET: the clock is being written, no interrupts meanwhile
+  assert.equal(r.pending(), null);
+  r.set(0x0b, 0x02 | 0x20);
+  assert.ok(r.pending());
+  r.rtc.close(); // the machine ends: no timer, no interrupt after this
+  assert.equal(r.pending(), null);
+  r.set(0x0b, 0x02 | 0x10);
+  assert.equal(r.pending(), null);
+});
+
 test('debug port and legacy ports stay quiet', () => {
   const bus = new IoBus();
   const codes: number[] = [];
