@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { guestImage } from '../test/lib/guest.js';
 import { makeScriptInitrd } from '../test/lib/cpio.js';
+import { cpuinfoField } from '../test/lib/cpuinfo.js';
 import { printTable, median, repoRoot } from './table.js';
 
 const RUNS = Number(process.env.PMEMVM_BENCH_RUNS ?? 5);
@@ -38,7 +39,7 @@ function timeToReady(cmd: string, args: string[]): Promise<number> {
  */
 function qemu64WithHostIdentity(): string {
   const info = readFileSync('/proc/cpuinfo', 'utf8');
-  const get = (key: string) => new RegExp(`^${key}\\s*: (.*)$`, 'm').exec(info)?.[1].trim() ?? '';
+  const get = (key: string) => cpuinfoField(info, key);
   return `qemu64,vendor=${get('vendor_id')},family=${get('cpu family')},model=${get('model')},stepping=${get('stepping')}`;
 }
 

@@ -204,7 +204,6 @@ export class CmosRtc implements BusDevice {
   /** The clock just turned to a new second: an update ended, and the alarm may match. */
   private secondBoundary(): void {
     this.tick = null;
-    if (this.closed) return;
     this.flags |= C_UF;
     if (this.alarmMatches()) this.flags |= C_AF;
     this.updateIrq();

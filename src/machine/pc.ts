@@ -63,7 +63,7 @@ export class PcMachine {
   readonly mmio = new IoBus('mmio');
   private ram: { addr: bigint; size: number };
   private vcpus: Vcpus;
-  private rtc?: CmosRtc;
+  private readonly rtc: CmosRtc;
   /** Device threads, ended after the vCPUs. */
   private deviceThreads: VirtioPmemHandle[] = [];
   private ended: Promise<MachineExit>;
@@ -112,7 +112,7 @@ export class PcMachine {
     this.pio.register(COM1_BASE, 8, this.serial, 'serial0');
     if (debugOn) {
       this.pio.onUnmapped = (kind, addr, size, value) =>
-        process.stderr.write(`pmemvm: debug: unmapped port ${kind} 0x${addr.toString(16)}/${size}${value === undefined ? '' : ' = 0x' + value.toString(16)}\n`);
+        debug(`unmapped port ${kind} 0x${addr.toString(16)}/${size}${value === undefined ? '' : ' = 0x' + value.toString(16)}`);
     }
     const i8042 = new I8042({ onReset: () => this.end({ kind: 'reset' }) });
     this.pio.register(I8042_DATA_PORT, 1, i8042.dataPort, 'i8042-data');
@@ -187,7 +187,7 @@ export class PcMachine {
   end(e: MachineExit): void {
     debug(`machine end: ${JSON.stringify(e)}`);
     this.vcpus?.halt(); // vCPU 0 may be running on this thread: it returns to the event loop now
-    this.rtc?.close(); // no RTC interrupt after this: the VM is about to go
+    this.rtc.close(); // no RTC interrupt after this: the VM is about to go
     this.finish(e);
   }
 

@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { guestImage, runGuest } from '../lib/guest.js';
 import { rtcTickElf } from '../lib/rtc-tick-elf.js';
+import { cpuinfoField } from '../lib/cpuinfo.js';
 
 const APPEND = 'console=ttyS0 quiet panic=-1';
 
 /** vendor, family and model of the first CPU in a /proc/cpuinfo, e.g. "AuthenticAMD 25 1". */
 function cpuIdentity(cpuinfo: string): string {
-  const get = (key: string) => new RegExp(`^${key}\\s*: (.*)$`, 'm').exec(cpuinfo)?.[1].trim() ?? '?';
-  return [get('vendor_id'), get('cpu family'), get('model')].join(' ');
+  return ['vendor_id', 'cpu family', 'model'].map((k) => cpuinfoField(cpuinfo, k)).join(' ');
 }
 
 function field(output: string, key: string): string {
