@@ -8,7 +8,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/common.sh"
 COMP=${INITRD_COMP:-gzip}
 
-MODULES="nfit libnvdimm nd_pmem nd_btt dax device_dax dax_pmem virtio_pci virtio_pmem ext4"
+# button: the ACPI power button (PNP0C0C) the GED notifies; evdev: /dev/input/event* to read it.
+MODULES="nfit libnvdimm nd_pmem nd_btt dax device_dax dax_pmem virtio_pci virtio_pmem ext4 button evdev"
 PKG=$(kernel_pkg); VER=${PKG#linux-image-}
 OUT=$CACHE/guest-$VER-$(recipe_hash "$COMP $MODULES" "$HERE/build.sh" "$HERE/common.sh" "$HERE/init")
 

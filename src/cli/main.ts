@@ -9,8 +9,10 @@ import { parseArgs, HELP_TEXT, VERSION_TEXT, type VmOptions } from './options.js
 import { validateOptions } from './validate.js';
 import { sizeToNumber } from './size.js';
 import { hardwareVirtProblem, TEST_HOST_HINT } from '../kvm/system.js';
-import { runMachine } from '../machine/run.js';
-import type { ConsoleSpec } from '../machine/console.js';
+import { MachineRunner, runMachine } from '../machine/run.js';
+import { openConsole, type ConsoleSpec } from '../machine/console.js';
+import { MonitorControl } from '../machine/monitor-control.js';
+import { startMonitors, type MonitorEndpoint } from '../machine/monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import { parseMemoryBackend } from './backends.js';
 import { imgMain } from './img.js';
@@ -47,24 +49,72 @@ async function main(argv: string[]): Promise<number> {
   try {
     for (const line of devices.durabilityLines()) process.stderr.write(`pmemvm: ${line}\n`);
     if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
-    return await runMachine({
+    const consoleSpec = consoleFrom(o);
+    const console = openConsole(consoleSpec);
+    const ramSize = sizeToNumber(o.memory.size, '-m');
+    let emit: (event: string, data?: Record<string, unknown>) => void = () => {};
+    const runOptions = {
       machine: {
-        ramSize: sizeToNumber(o.memory.size, '-m'),
+        ramSize,
         cpus: o.smp.cpus,
         kernel: o.kernel,
         initrd: o.initrd,
         cmdline: o.append ?? '',
-        cpuModel: o.cpu === undefined ? 'default' : 'host',
+        cpuModel: o.cpu === undefined ? 'default' as const : 'host' as const,
         deviceMemoryEnd: devices.region.base + devices.region.size,
         virtioPmems: devices.virtioPmems,
         ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms } } : {}),
       },
-      console: consoleFrom(o),
+      console,
       noReboot: o.noReboot,
+      noShutdown: o.noShutdown,
+      startPaused: o.startPaused,
+      emit: (event: string, data?: Record<string, unknown>) => emit(event, data),
+    };
+    const runner = new MachineRunner(runOptions);
+    const endpoints = monitorEndpoints(o);
+    const serialChardev = { label: 'serial0', filename: consoleFilename(consoleSpec), frontendOpen: true };
+    const control = new MonitorControl({
+      runner, devices, ramSize, smp: o.smp, name: o.name, nvdimmEnabled: o.machine.nvdimm,
+      chardevs: () => [...(o.serials.length ? [serialChardev] : []), ...monitors.chardevs()],
     });
+    const consoleMux = o.serials[0]?.kind === 'stdio' && o.serials[0].withMonitor;
+    const monitors = await startMonitors(endpoints, control, console, { consoleMux });
+    emit = (event, data) => monitors.hub.emit(event, data);
+    try {
+      await monitors.ready;
+      return await runMachine(runOptions, runner);
+    } finally {
+      await monitors.close();
+      control.close();
+      console.close();
+    }
   } finally {
     devices.close();
   }
+}
+
+/** QEMU's query-chardev filename for the console's backend. */
+function consoleFilename(c: ConsoleSpec): string {
+  switch (c.kind) {
+    case 'stdio': return 'stdio';
+    case 'file': return `file:${c.path}`;
+    case 'null': return 'null';
+  }
+}
+
+/** Where each -qmp / -monitor listens. */
+function monitorEndpoints(o: VmOptions): MonitorEndpoint[] {
+  return o.monitors.map((m, i): MonitorEndpoint => {
+    const label = `compat_monitor${i}`;
+    const e = m.endpoint;
+    if (e.kind === 'stdio') return { protocol: m.protocol, where: { kind: 'stdio' }, wait: false, label, filename: 'stdio' };
+    if (e.kind === 'unix') {
+      if (!e.server) throw new UserError(`${m.source}: pmemvm only listens for monitor clients; add server=on`);
+      return { protocol: m.protocol, where: { kind: 'unix', path: e.path }, wait: e.wait, label, filename: `disconnected:unix:${e.path},server=on` };
+    }
+    throw new UserError(`${m.source}: chardev-backed monitors are not supported yet; use unix:PATH,server=on,wait=off`);
+  });
 }
 
 /** -durability-report: the start-up lines' facts for programs; no KVM, no guest. */

@@ -52,18 +52,35 @@ export type SerialSpec =
   /** -serial chardev:ID: a -chardev defined elsewhere. */
   | { kind: 'chardev'; id: string };
 
-/** Where a monitor listens (-qmp / -monitor). */
+/** Where a monitor listens (-qmp / -monitor / -mon). */
 export type MonitorEndpoint =
   | { kind: 'stdio' }
-  /** unix:PATH[,server=on][,wait=off]. server=false: connect to an existing socket. */
+  /**
+   * unix:PATH,server=on[,wait=off]. `server` is always true: pmemvm only
+   * listens (server=off, QEMU's default, is refused at parse time).
+   * wait (default on, as QEMU): the guest starts once a client connects.
+   */
   | { kind: 'unix'; path: string; server: boolean; wait: boolean }
-  /** chardev:ID: a -chardev defined elsewhere. */
+  /**
+   * tcp:[HOST]:PORT,server=on[,wait=off]. host as written: '' means every
+   * address (QEMU listens on 0.0.0.0). port 0-65535 (0: the kernel picks).
+   */
+  | { kind: 'tcp'; host: string; port: number; server: boolean; wait: boolean }
+  /** chardev:ID (or -mon chardev=ID): a -chardev defined elsewhere. */
   | { kind: 'chardev'; id: string };
 
 export interface MonitorSpec {
-  /** 'qmp' for -qmp (JSON control protocol), 'hmp' for -monitor (human). */
+  /** 'qmp' for -qmp / -mon mode=control (JSON), 'hmp' for -monitor / -mon (human, QEMU's default mode=readline). */
   protocol: 'qmp' | 'hmp';
   endpoint: MonitorEndpoint;
+  /**
+   * Which option made it. QEMU numbers the chardevs of -qmp/-monitor
+   * (compat_monitorN, one number per -qmp/-monitor other than '-monitor none',
+   * chardev:ID included); -mon takes none. -nographic's monitor is made as
+   * '-monitor stdio' and only when no -qmp/-monitor/-mon exists, so it is
+   * always compat_monitor0.
+   */
+  option: '-qmp' | '-monitor' | '-mon' | '-nographic';
   /** The option and argument as written, for error messages ("-qmp stdio"). */
   source: string;
 }
@@ -93,9 +110,9 @@ export interface DeviceSpec {
   arg: string;
 }
 
-/** -chardev BACKEND,id=ID,...: generic. */
+/** -chardev BACKEND,id=ID,...: generic; see readChardev() for the typed form. */
 export interface ChardevSpec {
-  /** 'stdio', 'socket', 'file', 'null', ... (not checked here). */
+  /** 'stdio', 'socket', 'null' (others are refused by readChardev()). */
   backend: string;
   id: string;
   props: Map<string, string>;
@@ -146,9 +163,11 @@ export interface VmOptions {
   /** -chardev, in command-line order. */
   chardevs: ChardevSpec[];
   /**
-   * -qmp and -monitor (except -monitor none), in command-line order; plus
+   * -qmp, -monitor (except -monitor none) and -mon, in command-line order; plus
    * an HMP monitor on stdio from -nographic when -serial was given but no
-   * -qmp/-monitor (source '-nographic'), as QEMU.
+   * -qmp/-monitor/-mon (source '-nographic'), as QEMU. A monitor sharing
+   * stdio with a serial port (-serial mon:stdio) is not listed here: it is
+   * the serial's `withMonitor`; resolveMonitors() (monitors.ts) lists all.
    */
   monitors: MonitorSpec[];
   /** -nodefaults: no default devices (no default serial with -nographic). */

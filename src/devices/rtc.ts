@@ -101,6 +101,11 @@ export class CmosRtc implements BusDevice {
     this.schedule();
   }
 
+  /** Interrupt state in one line (diagnostics). */
+  describe(): string {
+    return `b=0x${this.ram[REG_B]!.toString(16)} c=0x${this.flags.toString(16)} timer=${this.tick === null ? 'off' : 'armed'}`;
+  }
+
   /** Whether the guest set the NMI-disable bit in the last index write. */
   get nmiMasked(): boolean {
     return this.nmiDisabled;

@@ -180,6 +180,13 @@ export class Serial16550 implements BusDevice {
     this.updateIrq();
   }
 
+  /** Registers and interrupt state in one line (diagnostics). */
+  describe(): string {
+    const h = (n: number) => `0x${n.toString(16)}`;
+    return `ier=${h(this.ier)} iir=${h(this.interruptId())} lsr=${h(this.lsr())} mcr=${h(this.mcr)} lcr=${h(this.lcr)} ` +
+      `thre-pending=${this.thrPending} rx=${this.rxCount} line=${this.line ? 'high' : 'low'}`;
+  }
+
   get irqLevel(): boolean {
     return this.line;
   }

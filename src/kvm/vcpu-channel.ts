@@ -6,6 +6,16 @@
  * to RESPONSE. One channel per vCPU, so vCPUs never wait on each other.
  */
 export const STATE = 0, KIND = 1, ADDR_LO = 2, ADDR_HI = 3, SIZE = 4, COUNT = 5, IS_WRITE = 6, STOP = 7;
+/**
+ * Written by the vCPU thread for diagnostics only (plain stores, read racily):
+ * inside KVM_RUN or not, exits so far, the last exit's reason and address.
+ * DUMP: the main thread asks a worker vCPU for its state (answered with a 'state' event).
+ */
+export const IN_RUN = 8, EXITS = 9, LAST_REASON = 10, LAST_ADDR = 11, LAST_WRITE = 12, DUMP = 13;
+/** PAUSE: set by the main thread (monitor 'stop'); PAUSED: a worker vCPU's answer that it is out of KVM_RUN and waits. */
+export const PAUSE = 14, PAUSED = 15;
+import type { VcpuState } from './vcpu-state.js';
+
 export const IDLE = 0, REQUEST = 1, RESPONSE = 2;
 export const KIND_PIO = 1, KIND_MMIO = 2;
 const HEADER = 64;
@@ -27,11 +37,12 @@ export class VcpuChannel {
 
 /** Messages from a vCPU worker to the main thread (rare events only). */
 export type VcpuEvent =
-  | { type: 'started'; index: number; thread: bigint }
+  | { type: 'started'; index: number; thread: bigint; tid: number }
   | { type: 'stopped'; index: number }
   | { type: 'shutdown'; index: number }                      // triple fault: the PC resets
   | { type: 'system-event'; index: number; event: number }
-  | { type: 'fatal'; index: number; message: string };
+  | { type: 'fatal'; index: number; message: string }
+  | { type: 'state'; index: number; state: VcpuState | string };
 
 export interface VcpuWorkerData {
   index: number;

@@ -8,7 +8,11 @@
 import * as libc from '../sys/libc.js';
 import { COALESCED_RING, EXIT, EXIT_IO_OUT, KVM, RUN } from '../sys/kvm-abi.js';
 import { PCI_CONFIG_ADDRESS, PciConfigShared, pciFastPath } from './pci-config-fastpath.js';
-import { COUNT, IS_WRITE, KIND, KIND_MMIO, KIND_PIO, SIZE, STOP, VcpuChannel, VcpuEvent } from './vcpu-channel.js';
+import {
+  COUNT, DUMP, EXITS, IN_RUN, IS_WRITE, KIND, KIND_MMIO, KIND_PIO, LAST_ADDR, LAST_REASON, LAST_WRITE, PAUSE, PAUSED, SIZE, STOP,
+  VcpuChannel, VcpuEvent,
+} from './vcpu-channel.js';
+import { readVcpuState } from './vcpu-state.js';
 
 export interface VcpuLoopConfig {
   index: number;
@@ -20,8 +24,12 @@ export interface VcpuLoopConfig {
   ignoredOutPorts: readonly number[];
 }
 
-/** Why `loop` returned: stopped (STOP set), ended (an exit that ends this vCPU was posted), or interrupted (a signal, or a wanted yield). */
-export type LoopResult = 'stopped' | 'ended' | 'interrupted';
+/**
+ * Why `loop` returned: stopped (STOP set), ended (an exit that ends this vCPU
+ * was posted), interrupted (a signal, or a wanted yield), or paused (PAUSE
+ * set; only with returnOnSignal: a worker waits in the loop instead).
+ */
+export type LoopResult = 'stopped' | 'ended' | 'interrupted' | 'paused';
 
 export class VcpuLoop {
   private readonly run: Uint8Array;
@@ -59,13 +67,22 @@ export class VcpuLoop {
 
   private loopInner(returnOnSignal: boolean): LoopResult {
     const { ch, fd, index } = this.c;
+    const ctl = ch.ctl;
     const run = this.run, runView = this.runView;
     for (;;) {
-      if (Atomics.load(ch.ctl, STOP)) return 'stopped';
+      if (Atomics.load(ctl, STOP)) return 'stopped';
+      if (Atomics.load(ctl, PAUSE)) {
+        if (returnOnSignal) return 'paused';
+        this.waitWhilePaused();
+        continue;
+      }
+      ctl[IN_RUN] = 1;
       const r = libc.ioctlRaw(fd, KVM.RUN, 0);
+      ctl[IN_RUN] = 0;
       if (r < 0) {
         if (-r === libc.ERRNO.EINTR || -r === libc.ERRNO.EAGAIN) {
           run[RUN.IMMEDIATE_EXIT] = 0;
+          if (Atomics.exchange(ctl, DUMP, 0)) this.postState();
           if (returnOnSignal) return 'interrupted';
           continue;
         }
@@ -74,6 +91,7 @@ export class VcpuLoop {
       }
       this.drainCoalesced();
       const reason = runView.getUint32(RUN.EXIT_REASON, true);
+      ctl[EXITS]++; ctl[LAST_REASON] = reason;
       switch (reason) {
         case EXIT.IO: if (this.handleIo() && returnOnSignal && this.wantsYield()) return 'interrupted'; break;
         case EXIT.MMIO: this.handleMmio(); if (returnOnSignal && this.wantsYield()) return 'interrupted'; break;
@@ -94,6 +112,22 @@ export class VcpuLoop {
           return 'ended';
       }
     }
+  }
+
+  /** A worker vCPU, paused by the monitor: say so, and sleep until resumed or stopped. */
+  private waitWhilePaused(): void {
+    const ctl = this.c.ch.ctl;
+    Atomics.store(ctl, PAUSED, 1);
+    Atomics.notify(ctl, PAUSED);
+    while (Atomics.load(ctl, PAUSE) && !Atomics.load(ctl, STOP)) Atomics.wait(ctl, PAUSE, 1);
+    Atomics.store(ctl, PAUSED, 0);
+  }
+
+  /** Answer the main thread's DUMP request from this thread, which holds the vCPU. */
+  private postState(): void {
+    let state;
+    try { state = readVcpuState(this.c.fd); } catch (e) { state = `state unreadable: ${(e as Error).message}`; }
+    this.post({ type: 'state', index: this.c.index, state });
   }
 
   /** Ask KVM_RUN to return at once the next time it is entered (a kick that cannot be lost). */
@@ -143,6 +177,7 @@ export class VcpuLoop {
     // data_offset is a u64 into this mapping; its high half is zero for any offset inside it.
     const off = runView.getUint32(RUN.IO_DATA_OFFSET, true) + 2 ** 32 * runView.getUint32(RUN.IO_DATA_OFFSET + 4, true);
     const len = size * count;
+    ch.ctl[LAST_ADDR] = port; ch.ctl[LAST_WRITE] = out ? 1 : 0;
     if (out && this.ignored.has(port)) return false;
     if (off + len > run.length) throw new Error(`I/O exit data at ${off}+${len} is outside kvm_run`);
     if (count === 1 && pciFastPath(this.c.pci, port, size, out, runView, off)) return false;
@@ -157,6 +192,7 @@ export class VcpuLoop {
     const addr = Number(runView.getBigUint64(RUN.MMIO_PHYS_ADDR, true));
     const len = Math.min(runView.getUint32(RUN.MMIO_LEN, true), 8);
     const write = run[RUN.MMIO_IS_WRITE] !== 0;
+    ch.ctl[LAST_ADDR] = addr | 0; ch.ctl[LAST_WRITE] = write ? 1 : 0;
     if (write) ch.data.set(run.subarray(RUN.MMIO_DATA, RUN.MMIO_DATA + len));
     this.request(KIND_MMIO, addr, len, 1, write);
     if (!write) run.set(ch.data.subarray(0, len), RUN.MMIO_DATA);

@@ -32,7 +32,7 @@ function kickMain(k: { run: Uint8Array; thread: bigint }): void {
 }
 
 libc.unblockSignal(d.kickSignal);
-post({ type: 'started', index: d.index, thread: libc.pthreadSelf() });
+post({ type: 'started', index: d.index, thread: libc.pthreadSelf(), tid: libc.gettid() });
 const loop = new VcpuLoop({ ...d, ch, pci: new PciConfigShared(d.pciSab) }, forward, post);
 loop.loop(false);
 post({ type: 'stopped', index: d.index });

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as libc from '../sys/libc.js';
-import { CpuidEntry, KVM, RUN, Regs, Sregs, decodeRegs, encodeCpuid, encodeDefaultFpu, encodeMsrs, encodeRegs } from '../sys/kvm-abi.js';
+import { CpuidEntry, EXIT, KVM, RUN, Regs, Sregs, decodeRegs, encodeCpuid, encodeDefaultFpu, encodeMsrs, encodeRegs } from '../sys/kvm-abi.js';
 import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
 import { CpuModel, vcpuCpuid } from './cpuid.js';
 import { Vm } from './vm.js';
@@ -13,8 +13,10 @@ import { VcpuLoop } from './vcpu-loop.js';
 import { debug, debugOn } from '../debug.js';
 import { PciConfigShared } from './pci-config-fastpath.js';
 import {
-  COUNT, IS_WRITE, KIND, KIND_PIO, REQUEST, RESPONSE, SIZE, STATE, STOP, VcpuChannel, VcpuEvent, VcpuWorkerData,
+  COUNT, DUMP, EXITS, IN_RUN, IS_WRITE, KIND, KIND_PIO, LAST_ADDR, LAST_REASON, LAST_WRITE, PAUSE, PAUSED, REQUEST, RESPONSE, SIZE, STATE, STOP,
+  VcpuChannel, VcpuEvent, VcpuWorkerData,
 } from './vcpu-channel.js';
+import { formatVcpuState, readVcpuState, type VcpuExitTrace, type VcpuState } from './vcpu-state.js';
 
 /** A bus as the exit handler sees it: little-endian bytes at an address. */
 export interface ExitBus {
@@ -29,7 +31,7 @@ export type VcpuStopReason =
   | { kind: 'system-event'; event: number }
   | { kind: 'fatal'; message: string };
 
-interface Vcpu { fd: number; runAddr: bigint; ch: VcpuChannel; worker?: Worker; thread?: bigint; running: boolean }
+interface Vcpu { fd: number; runAddr: bigint; ch: VcpuChannel; worker?: Worker; thread?: bigint; tid?: number; running: boolean }
 
 let kickInstalled = false;
 
@@ -110,6 +112,7 @@ export class Vcpus {
     const sig = libc.kickSignal();
     libc.unblockSignal(sig);
     v.thread = libc.pthreadSelf();
+    v.tid = libc.gettid();
     v.running = true;
     const loop = new VcpuLoop(
       { index: 0, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, ch: v.ch, pci: this.pci, ignoredOutPorts: this.ignoredOutPorts },
@@ -126,6 +129,7 @@ export class Vcpus {
       // A worker vCPU may have kicked us for a request: serve it now rather than a turn later.
       for (const w of this.vcpus) if (w !== v) this.serveNow(w);
       if (r === 'interrupted') { setImmediate(slice); return; }
+      if (r === 'paused') { this.resumeMain = () => setImmediate(slice); return; }
       timer.stop();
       v.running = false;
       done();
@@ -134,15 +138,60 @@ export class Vcpus {
     setImmediate(slice);
   }
 
+  /** Each vCPU's host thread id (query-cpus-fast), once its thread runs; vCPU 0's is the main thread's. */
+  threadIds(): (number | undefined)[] { return this.vcpus.map((v) => v.tid); }
+
+  /** Set while vCPU 0 is parked by pause(): schedules its next slice. */
+  private resumeMain: (() => void) | null = null;
+  private pausedFlag = false;
+
+  get paused(): boolean { return this.pausedFlag; }
+
+  /**
+   * Take every vCPU out of the guest and keep it out (the monitor's 'stop';
+   * before start(), the vCPUs start paused: -S). Resolves once each worker
+   * vCPU has left KVM_RUN; a request it has in hand is served first. vCPU 0
+   * is out already: this runs on its thread, between slices.
+   */
+  async pause(): Promise<void> {
+    if (this.pausedFlag) return;
+    this.pausedFlag = true;
+    for (const v of this.vcpus) Atomics.store(v.ch.ctl, PAUSE, 1);
+    const workers = this.vcpus.slice(1);
+    for (const v of workers) this.poke(v);
+    await Promise.all(workers.map(async (v) => {
+      const ctl = v.ch.ctl;
+      while (v.running && !Atomics.load(ctl, PAUSED)) {
+        const w = Atomics.waitAsync(ctl, PAUSED, 0, 100);
+        if (w.async) await w.value;
+      }
+    }));
+  }
+
+  /** Let every vCPU run again after pause(). */
+  resume(): void {
+    if (!this.pausedFlag) return;
+    this.pausedFlag = false;
+    for (const v of this.vcpus) {
+      Atomics.store(v.ch.ctl, PAUSE, 0);
+      Atomics.notify(v.ch.ctl, PAUSE);
+    }
+    const go = this.resumeMain;
+    this.resumeMain = null;
+    go?.();
+  }
+
   private event(e: VcpuEvent): void {
     const v = this.vcpus[e.index];
     switch (e.type) {
       case 'started':
         v.thread = e.thread;
+        v.tid = e.tid;
         debug(`vCPU ${e.index} thread running`);
         if (this.stopping) this.kick(v);
         break;
       case 'stopped': break;
+      case 'state': this.stateWaiters.get(e.index)?.(e.state); break;
       case 'shutdown': this.stopped(e.index, { kind: 'shutdown' }); break;
       case 'system-event': this.stopped(e.index, { kind: 'system-event', event: e.event }); break;
       case 'fatal': this.stopped(e.index, { kind: 'fatal', message: `vCPU ${e.index}: ${e.message}` }); break;
@@ -196,12 +245,53 @@ export class Vcpus {
     }
   }
 
-  private kick(v: Vcpu): void {
-    Atomics.store(v.ch.ctl, STOP, 1);
+  private readonly stateWaiters = new Map<number, (s: VcpuState | string) => void>();
+
+  /**
+   * One line per vCPU saying where it is (see vcpu-state.ts). Called from the
+   * event loop, so vCPU 0 is out of KVM_RUN and read here; a worker vCPU is
+   * poked out of KVM_RUN and reads its own state (it may be waiting for us).
+   */
+  async describe(): Promise<string[]> {
+    const lines = this.vcpus.map(async (v, index): Promise<string> => {
+      const ctl = v.ch.ctl;
+      const write = ctl[LAST_WRITE] ? 'write' : 'read';
+      const reason = ctl[LAST_REASON]!;
+      const at = reason === EXIT.IO ? ` port 0x${(ctl[LAST_ADDR]! & 0xffff).toString(16)} ${write}` : reason === EXIT.MMIO ? ` mmio 0x${(ctl[LAST_ADDR]! >>> 0).toString(16)} ${write}` : '';
+      const trace: VcpuExitTrace = { inRun: ctl[IN_RUN] === 1, exits: ctl[EXITS]! >>> 0, lastExit: `exit reason ${reason}${at}` };
+      if (!v.running) return formatVcpuState(index, 'thread not running', trace);
+      // vCPU 0 is out of KVM_RUN while this (the event loop) runs; a paused worker waits outside it.
+      if (index === 0 || Atomics.load(ctl, PAUSED)) {
+        try { return formatVcpuState(index, readVcpuState(v.fd), trace); } catch (e) { return formatVcpuState(index, (e as Error).message, trace); }
+      }
+      const state = await new Promise<VcpuState | string>((res) => {
+        const timer = setTimeout(() => res('no answer within 1 s (the thread is not in KVM_RUN: waiting for a request to be served?)'), 1000);
+        this.stateWaiters.set(index, (s) => { clearTimeout(timer); res(s); });
+        Atomics.store(ctl, DUMP, 1);
+        this.poke(v);
+      });
+      this.stateWaiters.delete(index);
+      return formatVcpuState(index, state, trace);
+    });
+    return Promise.all(lines);
+  }
+
+  /** Make a vCPU thread leave KVM_RUN once (it goes on running). */
+  private poke(v: Vcpu): void {
     new Uint8Array(libc.view(v.runAddr, 8))[RUN.IMMEDIATE_EXIT] = 1;
     if (v.thread !== undefined && v.running) {
       try { libc.pthreadKill(v.thread, libc.kickSignal()); } catch { /* thread already gone */ }
     }
+  }
+
+  private kick(v: Vcpu): void {
+    Atomics.store(v.ch.ctl, STOP, 1);
+    Atomics.notify(v.ch.ctl, PAUSE); // a paused worker wakes up to see STOP
+    this.poke(v);
+    // A parked vCPU 0 has no slice pending: run one, which sees STOP and ends.
+    const go = this.resumeMain;
+    this.resumeMain = null;
+    go?.();
   }
 
   /** Make every vCPU leave KVM_RUN and stay out (the machine has ended); `stop` then joins them. */

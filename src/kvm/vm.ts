@@ -1,6 +1,6 @@
 /** One KVM virtual machine: in-kernel irqchip and PIT, memory slots, IRQ lines. */
 import * as libc from '../sys/libc.js';
-import { CAP, IOEVENTFD_FLAG, KVM, MemoryRegion, PIT_SPEAKER_DUMMY, encodeCoalescedZone, encodeIoeventfd, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
+import { CAP, IOEVENTFD_FLAG, IRQCHIP_IOAPIC, KVM, MemoryRegion, decodeIoapic, type IoapicPin, PIT_SPEAKER_DUMMY, encodeCoalescedZone, encodeIoeventfd, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
 import { setIrqLine } from './irq.js';
 import { KvmSystem } from './system.js';
 
@@ -66,6 +66,27 @@ export class Vm {
   ioeventfd(addr: number, len: number, eventFd: number, assign: boolean): void {
     const flags = assign ? 0 : IOEVENTFD_FLAG.DEASSIGN;
     libc.ioctlBuf(this.fd, KVM.IOEVENTFD, encodeIoeventfd(addr, len, eventFd, flags));
+  }
+
+  /** The guest's kvmclock in ns (struct kvm_clock_data.clock). */
+  clock(): bigint {
+    const data = new Uint8Array(48);
+    libc.ioctlBuf(this.fd, KVM.GET_CLOCK, data);
+    return new DataView(data.buffer).getBigUint64(0, true);
+  }
+  /** Set the guest's kvmclock (after a pause: the guest sees no time pass while it was stopped, as on QEMU). */
+  setClock(ns: bigint): void {
+    const data = new Uint8Array(48);
+    new DataView(data.buffer).setBigUint64(0, ns, true);
+    libc.ioctlBuf(this.fd, KVM.SET_CLOCK, data);
+  }
+
+  /** The in-kernel IOAPIC's pins as the guest programmed them, with pending and remote-IRR bits (diagnostics). */
+  ioapicPins(): IoapicPin[] {
+    const chip = new Uint8Array(520);
+    new DataView(chip.buffer).setUint32(0, IRQCHIP_IOAPIC, true);
+    libc.ioctlBuf(this.fd, KVM.GET_IRQCHIP, chip);
+    return decodeIoapic(chip);
   }
 
   createVcpuFd(id: number): number { return libc.ioctl(this.fd, KVM.CREATE_VCPU, id); }

@@ -16,8 +16,17 @@ export interface GuestConsole {
   /** Offer held-back input again (the guest drained its FIFO). */
   pump(): void;
   onQuit: () => void;
+  /**
+   * -nographic / -serial mon:stdio: the human monitor shares stdio. Ctrl-A c moves
+   * the keyboard between the guest and `input` (the monitor), as in QEMU; `focus`
+   * hears which one has it. Guest output keeps flowing either way.
+   */
+  attachMonitor(input: (bytes: Buffer) => void, focus: (monitor: boolean) => void): void;
   close(): void;
 }
+
+/** QEMU's mux keys (Ctrl-A h); pmemvm has no disk snapshot, timestamps or break. */
+const MUX_HELP = 'C-a h    print this help\r\nC-a x    exit emulator\r\nC-a c    switch between console and monitor\r\nC-a C-a  sends C-a\r\n';
 
 const CTRL_A = 0x01;
 
@@ -47,6 +56,8 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
 
   let held = Buffer.alloc(0);
   let sink: ((b: Uint8Array) => number) | null = null;
+  let monitor: { input: (b: Buffer) => void; focus: (on: boolean) => void } | null = null;
+  let monitorFocus = false;
   let sawCtrlA = false;
   let listening = false;
   const stdin = process.stdin;
@@ -64,20 +75,35 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
       if (stdin.isTTY) stdin.setRawMode(true);
       stdin.on('data', (chunk: Buffer) => {
         const keep: number[] = [];
+        const toMonitor: number[] = [];
+        const deliver = () => {
+          if (toMonitor.length) { monitor?.input(Buffer.from(toMonitor)); toMonitor.length = 0; }
+        };
         for (const b of chunk) {
           if (spec.muxEscape && sawCtrlA) {
             sawCtrlA = false;
             if (b === 0x78 /* x */) { con.onQuit(); return; }
+            if (b === 0x68 /* h */) { writeSync(1, MUX_HELP); continue; }
+            if (b === 0x63 /* c */ && monitor) {
+              deliver();
+              monitorFocus = !monitorFocus;
+              monitor.focus(monitorFocus);
+              continue;
+            }
             if (b !== CTRL_A) continue; // Ctrl-A Ctrl-A sends one Ctrl-A
           } else if (spec.muxEscape && b === CTRL_A) { sawCtrlA = true; continue; }
-          keep.push(b);
+          (monitorFocus ? toMonitor : keep).push(b);
         }
+        deliver();
         held = Buffer.concat([held, Buffer.from(keep)]);
         con.pump();
         if (held.length > 1 << 16) stdin.pause(); // backpressure: the guest is not reading
       });
       stdin.on('error', () => {});
       stdin.resume();
+    },
+    attachMonitor(input, focus) {
+      monitor = { input, focus };
     },
     pump() {
       if (!sink || held.length === 0) return;

@@ -57,6 +57,8 @@ export interface MemoryDevicesConfig {
 
 /** An NVDIMM as the guest sees it. */
 export interface Nvdimm {
+  /** The device id (-device id=), if it has one. */
+  id?: string;
   /** The device id, or a generated name for messages when it has none. */
   name: string;
   slot: number;
@@ -144,7 +146,7 @@ function placeNvdimm(allocator: DeviceMemory, backends: Map<string, MemoryBacken
   }
   if (d.labelSize > 0 && !d.labelOverwrite) refuseToHideData(name, d, backend, size);
   const { addr, slot } = allocator.allocate({ id: name, size, align: backend.align, addrAlign: PLACEMENT_ALIGN, addr: d.addr, slot: d.slot });
-  return { name, slot, addr, size, labelOffset: size, labelSize: d.labelSize, unarmed: d.unarmed, backend };
+  return { id: d.id, name, slot, addr, size, labelOffset: size, labelSize: d.labelSize, unarmed: d.unarmed, backend };
 }
 
 /**
@@ -168,7 +170,7 @@ function placeVirtioPmem(allocator: DeviceMemory, backends: Map<string, MemoryBa
     throw new UserError(`virtio-pmem '${name}': PCI slot ${pciSlot} is already taken${pciSlot === 0 ? ' by the host bridge' : ''}; pick another addr=`);
   }
   usedSlots.add(pciSlot);
-  return { name, addr, size: backend.size, pciSlot, backend };
+  return { id: d.id, name, addr, size: backend.size, pciSlot, backend };
 }
 
 function refuseToHideData(name: string, d: NvdimmConfig, backend: MemoryBackend, labelOffset: number): void {

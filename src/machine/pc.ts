@@ -22,6 +22,8 @@ import { I8042, I8042_COMMAND_PORT, I8042_DATA_PORT } from '../devices/i8042.js'
 import { AcpiPower } from '../devices/power.js';
 import { CmosRtc, RTC_BASE, RTC_IRQ } from '../devices/rtc.js';
 import { attachQuietPorts } from '../devices/legacy.js';
+import { GenericEventDevice } from '../devices/ged.js';
+import { GED_EVENT, GED_IRQ, GED_MMIO_BASE, GED_MMIO_SIZE, gedDevice, gedEventMask, powerButtonDevice, powerDownEvent } from '../acpi/ged.js';
 import { buildAcpi, ACPI_POWER } from '../acpi/build.js';
 import { buildNfit } from '../acpi/nfit.js';
 import { nvdimmRootDevice } from '../acpi/nvdimm-root.js';
@@ -53,8 +55,11 @@ export interface MachineConfig {
   nvdimm?: { persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[] };
 }
 
+/** Who ended a boot, in QEMU's ShutdownCause terms (the SHUTDOWN and RESET events carry it). */
+export type ShutdownCause = 'guest-shutdown' | 'guest-reset' | 'host-qmp-quit' | 'host-qmp-system-reset' | 'host-signal' | 'host-ui';
+
 /** How a boot ended. */
-export type MachineExit = { kind: 'poweroff' } | { kind: 'reset' } | { kind: 'error'; message: string };
+export type MachineExit = { kind: 'poweroff'; cause: ShutdownCause } | { kind: 'reset'; cause: ShutdownCause } | { kind: 'error'; message: string };
 
 export class PcMachine {
   readonly vm: Vm;
@@ -63,12 +68,18 @@ export class PcMachine {
   readonly mmio = new IoBus('mmio');
   private ram: { addr: bigint; size: number };
   private vcpus: Vcpus;
+  /** PCI bus 0 (query-pci). */
+  readonly pci: PciHost;
+  /** The guest's kvmclock when it was paused, restored when it resumes. */
+  private clockAtPause: bigint | null = null;
   private readonly rtc: CmosRtc;
   /** Device threads, ended after the vCPUs. */
   private deviceThreads: VirtioPmemHandle[] = [];
   private ended: Promise<MachineExit>;
   private finish!: (e: MachineExit) => void;
   readonly serial: Serial16550;
+  /** The ACPI Generic Event Device: the power button (and later hotplug) events. */
+  private readonly ged: GenericEventDevice;
 
   constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
     debug('building the machine');
@@ -114,13 +125,13 @@ export class PcMachine {
       this.pio.onUnmapped = (kind, addr, size, value) =>
         debug(`unmapped port ${kind} 0x${addr.toString(16)}/${size}${value === undefined ? '' : ' = 0x' + value.toString(16)}`);
     }
-    const i8042 = new I8042({ onReset: () => this.end({ kind: 'reset' }) });
+    const i8042 = new I8042({ onReset: () => this.end({ kind: 'reset', cause: 'guest-reset' }) });
     this.pio.register(I8042_DATA_PORT, 1, i8042.dataPort, 'i8042-data');
     this.pio.register(I8042_COMMAND_PORT, 1, i8042.commandPort, 'i8042-cmd');
     const power = new AcpiPower({
       ...ACPI_POWER,
-      onPoweroff: () => this.end({ kind: 'poweroff' }),
-      onReset: () => this.end({ kind: 'reset' }),
+      onPoweroff: () => this.end({ kind: 'poweroff', cause: 'guest-shutdown' }),
+      onReset: () => this.end({ kind: 'reset', cause: 'guest-reset' }),
     });
     this.pio.register(ACPI_POWER.sleepControlPort, 1, power.sleepControl, 'acpi-sleep-control');
     this.pio.register(ACPI_POWER.sleepStatusPort, 1, power.sleepStatus, 'acpi-sleep-status');
@@ -128,9 +139,12 @@ export class PcMachine {
     this.rtc = new CmosRtc({ setIrq: (level) => this.vm.setIrqLine(RTC_IRQ, level) });
     this.pio.register(RTC_BASE, 2, this.rtc, 'rtc');
     attachQuietPorts(this.pio); // legacy ports Linux probes: absent, silently
+    const gedEvents = [powerDownEvent];
+    this.ged = new GenericEventDevice({ supported: gedEventMask(gedEvents), setIrq: (level) => this.vm.setIrqLine(GED_IRQ, level) });
+    this.mmio.register(GED_MMIO_BASE, GED_MMIO_SIZE, this.ged, 'acpi-ged');
     // PCI: the host bridge at 00:00.0; config accesses to absent functions stay in the vCPU threads.
     const pciShared = new PciConfigShared();
-    const pci = new PciHost({
+    const pci = this.pci = new PciHost({
       current: () => Atomics.load(pciShared.latch, 0) >>> 0,
       setPresent: (bus, dev, on) => pciShared.setPresent(bus, dev, on),
     });
@@ -160,7 +174,7 @@ export class PcMachine {
     debug('devices attached');
     // Firmware tables and the kernel.
     const nv = nvdimmAcpi(cfg.nvdimm);
-    const dsdtDevices = [pciHostDevice(pciWindows(cfg)), ...(nv.dsdtDevices ?? [])];
+    const dsdtDevices = [powerButtonDevice(), gedDevice({ events: gedEvents }), pciHostDevice(pciWindows(cfg)), ...(nv.dsdtDevices ?? [])];
     const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus, dsdtDevices, extraTables: nv.extraTables ?? [] }, ACPI_BASE);
     const acpiRoom = Math.min(ACPI_SIZE, DSM_PAGE - ACPI_BASE); // the NVDIMM _DSM page follows the tables
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
@@ -191,9 +205,60 @@ export class PcMachine {
     this.finish(e);
   }
 
-  /** Run until the guest powers off, resets or fails; then stop every vCPU. */
-  async run(): Promise<MachineExit> {
+  /**
+   * Where the guest is, for a person chasing a stuck guest: every vCPU (see
+   * vcpu-state.ts), the IOAPIC pins the guest uses, and the devices that
+   * raise interrupts. Lines of text; nothing in the guest changes.
+   */
+  async describe(): Promise<string[]> {
+    const lines = await this.vcpus.describe();
+    try {
+      const pins = this.vm.ioapicPins().filter((p) => !p.masked || p.pending || p.remoteIrr);
+      lines.push(`ioapic: ${pins.map((p) => `pin ${p.pin}->0x${p.vector.toString(16)}${p.level ? ' level' : ' edge'}${p.masked ? ' masked' : ''}${p.pending ? ' pending' : ''}${p.remoteIrr ? ' remote-irr' : ''}`).join('; ') || 'no pin in use'}`);
+    } catch (e) {
+      lines.push(`ioapic: unreadable: ${(e as Error).message}`);
+    }
+    lines.push(`serial0 (irq ${COM1_IRQ}): ${this.serial.describe()}`);
+    lines.push(`rtc (irq ${RTC_IRQ}): ${this.rtc.describe()}`);
+    for (const d of this.deviceThreads) lines.push(d.describe());
+    return lines;
+  }
+
+  /**
+   * Press the ACPI power button (QMP system_powerdown): the guest's _EVT notifies
+   * \_SB.PWRB and Linux's button driver reports KEY_POWER; what happens next is up
+   * to the guest (systemd-logind or acpid powers off; a guest without the button
+   * driver ignores it, as it would on QEMU).
+   */
+  powerButton(): void {
+    this.ged.trigger(GED_EVENT.POWER_DOWN);
+  }
+
+  /** Host thread ids of the vCPUs (vCPU 0: the main thread). */
+  vcpuThreadIds(): (number | undefined)[] { return this.vcpus.threadIds(); }
+
+  /**
+   * Stop every vCPU (the monitor's 'stop'). The guest's clock stops with it, as
+   * on QEMU: after 'cont' it sees no time pass. Device threads finish the
+   * request in hand; no new one can come while no vCPU runs.
+   */
+  async pause(): Promise<void> {
+    if (this.vcpus.paused) return;
+    await this.vcpus.pause();
+    this.clockAtPause = this.vm.clock();
+  }
+
+  resume(): void {
+    if (!this.vcpus.paused) return;
+    if (this.clockAtPause !== null) this.vm.setClock(this.clockAtPause);
+    this.clockAtPause = null;
+    this.vcpus.resume();
+  }
+
+  /** Run until the guest powers off, resets or fails; then stop every vCPU. `paused`: start with the vCPUs paused (-S, or after a reset while paused). */
+  async run(opts: { paused?: boolean } = {}): Promise<MachineExit> {
     debug('machine built, starting the vCPU threads');
+    if (opts.paused) await this.pause();
     this.vcpus.start();
     const e = await this.ended;
     await this.vcpus.stop();
@@ -249,8 +314,8 @@ function labelArea(d: Nvdimm): LabelArea | null {
 
 function vcpuExit(why: VcpuStopReason): MachineExit {
   switch (why.kind) {
-    case 'shutdown': return { kind: 'reset' }; // triple fault resets a PC
-    case 'system-event': return why.event === 1 ? { kind: 'poweroff' } : { kind: 'reset' };
+    case 'shutdown': return { kind: 'reset', cause: 'guest-reset' }; // triple fault resets a PC
+    case 'system-event': return why.event === 1 ? { kind: 'poweroff', cause: 'guest-shutdown' } : { kind: 'reset', cause: 'guest-reset' };
     case 'fatal': return { kind: 'error', message: why.message };
   }
 }

@@ -23,6 +23,8 @@ import { debug } from '../debug.js';
 
 /** A virtio-pmem device as placed by MemoryDevices. */
 export interface VirtioPmemPlacement {
+  /** The device id (-device id=), if it has one. */
+  id?: string;
   name: string;
   addr: number;
   size: number;
@@ -46,6 +48,8 @@ export interface VirtioPmemHandle {
   stop(): Promise<void>;
   /** Release host memory the VM mapped (after the VM is closed). */
   destroy(): void;
+  /** The request queue's state in one line (diagnostics). */
+  describe(): string;
 }
 
 const NOTIFY_WIDTH = 2; // Linux writes the queue index as 16 bits
@@ -142,5 +146,13 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
       libc.close(notifyFd);
     },
     destroy() { libc.munmap(mirrorAddr, PAGE); },
+    describe() {
+      // Ring indexes straight from guest memory: avail ahead of used means requests not yet answered.
+      const q = transport.shared.locked(() => transport.shared.queue(0));
+      if (!q) return `${p.name}: queue not live`;
+      let rings: string;
+      try { rings = `avail.idx=${parts.memory.u16(q.avail + 2)} used.idx=${parts.memory.u16(q.used + 2)}`; } catch { rings = 'rings outside RAM'; }
+      return `${p.name}: queue size ${q.size} ${rings} vector ${transport.shared.queueVector(0)}; thread ${stopping ? 'stopping' : 'running'}`;
+    },
   };
 }

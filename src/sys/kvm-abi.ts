@@ -36,6 +36,14 @@ export const KVM = {
   SET_FPU: iow(0x8d, 416),
   SET_CPUID2: iow(0x90, 8),
   SIGNAL_MSI: iow(0xa5, 32),
+  // struct kvm_clock_data: the guest's kvmclock, kept still while the VM is paused.
+  GET_CLOCK: ior(0x7c, 48),
+  SET_CLOCK: iow(0x7b, 48),
+  // Read-only state, for diagnostics (a stuck guest shows where it waits).
+  GET_IRQCHIP: iowr(0x62, 520),
+  GET_LAPIC: ior(0x8e, 1024),
+  GET_MP_STATE: ior(0x98, 4),
+  GET_VCPU_EVENTS: ior(0x9f, 64),
 } as const;
 
 export const KVM_API_VERSION = 12;
@@ -224,4 +232,37 @@ export function encodeIoeventfd(addr: number, len: number, fd: number, flags: nu
   v.setInt32(20, fd, true);
   v.setUint32(24, flags, true);
   return b;
+}
+
+/** struct kvm_mp_state values: what a vCPU is doing in the kernel's eyes. */
+export const MP_STATE_NAMES = ['runnable', 'uninitialized', 'init-received', 'halted', 'sipi-received', 'stopped', 'check-stop', 'operating', 'load', 'ap-reset-hold', 'suspended'] as const;
+
+/** The vectors whose bit is set in a 256-bit local APIC register (IRR, ISR): eight 32-bit words 16 bytes apart. */
+export function lapicVectors(lapic: Uint8Array, base: number): number[] {
+  const v = new DataView(lapic.buffer, lapic.byteOffset, lapic.byteLength);
+  const out: number[] = [];
+  for (let w = 0; w < 8; w++) {
+    const bits = v.getUint32(base + w * 16, true);
+    for (let b = 0; b < 32; b++) if (bits & (1 << b)) out.push(w * 32 + b);
+  }
+  return out;
+}
+export const LAPIC = { TPR: 0x80, PPR: 0xa0, ISR: 0x100, IRR: 0x200, LVT_TIMER: 0x320, TIMER_INITIAL: 0x380, TIMER_CURRENT: 0x390 } as const;
+
+/** struct kvm_irqchip for the IOAPIC (chip 2): its pending lines and 24 redirection entries. */
+export const IRQCHIP_IOAPIC = 2;
+export interface IoapicPin { pin: number; vector: number; masked: boolean; level: boolean; remoteIrr: boolean; pending: boolean; dest: number }
+export function decodeIoapic(chip: Uint8Array): IoapicPin[] {
+  const v = new DataView(chip.buffer, chip.byteOffset, chip.byteLength);
+  const u = 8; // the union after chip_id and pad: base_address, ioregsel, id, irr, pad, redirtbl[24]
+  const irr = v.getUint32(u + 16, true);
+  const pins: IoapicPin[] = [];
+  for (let pin = 0; pin < 24; pin++) {
+    const lo = v.getUint32(u + 24 + pin * 8, true), hi = v.getUint32(u + 24 + pin * 8 + 4, true);
+    pins.push({
+      pin, vector: lo & 0xff, masked: (lo & (1 << 16)) !== 0, level: (lo & (1 << 15)) !== 0,
+      remoteIrr: (lo & (1 << 14)) !== 0, pending: (irr & (1 << pin)) !== 0, dest: hi >>> 24,
+    });
+  }
+  return pins;
 }

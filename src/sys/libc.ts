@@ -48,6 +48,9 @@ const c = {
   sigrtmin: lib.func('int __libc_current_sigrtmin(void)'),
   getpagesize: lib.func('int getpagesize(void)'),
   gettid: lib.func('int gettid(void)'),
+  // fcntl is variadic; fixed prototypes per argument kind, as for ioctl.
+  fcntlInt: lib.func('int fcntl(int fd, int cmd, long arg)'),
+  fcntlPtr: lib.func('int fcntl(int fd, int cmd, const void *arg)'),
   timerCreate: lib.func('int timer_create(int clockid, void *sevp, void *timerid)'),
   timerSettime: lib.func('int timer_settime(uintptr_t timerid, int flags, const void *value, void *old)'),
   timerDelete: lib.func('int timer_delete(uintptr_t timerid)'),
@@ -181,6 +184,34 @@ export function blockSignal(sig: number): void {
   const r = c.pthreadSigmask(SIG_BLOCK, sigset(sig), null) as number;
   if (r !== 0) throw new SysError('pthread_sigmask', r);
 }
+export function gettid(): number { return c.gettid() as number; }
+
+const F_GETFL = 3, F_SETFL = 4, F_SETSIG = 10, F_SETOWN_EX = 15, F_OWNER_TID = 0, O_ASYNC = 0o20000;
+const SIGIO = 29, SIG_IGN = 1n;
+let sigioIgnored = false;
+/**
+ * Have the kernel send `sig` to thread `tid` whenever `fd` has input (O_ASYNC,
+ * F_SETOWN_EX, F_SETSIG): a thread blocked in KVM_RUN then returns to its
+ * event loop at once instead of at the end of its time slice. SIGIO, which the
+ * kernel sends instead if the real-time signal queue ever overflows, is ignored.
+ */
+export function signalThreadOnInput(fd: number, tid: number, sig: number): void {
+  if (!sigioIgnored) {
+    const act = new Uint8Array(152);
+    new DataView(act.buffer).setBigUint64(0, SIG_IGN, true);
+    check('sigaction', c.sigaction(SIGIO, act, null));
+    sigioIgnored = true;
+  }
+  const owner = new Uint8Array(8); // struct f_owner_ex { int type; pid_t pid; }
+  const ov = new DataView(owner.buffer);
+  ov.setInt32(0, F_OWNER_TID, true);
+  ov.setInt32(4, tid, true);
+  check('fcntl(F_SETOWN_EX)', c.fcntlPtr(fd, F_SETOWN_EX, owner));
+  check('fcntl(F_SETSIG)', c.fcntlInt(fd, F_SETSIG, sig));
+  const flags = check('fcntl(F_GETFL)', c.fcntlInt(fd, F_GETFL, 0));
+  check('fcntl(F_SETFL)', c.fcntlInt(fd, F_SETFL, flags | O_ASYNC));
+}
+
 export function pthreadSelf(): bigint { return BigInt(c.pthreadSelf()); }
 export function pthreadKill(thread: bigint, sig: number): void {
   const r = c.pthreadKill(thread, sig) as number;

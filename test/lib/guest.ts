@@ -27,6 +27,12 @@ export interface RunGuestOptions {
   input?: string;
   /** Kill the VMM as soon as its output matches (a guest that never powers off). */
   until?: RegExp;
+  /**
+   * pmemvm only: if it is still running this long after the start, send it SIGUSR1 so
+   * that it prints where the guest is (every vCPU, the IOAPIC, the devices) into the output
+   * before the timeout kills it: a stuck guest explains itself in the test's failure.
+   */
+  dumpAfterMs?: number;
 }
 
 export interface GuestResult {
@@ -107,11 +113,13 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
   child.stderr.setEncoding('utf8').on('data', onData);
 
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+  const dump = opts.vmm === 'pmemvm' && opts.dumpAfterMs !== undefined ? setTimeout(() => child.kill('SIGUSR1'), opts.dumpAfterMs) : undefined;
   const exitCode = await new Promise<number | null>((res) => {
     child.on('close', (code) => res(code));
     child.on('error', (e) => { output += `runGuest: cannot start ${cmd}: ${e.message}\n`; res(null); });
   });
   clearTimeout(timer);
+  clearTimeout(dump);
   if (initrd !== base) rmSync(dirname(initrd), { recursive: true, force: true });
 
   output = output.replace(/\r\n/g, '\n');

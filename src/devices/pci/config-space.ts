@@ -87,6 +87,13 @@ export class PciConfigSpace {
     this.bars.set(index, { size, flags });
   }
 
+  /** Every BAR: index, size, kind, and its address (null while unassigned or decoding is off). */
+  barList(): { index: number; size: number; prefetch: boolean; is64: boolean; address: number | null }[] {
+    return [...this.bars].sort((a, b) => a[0] - b[0]).map(([index, b]) => ({
+      index, size: b.size, prefetch: (b.flags & 0b1000) !== 0, is64: (b.flags & 0b0110) === 0b0100, address: this.barAddress(index),
+    }));
+  }
+
   /** The BAR's guest-physical address, or null while memory decoding is off or it is unassigned. */
   barAddress(index: number): number | null {
     if (!this.bars.has(index) || !(this.bytes[PCI_CFG.COMMAND]! & PCI_COMMAND_MEMORY)) return null;

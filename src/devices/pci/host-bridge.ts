@@ -28,6 +28,11 @@ export class PciHost implements BusDevice {
     this.latch.setPresent(bus, device, true);
   }
 
+  /** Every function, by bus, device and function number (query-pci). */
+  list(): { bus: number; device: number; fn: number; config: PciConfigSpace }[] {
+    return [...this.functions].sort((a, b) => a[0] - b[0]).map(([key, config]) => ({ bus: key >> 8, device: (key >> 3) & 0x1f, fn: key & 7, config }));
+  }
+
   private target(): { config: PciConfigSpace; reg: number } | null {
     const a = this.latch.current();
     if (a === null || !(a & 0x8000_0000)) return null;

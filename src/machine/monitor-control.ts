@@ -1,0 +1,189 @@
+/**
+ * The monitor's view of a running pmemvm (src/monitor/machine-control.ts):
+ * the run state and lifecycle commands go to the MachineRunner, the queries
+ * read the machine and its memory devices, and object-add/object-del manage
+ * memory backends with exactly the command line's checks and messages.
+ * Adding or removing devices while the guest runs (hotplug) is not built yet:
+ * device_add and device_del check their arguments and then say so.
+ */
+import { UserError } from '../errors.js';
+import { QmpError } from '../monitor/qmp-errors.js';
+import type {
+  ChardevInfo, CpuInfo, DurabilityEntry, MachineControl, MemdevInfo, MemoryDeviceInfo, MemorySizeSummary, PciBusInfo, StatusInfo,
+} from '../monitor/machine-control.js';
+import { parseMemoryBackend } from '../cli/backends.js';
+import { parseDevice } from '../cli/devices.js';
+import { isIdentifier } from '../cli/qemuopts.js';
+import type { DeviceSpec, ObjectSpec, SmpOptions } from '../cli/vm-options.js';
+import { openBackend, type MemoryBackend } from '../memory/backend.js';
+import type { MachineRunner } from './run.js';
+import type { MemoryDevices } from './memory-devices.js';
+import { pciDeviceInfo } from './pci-info.js';
+
+export interface MonitorControlOptions {
+  runner: MachineRunner;
+  devices: MemoryDevices;
+  ramSize: number;
+  smp: SmpOptions;
+  name?: string;
+  nvdimmEnabled: boolean;
+  /** query-chardev's list (the monitors know whether a client is connected). */
+  chardevs: () => ChardevInfo[];
+}
+
+/** A UserError's text without the option it was written for ("-object X: "), for a QMP reply. */
+function qmpText(e: unknown, prefix: string): string {
+  const m = (e as Error).message;
+  return m.startsWith(prefix) ? m.slice(prefix.length) : m;
+}
+
+export class MonitorControl implements MachineControl {
+  /** Backends added by object-add, by id. */
+  private readonly added = new Map<string, MemoryBackend>();
+  /** Command-line backends deleted by object-del (unused ones only). */
+  private readonly deleted = new Set<string>();
+
+  constructor(private readonly o: MonitorControlOptions) {}
+
+  status(): StatusInfo {
+    const status = this.o.runner.state;
+    return { status, running: status === 'running' };
+  }
+  stop(): Promise<void> { return this.o.runner.stop(); }
+  cont(): void { this.o.runner.cont(); }
+  reset(): void { this.o.runner.reset(); }
+  powerdown(): void { this.o.runner.powerdown(); }
+  quit(): void { this.o.runner.quit('host-qmp-quit'); }
+  name(): string | undefined { return this.o.name; }
+  kvm(): { enabled: boolean; present: boolean } { return { enabled: true, present: true }; }
+
+  cpus(): CpuInfo[] {
+    const { cores, threads, cpus } = this.o.smp;
+    const tids = this.o.runner.machine?.vcpuThreadIds() ?? [];
+    return Array.from({ length: cpus }, (_, i) => ({
+      cpuIndex: i,
+      threadId: tids[i] ?? process.pid,
+      qomPath: `/machine/unattached/device[${i}]`,
+      props: { socketId: Math.floor(i / (cores * threads)), coreId: Math.floor(i / threads) % cores, threadId: i % threads },
+      target: 'x86_64' as const,
+    }));
+  }
+
+  memorySizeSummary(): MemorySizeSummary {
+    const d = this.o.devices;
+    const plugged = [...d.nvdimms.map((n) => n.size), ...d.virtioPmems.map((v) => v.size)].reduce((a, b) => a + b, 0);
+    return d.region.size > 0 ? { baseMemory: this.o.ramSize, pluggedMemory: plugged } : { baseMemory: this.o.ramSize };
+  }
+
+  memoryDevices(): MemoryDeviceInfo[] {
+    const d = this.o.devices;
+    return [
+      ...d.nvdimms.map((n): MemoryDeviceInfo => ({
+        type: 'nvdimm',
+        // QEMU reports a DIMM's size as its backend's, label area included.
+        data: { id: n.id, addr: n.addr, size: n.backend.size, slot: n.slot, node: 0, memdev: `/objects/${n.backend.id}`, hotplugged: false, hotpluggable: true },
+      })),
+      ...d.virtioPmems.map((v): MemoryDeviceInfo => ({
+        type: 'virtio-pmem', data: { id: v.id, memaddr: v.addr, size: v.size, memdev: `/objects/${v.backend.id}` },
+      })),
+    ];
+  }
+
+  memdevs(): MemdevInfo[] {
+    return this.backends().map((b) => ({
+      id: b.id, size: b.size, merge: true, dump: true, prealloc: false, share: b.spec.share, reserve: true, hostNodes: [], policy: 'default',
+    }));
+  }
+
+  pci(): PciBusInfo[] {
+    const m = this.o.runner.machine;
+    return [{ bus: 0, devices: m ? m.pci.list().map((f) => pciDeviceInfo(f, this.pciIds())) : [] }];
+  }
+
+  chardevs(): ChardevInfo[] { return this.o.chardevs(); }
+  durability(): DurabilityEntry[] { return this.o.devices.durabilityReport(); }
+
+  objectAdd(props: Record<string, string>): void {
+    const { 'qom-type': qomType, id, ...rest } = props;
+    if (id === undefined) throw new QmpError('GenericError', "Parameter 'id' is missing");
+    if (!isIdentifier(id)) throw new QmpError('GenericError', `Parameter 'id' expects an identifier`);
+    if (this.backends().some((b) => b.id === id)) throw new QmpError('GenericError', `attempt to add duplicate property '${id}' to object (type 'container')`);
+    const arg = [qomType, `id=${id}`, ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].join(',');
+    const spec: ObjectSpec = { qomType: qomType ?? '', id, props: new Map(Object.entries(rest)), flags: new Map(), arg };
+    const prefix = `-object ${arg}: `;
+    let backend: MemoryBackend;
+    try {
+      const b = parseMemoryBackend(spec);
+      backend = openBackend({
+        id: b.id, kind: b.kind, size: b.size, memPath: b.memPath, share: b.share, align: b.align,
+        pmem: b.pmem, readonly: b.readonly, discardData: b.discardData,
+      });
+    } catch (e) {
+      if (e instanceof UserError) throw new QmpError('GenericError', qmpText(e, prefix));
+      throw e;
+    }
+    this.added.set(id, backend);
+  }
+
+  objectDel(id: string): void {
+    const b = this.backends().find((x) => x.id === id);
+    if (!b) throw new QmpError('GenericError', `object '${id}' not found`);
+    if (this.usedBackends().has(id)) throw new QmpError('GenericError', `object '${id}' is in use, can not be deleted`);
+    b.close();
+    if (this.added.delete(id)) return;
+    this.deleted.add(id);
+  }
+
+  deviceAdd(props: Record<string, string>): void {
+    const { driver, id, ...rest } = props;
+    if (driver === undefined) throw new QmpError('GenericError', "Parameter 'driver' is missing");
+    const arg = [driver, ...(id === undefined ? [] : [`id=${id}`]), ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].join(',');
+    const spec: DeviceSpec = { driver, id, props: new Map(Object.entries(rest)), flags: new Map(), arg };
+    const prefix = `-device ${arg}: `;
+    let dev;
+    try {
+      dev = parseDevice(spec);
+    } catch (e) {
+      if (e instanceof UserError) throw new QmpError('GenericError', qmpText(e, prefix));
+      throw e;
+    }
+    if (id !== undefined && this.deviceIds().has(id)) throw new QmpError('GenericError', `Duplicate device ID '${id}'`);
+    if (dev.driver === 'nvdimm' && !this.o.nvdimmEnabled) throw new QmpError('GenericError', "nvdimm is not enabled: missing 'nvdimm' in '-M'");
+    if (!this.backends().some((b) => b.id === dev.memdev)) throw new QmpError('GenericError', `Property '${dev.driver}.memdev' can't find value '${dev.memdev}'`);
+    if (this.usedBackends().has(dev.memdev)) throw new QmpError('GenericError', `can't use already busy memdev: ${dev.memdev}`);
+    throw new QmpError('GenericError', `${dev.driver}: hot-plugging memory devices into a running guest is not built yet; give the device on the command line (-device ${arg})`);
+  }
+
+  deviceDel(id: string): void {
+    const d = this.o.devices;
+    const nvdimm = d.nvdimms.find((n) => n.id === id);
+    const vpmem = d.virtioPmems.find((v) => v.id === id);
+    if (!nvdimm && !vpmem) throw new QmpError('DeviceNotFound', `Device '${id}' not found`);
+    if (nvdimm) {
+      throw new QmpError('GenericError', `nvdimm device hot unplug is not supported: Linux's nfit driver refuses an NFIT that drops a DIMM ("new nfit deletes entries (unsupported)"); power the guest off to remove '${id}', or use virtio-pmem for memory that must come and go`);
+    }
+    throw new QmpError('GenericError', `virtio-pmem-pci: unplugging from a running guest is not built yet; power the guest off to remove '${id}'`);
+  }
+
+  private backends(): MemoryBackend[] {
+    return [...[...this.o.devices.backends.values()].filter((b) => !this.deleted.has(b.id)), ...this.added.values()];
+  }
+  private usedBackends(): Set<string> {
+    const d = this.o.devices;
+    return new Set([...d.nvdimms.map((n) => n.backend.id), ...d.virtioPmems.map((v) => v.backend.id)]);
+  }
+  private deviceIds(): Set<string> {
+    const d = this.o.devices;
+    return new Set([...d.nvdimms, ...d.virtioPmems].map((x) => x.id).filter((x): x is string => x !== undefined));
+  }
+  /** qdev ids of the PCI functions, by slot (the host bridge has none). */
+  private pciIds(): Map<number, string> {
+    return new Map(this.o.devices.virtioPmems.map((v) => [v.pciSlot, v.id ?? ''] as const));
+  }
+
+  /** Close what object-add opened (pmemvm is ending). */
+  close(): void {
+    for (const b of this.added.values()) b.close();
+    this.added.clear();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The monitors of one pmemvm run, wired to the machine: QMP and HMP sockets,
+ * HMP on stdio (alone, or sharing it with the guest's console: Ctrl-A c), and
+ * QMP events fanned out to every QMP client.
+ *
+ * A monitor answers at once even while vCPU 0 runs on the main thread: each
+ * socket is armed (O_ASYNC, F_SETSIG) so that input makes the kernel signal
+ * the main thread, which leaves KVM_RUN and lets the event loop read it,
+ * instead of waiting for the end of the vCPU's time slice.
+ */
+import { PassThrough } from 'node:stream';
+import * as libc from '../sys/libc.js';
+import { QmpEventHub, startMonitor, type Monitor } from '../monitor/server.js';
+import { createHmpTerminal } from '../monitor/hmp-terminal.js';
+import type { ChardevInfo, MachineControl } from '../monitor/machine-control.js';
+import type { GuestConsole } from './console.js';
+
+export interface MonitorEndpoint {
+  protocol: 'qmp' | 'hmp';
+  where: { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } | { kind: 'stdio' };
+  /** wait=on: the guest starts only once a client has connected. */
+  wait: boolean;
+  /** query-chardev's label and filename for this monitor's character device. */
+  label: string;
+  filename: string;
+}
+
+export interface RunMonitors {
+  readonly hub: QmpEventHub;
+  /** Resolves when every wait=on monitor has its first client. */
+  readonly ready: Promise<void>;
+  chardevs(): ChardevInfo[];
+  close(): Promise<void>;
+}
+
+export async function startMonitors(endpoints: readonly MonitorEndpoint[], machine: MachineControl, console: GuestConsole,
+                                    opts: { consoleMux: boolean }): Promise<RunMonitors> {
+  const hub = new QmpEventHub();
+  // Input on a monitor socket signals the main thread (see above). Its kick handler must be
+  // in place before the first byte can arrive: the signal would otherwise end the process.
+  const sig = libc.kickSignal();
+  libc.installKickHandler(sig);
+  const mainTid = libc.gettid();
+  const arm = (fd: number) => {
+    try { libc.signalThreadOnInput(fd, mainTid, sig); } catch { /* only slower: input waits for the slice to end */ }
+  };
+  const sockets: Monitor[] = [];
+  const waits: Promise<void>[] = [];
+  const closers: (() => void)[] = [];
+  try {
+    for (const e of endpoints) {
+      if (e.where.kind === 'stdio') {
+        closers.push(stdioHmp(machine, console, opts.consoleMux));
+        continue;
+      }
+      const address = e.where.kind === 'unix' ? { path: e.where.path } : { host: e.where.host, port: e.where.port };
+      const m = await startMonitor({ mode: e.protocol, address, machine, hub, onFd: arm });
+      sockets.push(m);
+      if (e.wait) waits.push(m.firstClient);
+    }
+  } catch (err) {
+    await Promise.all(sockets.map((m) => m.close()));
+    throw err;
+  }
+  return {
+    hub,
+    ready: Promise.all(waits).then(() => {}),
+    chardevs: () => endpoints.map((e) => ({ label: e.label, filename: e.filename, frontendOpen: true })),
+    async close() {
+      for (const c of closers) c();
+      await Promise.all(sockets.map((m) => m.close()));
+    },
+  };
+}
+
+/**
+ * HMP on the terminal. Sharing stdio with the console (-nographic, -serial
+ * mon:stdio), the keys go to the guest until Ctrl-A c; alone (-monitor stdio),
+ * the monitor reads stdin itself.
+ */
+function stdioHmp(machine: MachineControl, console: GuestConsole, mux: boolean): () => void {
+  if (!mux) {
+    const term = createHmpTerminal(process.stdin, process.stdout, machine);
+    term.attach();
+    return () => { term.detach(); process.stdin.pause(); };
+  }
+  const input = new PassThrough();
+  const term = createHmpTerminal(input, process.stdout, machine, { terminal: Boolean(process.stdout.isTTY) });
+  console.attachMonitor((bytes) => input.write(bytes), (on) => (on ? term.attach() : term.detach()));
+  return () => { term.detach(); input.end(); };
+}

@@ -1,0 +1,139 @@
+// The monitor on a real guest: QMP and HMP drive pmemvm as QEMU's clients drive QEMU.
+// Lifecycle (stop/cont with a guest that prints every 100 ms, system_reset,
+// system_powerdown through the ACPI power button, quit), events in order, queries that
+// must name real things (the vCPU's host thread), and the documents' HMP lines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { startVmm, type RunningVmm } from '../lib/vmm.js';
+import { POWER_BUTTON_SCRIPT, WAITING, checkPowerButtonRun } from '../lib/power-button.js';
+import type { QmpEvent } from '../../src/monitor/client.js';
+
+/** A guest that prints a numbered line every 100 ms, forever. */
+const TICKER = 'i=0; while true; do echo "TICK $i"; i=$((i+1)); sleep 0.1; done';
+const ticks = (s: string) => (s.match(/^TICK \d+$/gm) ?? []).length;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function collect(vm: RunningVmm): QmpEvent[] {
+  const events: QmpEvent[] = [];
+  vm.qmp.onEvent((e) => events.push(e));
+  return events;
+}
+
+test('QMP: greeting, queries, stop/cont pause the guest, system_reset reboots it, quit ends pmemvm', async () => {
+  const vm = await startVmm({ vmm: 'pmemvm', script: TICKER, args: ['-m', '256M', '-smp', '2', '-name', 'guest-7'] });
+  try {
+    const events = collect(vm);
+    assert.deepEqual(vm.qmp.greeting.QMP.version.qemu, { micro: 0, minor: 2, major: 7 });
+    assert.match(vm.qmp.greeting.QMP.version.package, /^pmemvm \d+\.\d+\.\d+$/);
+    assert.deepEqual(vm.qmp.greeting.QMP.capabilities, []);
+    assert.deepEqual(await vm.qmp.execute('query-name'), { name: 'guest-7' });
+    assert.deepEqual(await vm.qmp.execute('query-kvm'), { enabled: true, present: true });
+    assert.deepEqual(await vm.qmp.execute('query-memory-size-summary'), { 'base-memory': 256 * 1024 * 1024 });
+
+    await vm.waitFor(/^TICK 5$/m);
+    // Every vCPU's thread-id is a thread of the pmemvm process (vCPU 0: its main thread).
+    const cpus = await vm.qmp.execute<{ 'cpu-index': number; 'thread-id': number }[]>('query-cpus-fast');
+    assert.deepEqual(cpus.map((c) => c['cpu-index']), [0, 1]);
+    assert.equal(cpus[0]!['thread-id'], vm.child.pid);
+    for (const c of cpus) assert.ok(existsSync(`/proc/${vm.child.pid}/task/${c['thread-id']}`), `thread ${c['thread-id']} is pmemvm's`);
+
+    await vm.qmp.execute('stop');
+    assert.deepEqual(await vm.qmp.execute('query-status'), { status: 'paused', singlestep: false, running: false });
+    const paused = ticks(vm.output());
+    await sleep(1500);
+    assert.equal(ticks(vm.output()), paused, 'a paused guest prints nothing');
+    await vm.qmp.execute('stop'); // already paused: nothing happens, no event
+    await vm.qmp.execute('cont');
+    assert.deepEqual(await vm.qmp.execute('query-status'), { status: 'running', singlestep: false, running: true });
+    await vm.waitFor(new RegExp(`^TICK ${paused + 3}$`, 'm'));
+
+    const before = vm.output().length;
+    await vm.qmp.execute('system_reset');
+    await vm.waitFor(/PMEMVM-GUEST-READY[\s\S]*^TICK 2$/m, 120_000, before);
+    await vm.qmp.execute('quit');
+    assert.equal(await vm.exited, 0);
+    assert.ok(!existsSync(vm.qmpPath), 'the QMP socket is removed when pmemvm exits');
+    assert.deepEqual(events.map((e) => [e.event, e.data]), [
+      ['STOP', undefined], ['RESUME', undefined],
+      ['RESET', { guest: false, reason: 'host-qmp-system-reset' }],
+      ['SHUTDOWN', { guest: false, reason: 'host-qmp-quit' }],
+    ]);
+    for (const e of events) assert.ok(Number.isInteger(e.timestamp.seconds) && Number.isInteger(e.timestamp.microseconds));
+  } finally {
+    await vm.close();
+  }
+});
+
+test('QMP: -S waits in prelaunch; system_powerdown presses the ACPI power button, the guest powers off (SHUTDOWN guest-shutdown)', async () => {
+  const vm = await startVmm({ vmm: 'pmemvm', script: POWER_BUTTON_SCRIPT, args: ['-m', '256M', '-S'] });
+  try {
+    const events = collect(vm);
+    assert.deepEqual(await vm.qmp.execute('query-status'), { status: 'prelaunch', singlestep: false, running: false });
+    await sleep(1000);
+    assert.doesNotMatch(vm.output(), /Linux version|PMEMVM-GUEST/, 'nothing runs before cont');
+    await vm.qmp.execute('cont');
+    await vm.waitFor(new RegExp(`^${WAITING} event\\d+$`, 'm'));
+    await vm.qmp.execute('system_powerdown');
+    assert.equal(await vm.exited, 0);
+    checkPowerButtonRun(vm.output(), 0);
+    assert.deepEqual(events.map((e) => [e.event, e.data]), [
+      ['RESUME', undefined], ['POWERDOWN', undefined], ['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }],
+    ]);
+  } finally {
+    await vm.close();
+  }
+});
+
+/** One HMP session over a unix socket: send a line, read until the next prompt. */
+async function hmpSession(path: string) {
+  const sock = connect(path);
+  let buf = '';
+  const waiters: (() => void)[] = [];
+  sock.setEncoding('utf8').on('data', (d: string) => { buf += d; waiters.splice(0).forEach((w) => w()); });
+  const untilPrompt = async () => {
+    for (;;) {
+      const i = buf.indexOf('(qemu) ');
+      if (i >= 0) { const text = buf.slice(0, i); buf = buf.slice(i + 7); return text; }
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  const banner = await untilPrompt();
+  return {
+    banner,
+    /** The reply to one command line, without the echo of the line itself. */
+    async run(line: string): Promise<string> {
+      sock.write(line + '\r');
+      const text = (await untilPrompt()).replace(/\r\n/g, '\n');
+      return text.slice(text.indexOf('\n') + 1);
+    },
+    close: () => sock.destroy(),
+  };
+}
+
+test("HMP on a socket: QEMU's banner and texts; the documents' object_add line opens a backend; device_add explains itself", async () => {
+  const vm = await startVmm({ vmm: 'pmemvm', script: TICKER, args: (dir) => ['-m', '256M,slots=2,maxmem=2G', '-monitor', `unix:${join(dir, 'hmp.sock')},server=on,wait=off`] });
+  try {
+    const hmpPath = join(vm.dir, 'hmp.sock');
+    assert.equal(statSync(hmpPath).mode & 0o777, 0o600, 'the monitor socket is private');
+    const h = await hmpSession(hmpPath);
+    assert.equal(h.banner, 'QEMU 7.2.0 monitor - type \'help\' for more information\r\n');
+    assert.equal(await h.run('info status'), 'VM status: running\n');
+    const img = join(vm.dir, 'new_nvdimm.img');
+    assert.equal(await h.run(`object_add memory-backend-file,id=mem2,share=on,mem-path=${img},size=64M`), '');
+    assert.equal(statSync(img).size, 64 << 20, 'object_add made the backend file');
+    assert.match(await h.run('info memdev'), /memory backend: mem2\n +size: {2}67108864\n/);
+    assert.match(await h.run('device_add nvdimm,id=nvdimm2,memdev=mem2'), /^Error: nvdimm is not enabled: missing 'nvdimm' in '-M'\n$/);
+    assert.equal(await h.run('object_del mem2'), '');
+    assert.match(await h.run('object_del mem2'), /^Error: object 'mem2' not found\n$/);
+    h.close();
+    await vm.qmp.execute('quit');
+    assert.equal(await vm.exited, 0);
+    assert.ok(!existsSync(hmpPath));
+    assert.ok(readFileSync(img).length === 64 << 20, 'object_del keeps the file, as QEMU');
+  } finally {
+    await vm.close();
+  }
+});

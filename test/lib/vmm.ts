@@ -1,0 +1,92 @@
+// A VMM (pmemvm or QEMU) started with a guest image and a QMP socket, for tests that
+// drive a running guest through its monitor: output collected as it comes, waits on it,
+// and a connected QmpClient.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeScriptInitrd } from './cpio.js';
+import { DEFAULT_APPEND, guestImage } from './guest.js';
+import { QmpClient } from '../../src/monitor/client.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export interface StartVmmOptions {
+  vmm: 'pmemvm' | 'qemu';
+  /** Extra QEMU-style arguments (machine, memory, devices, -S, -monitor ...); a function gets the private directory (for sockets and files). */
+  args?: string[] | ((dir: string) => string[]);
+  /** The guest's /run.sh. */
+  script: string;
+  /** Connect a QMP client (default true). */
+  qmp?: boolean;
+}
+
+export interface RunningVmm {
+  readonly child: ChildProcess;
+  /** A private directory for sockets and files, removed by close(). */
+  readonly dir: string;
+  readonly qmpPath: string;
+  qmp: QmpClient;
+  /** Everything printed so far (stdout + stderr, \r\n normalised). */
+  output(): string;
+  /** Resolves once the output matches (from `from` on); rejects after `timeoutMs` with the output. */
+  waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
+  /** The exit code, once the VMM has exited. */
+  readonly exited: Promise<number | null>;
+  /** Kill the VMM if it still runs and remove the directory. */
+  close(): Promise<void>;
+}
+
+export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vmm-'));
+  const qmpPath = join(dir, 'qmp.sock');
+  const img = guestImage();
+  const initrd = await makeScriptInitrd(img.initrd, o.script);
+  const common = ['-initrd', initrd, '-append', DEFAULT_APPEND, '-qmp', `unix:${qmpPath},server=on,wait=off`,
+    ...(typeof o.args === 'function' ? o.args(dir) : o.args ?? [])];
+  const [cmd, argv] = o.vmm === 'qemu'
+    ? ['qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio', '-kernel', img.vmlinux, ...common]]
+    : [process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), '-nographic', '-kernel', img.bzImage, ...common]];
+  if (o.vmm === 'qemu' && !common.includes('-machine')) argv.push('-machine', 'pc');
+  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters = new Set<() => void>();
+  const onData = (s: string) => { out += s.replace(/\r\n/g, '\n'); for (const w of waiters) w(); };
+  child.stdout!.setEncoding('utf8').on('data', onData);
+  child.stderr!.setEncoding('utf8').on('data', onData);
+  child.stdin!.on('error', () => {});
+  const exited = new Promise<number | null>((res) => child.on('close', (code) => { for (const w of waiters) w(); res(code); }));
+  let done = false;
+  void exited.then(() => { done = true; });
+
+  const waitFor = (re: RegExp, timeoutMs = 120_000, from = 0) => new Promise<RegExpExecArray>((res, rej) => {
+    const check = () => {
+      const m = new RegExp(re.source, re.flags.replace('g', '')).exec(out.slice(from));
+      if (m) { cleanup(); res(m); return; }
+      if (done) { cleanup(); rej(new Error(`the VMM exited before ${re} appeared:\n${out.slice(-4000)}`)); }
+    };
+    const timer = setTimeout(() => { cleanup(); rej(new Error(`no ${re} within ${timeoutMs} ms:\n${out.slice(-4000)}`)); }, timeoutMs);
+    const cleanup = () => { clearTimeout(timer); waiters.delete(check); };
+    waiters.add(check);
+    check();
+  });
+
+  const close = async () => {
+    if (!done) child.kill('SIGKILL');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(dirname(initrd), { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; !existsSync(qmpPath); i++) {
+      if (done || i > 600) throw new Error(`no QMP socket at ${qmpPath}:\n${out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const qmp = o.qmp === false ? (undefined as unknown as QmpClient) : await QmpClient.connect(qmpPath);
+    return { child, dir, qmpPath, qmp, output: () => out, waitFor, exited, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
