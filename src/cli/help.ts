@@ -49,15 +49,32 @@ Persistent memory:
 Display options:
 -display none   no display (the only kind pmemvm has)
 -nographic      no display; serial port and monitor on stdio
+-vga none       no VGA card (pmemvm has no display devices)
 
 Character device options:
 -serial dev     serial port (first is COM1): stdio, mon:stdio, null, none,
                 file:path, chardev:id
--chardev backend,id=id[,...]
-                a character device for -serial/-qmp/-monitor chardev:id
--qmp dev        QMP (JSON) monitor: stdio, unix:path,server=on,wait=off,
-                chardev:id
+-chardev socket,id=id,path=path,server=on[,wait=on|off]
+-chardev socket,id=id,host=host,port=port,server=on[,wait=on|off]
+                a listening socket for -mon (pmemvm only listens: server=on
+                is required; wait=on, the default, starts the guest once a
+                client has connected)
+-chardev stdio,id=id[,mux=on|off][,signal=on|off]
+                the terminal; mux=on lets -serial and -mon share it (Ctrl-A c
+                switches); signal=off passes Ctrl-C to the guest
+-chardev null,id=id
+                discards output
+-mon [chardev=]id[,mode=readline|control]
+                a monitor on -chardev id: human (readline, the default) or
+                QMP (control)
+-qmp dev        QMP (JSON) monitor: stdio, unix:path,server=on[,wait=off],
+                tcp:[host]:port,server=on[,wait=off] (no host: every
+                address), chardev:id
 -monitor dev    human monitor: same devices as -qmp, or none
+
+Network options:
+-nic none, -net none
+                no network (pmemvm has no network devices)
 
 Boot Image or Kernel specific:
 -kernel bzImage use 'bzImage' as kernel image

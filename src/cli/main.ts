@@ -13,6 +13,7 @@ import { MachineRunner, runMachine } from '../machine/run.js';
 import { openConsole, type ConsoleSpec } from '../machine/console.js';
 import { MonitorControl } from '../machine/monitor-control.js';
 import { startMonitors, type MonitorEndpoint } from '../machine/monitors.js';
+import { resolveChardevs, resolveMonitors } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import { parseMemoryBackend } from './backends.js';
 import { imgMain } from './img.js';
@@ -73,13 +74,11 @@ async function main(argv: string[]): Promise<number> {
     };
     const runner = new MachineRunner(runOptions);
     const endpoints = monitorEndpoints(o);
-    const serialChardev = { label: 'serial0', filename: consoleFilename(consoleSpec), frontendOpen: true };
+    const chardevs = resolveChardevs(o).map((c) => ({ ...c, frontendOpen: true }));
     const control = new MonitorControl({
-      runner, devices, ramSize, smp: o.smp, name: o.name, nvdimmEnabled: o.machine.nvdimm,
-      chardevs: () => [...(o.serials.length ? [serialChardev] : []), ...monitors.chardevs()],
+      runner, devices, ramSize, smp: o.smp, name: o.name, nvdimmEnabled: o.machine.nvdimm, chardevs: () => chardevs,
     });
-    const consoleMux = o.serials[0]?.kind === 'stdio' && o.serials[0].withMonitor;
-    const monitors = await startMonitors(endpoints, control, console, { consoleMux });
+    const monitors = await startMonitors(endpoints, control, console);
     emit = (event, data) => monitors.hub.emit(event, data);
     try {
       await monitors.ready;
@@ -94,27 +93,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** QEMU's query-chardev filename for the console's backend. */
-function consoleFilename(c: ConsoleSpec): string {
-  switch (c.kind) {
-    case 'stdio': return 'stdio';
-    case 'file': return `file:${c.path}`;
-    case 'null': return 'null';
-  }
+/** Where each monitor listens; a warning for a TCP monitor anyone on the network can reach. */
+function monitorEndpoints(o: VmOptions): MonitorEndpoint[] {
+  return resolveMonitors(o).map((m): MonitorEndpoint => {
+    if (m.where.kind === 'tcp' && !isLoopback(m.where.host)) {
+      process.stderr.write(`pmemvm: warning: ${m.source}: the monitor listens on ${m.where.host}, not only on this machine: whoever reaches port ${m.where.port} controls the guest\n`);
+    }
+    return { protocol: m.protocol, where: m.where, wait: m.wait, mux: m.mux };
+  });
 }
 
-/** Where each -qmp / -monitor listens. */
-function monitorEndpoints(o: VmOptions): MonitorEndpoint[] {
-  return o.monitors.map((m, i): MonitorEndpoint => {
-    const label = `compat_monitor${i}`;
-    const e = m.endpoint;
-    if (e.kind === 'stdio') return { protocol: m.protocol, where: { kind: 'stdio' }, wait: false, label, filename: 'stdio' };
-    if (e.kind === 'unix') {
-      if (!e.server) throw new UserError(`${m.source}: pmemvm only listens for monitor clients; add server=on`);
-      return { protocol: m.protocol, where: { kind: 'unix', path: e.path }, wait: e.wait, label, filename: `disconnected:unix:${e.path},server=on` };
-    }
-    throw new UserError(`${m.source}: chardev-backed monitors are not supported yet; use unix:PATH,server=on,wait=off`);
-  });
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** -durability-report: the start-up lines' facts for programs; no KVM, no guest. */

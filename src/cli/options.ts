@@ -8,7 +8,7 @@
  * option; -help/-version act as soon as they are reached.
  */
 import { UserError } from '../errors.js';
-import { parseChardev, parseMonitor, parseSerial } from './chardev.js';
+import { parseChardev, parseMon, parseMonitor, parseSerial } from './chardev.js';
 import { applyMachine, applyMemory, checkAccel, DEFAULT_RAM, parseCpu } from './machine.js';
 import { IDENTIFIER_HINT, isIdentifier, parseQemuOpts } from './qemuopts.js';
 import { rejectUnknown } from './props.js';
@@ -49,6 +49,11 @@ const OPTIONS: Record<string, OptionDef> = {
   chardev: withArg((o, arg) => { o.chardevs.push(parseChardev(arg)); }),
   qmp: withArg((o, arg, s) => { pushDefined(o.monitors, parseMonitor('qmp', arg)); s.monitorGiven = true; }),
   monitor: withArg((o, arg, s) => { pushDefined(o.monitors, parseMonitor('hmp', arg)); s.monitorGiven = true; }),
+  mon: withArg((o, arg, s) => { o.monitors.push(parseMon(arg)); s.monitorGiven = true; }),
+  // pmemvm has no network or display devices: 'none' asks for nothing, anything else is refused.
+  nic: withArg((_o, arg) => checkNone('-nic', arg, 'network devices')),
+  net: withArg((_o, arg) => checkNone('-net', arg, 'network devices')),
+  vga: withArg((_o, arg) => checkNone('-vga', arg, 'display devices')),
   daemonize: flag(() => {
     throw new UserError('-daemonize: not supported (run pmemvm in the background with your shell, setsid or a service manager)');
   }),
@@ -119,7 +124,7 @@ export function parseArgs(argv: string[]): VmOptions {
 
 /**
  * QEMU vl.c: -nographic puts the serial port and the human monitor on stdio:
- * both multiplexed (mon:stdio) when neither -serial nor -qmp/-monitor was
+ * both multiplexed (mon:stdio) when neither -serial nor -qmp/-monitor/-mon was
  * given, otherwise whichever of the two was not given goes to stdio alone.
  */
 function addNographicDefaults(o: VmOptions, monitorGiven: boolean): void {
@@ -129,7 +134,7 @@ function addNographicDefaults(o: VmOptions, monitorGiven: boolean): void {
     return;
   }
   if (!serialGiven) o.serials.push({ kind: 'stdio', withMonitor: false });
-  if (!monitorGiven) o.monitors.push({ protocol: 'hmp', endpoint: { kind: 'stdio' }, source: '-nographic' });
+  if (!monitorGiven) o.monitors.push({ protocol: 'hmp', endpoint: { kind: 'stdio' }, option: '-nographic', source: '-nographic' });
 }
 
 function invalidOption(word: string, name: string): string {
@@ -150,6 +155,10 @@ function parseName(arg: string): string {
   const opts = parseQemuOpts(arg, 'guest');
   rejectUnknown(`-name ${arg}`, opts, ['guest'], '-name');
   return opts.props.get('guest') ?? '';
+}
+
+function checkNone(opt: string, arg: string, what: string): void {
+  if (arg !== 'none') throw new UserError(`${opt} ${arg}: pmemvm has no ${what}; use ${opt} none, or leave it out`);
 }
 
 function checkDisplay(arg: string): void {

@@ -9,6 +9,8 @@ import { parseMemoryBackend, type MemoryBackend } from './backends.js';
 import { parseDevice, type PmemDevice } from './devices.js';
 import { bareMaxmemHint } from './machine.js';
 import { formatSize, MiB } from './size.js';
+import { readChardev, type Chardev, type SocketAddress } from './chardev.js';
+import { monitorLabels, nullMonitorMessage } from './monitors.js';
 import type { DeviceSpec, MemoryOptions, VmOptions } from './vm-options.js';
 
 export function validateOptions(o: VmOptions): void {
@@ -142,23 +144,98 @@ function checkNvdimmBackend(ctx: string, dev: Extract<PmemDevice, { driver: 'nvd
   }
 }
 
+/**
+ * -chardev, -serial, -qmp, -monitor, -mon together. Reads every -chardev
+ * typed (readChardev), so that resolveMonitors() succeeds afterwards.
+ */
 function checkCharacterDevices(o: VmOptions): void {
-  const chardevs = new Set(o.chardevs.map((c) => c.id));
+  const chardevs = new Map(o.chardevs.map((c) => [c.id, readChardev(c)]));
+  checkCompatLabels(o);
+  // Frontends per chardev. QEMU: "Device 'c0' is in use" (a mux takes up to 4, MAX_MUX).
+  const users = new Map<string, string[]>();
+  const use = (id: string, who: string) => {
+    const list = users.get(id) ?? [];
+    const c = chardevs.get(id)!;
+    if (c.backend === 'stdio' && c.mux) {
+      if (list.length >= MAX_MUX) throw new UserError(`${who}: chardev '${id}' already serves ${MAX_MUX} frontends (${list.join(', ')}), the most a mux takes`);
+    } else if (list.length) {
+      const fix = c.backend === 'stdio' ? `; add mux=on to -chardev ${c.arg} to share it (Ctrl-A c switches)` : '; give each its own -chardev';
+      throw new UserError(`${who}: chardev '${id}' is already used by ${list[0]}${fix}`);
+    }
+    list.push(who);
+    users.set(id, list);
+  };
   const stdio: string[] = [];
-  for (const c of o.chardevs) if (c.backend === 'stdio') stdio.push(`-chardev ${c.arg}`);
+  for (const c of chardevs.values()) if (c.backend === 'stdio') stdio.push(`-chardev ${c.arg}`);
   for (const s of o.serials) {
     if (s.kind === 'stdio') stdio.push(s.withMonitor ? '-serial mon:stdio' : '-serial stdio');
+    if (s.kind !== 'chardev') continue;
     // QEMU: "could not connect serial device to character backend 'chardev:nope'"
-    if (s.kind === 'chardev' && !chardevs.has(s.id)) throw new UserError(`-serial chardev:${s.id}: no -chardev with id '${s.id}'`);
+    if (!chardevs.has(s.id)) throw new UserError(`-serial chardev:${s.id}: no -chardev with id '${s.id}'`);
+    use(s.id, `-serial chardev:${s.id}`);
   }
   for (const m of o.monitors) {
     if (m.endpoint.kind === 'stdio') stdio.push(m.source);
-    // QEMU: "chardev "nope" not found"
-    if (m.endpoint.kind === 'chardev' && !chardevs.has(m.endpoint.id)) throw new UserError(`${m.source}: no -chardev with id '${m.endpoint.id}'`);
+    if (m.endpoint.kind !== 'chardev') continue;
+    const c = chardevs.get(m.endpoint.id);
+    // QEMU: 'chardev "nope" not found'
+    if (!c) throw new UserError(`${m.source}: no -chardev with id '${m.endpoint.id}'`);
+    // QEMU accepts a monitor on a null chardev; it could never be reached.
+    if (c.backend === 'null') throw new UserError(nullMonitorMessage(m.source, c.id));
+    use(c.id, m.source);
+  }
+  // QEMU listens on every socket chardev, used or not; pmemvm opens sockets for its monitors only.
+  for (const c of chardevs.values()) {
+    if (c.backend === 'socket' && !users.has(c.id)) {
+      throw new UserError(`-chardev ${c.arg}: nothing uses this socket; add -mon chardev=${c.id},mode=control (QMP) or -mon chardev=${c.id} (human monitor), or leave it out`);
+    }
   }
   // QEMU: "cannot use stdio by multiple character devices"
   if (stdio.length > 1) {
     const why = o.nographic ? ' (-nographic puts the serial port on stdio unless -serial says otherwise)' : '';
-    throw new UserError(`${stdio[1]}: stdio is already used by ${stdio[0]}${why}; only one of -serial, -qmp, -monitor may use stdio (-serial mon:stdio shares it between console and monitor)`);
+    throw new UserError(`${stdio[1]}: stdio is already used by ${stdio[0]}${why}; only one of -serial, -qmp, -monitor, -chardev may use stdio (-serial mon:stdio or -chardev stdio,mux=on shares it)`);
+  }
+  checkSocketAddresses(o, chardevs);
+}
+
+const MAX_MUX = 4;
+
+/** QEMU: "Duplicate ID 'compat_monitor0' for chardev": a -chardev id clashing with a -qmp/-monitor chardev's name. */
+function checkCompatLabels(o: VmOptions): void {
+  const labels = monitorLabels(o);
+  o.monitors.forEach((m, i) => {
+    if (m.endpoint.kind === 'chardev') return;
+    const c = o.chardevs.find((x) => x.id === labels[i]);
+    if (c) throw new UserError(`-chardev ${c.arg}: id '${c.id}' is the name QEMU gives the chardev of ${m.source}; choose another id`);
+  });
+}
+
+/**
+ * Two listeners on one address. QEMU lets a second unix socket unlink the
+ * first's path (its monitor then cannot be reached) and fails at run time
+ * on a TCP port in use; pmemvm refuses both before anything is opened.
+ */
+function checkSocketAddresses(o: VmOptions, chardevs: Map<string, Chardev>): void {
+  const seen: { address: SocketAddress; who: string }[] = [];
+  const add = (address: SocketAddress, who: string) => {
+    for (const s of seen) {
+      const a = s.address;
+      if (a.kind === 'unix' && address.kind === 'unix' && a.path === address.path) {
+        throw new UserError(`${who}: socket path '${a.path}' is already used by ${s.who}; give each socket its own path`);
+      }
+      if (a.kind === 'tcp' && address.kind === 'tcp' && a.port === address.port && a.port !== 0 &&
+          (a.host === address.host || isWildcard(a.host) || isWildcard(address.host))) {
+        throw new UserError(`${who}: TCP port ${a.port} is already used by ${s.who}; give each socket its own port (or port 0 for any free one)`);
+      }
+    }
+    seen.push({ address, who });
+  };
+  for (const c of chardevs.values()) if (c.backend === 'socket') add(c.address, `-chardev ${c.arg}`);
+  for (const m of o.monitors) {
+    const e = m.endpoint;
+    if (e.kind === 'unix') add({ kind: 'unix', path: e.path }, m.source);
+    if (e.kind === 'tcp') add({ kind: 'tcp', host: e.host, port: e.port }, m.source);
   }
 }
+
+const isWildcard = (host: string) => host === '' || host === '0.0.0.0' || host === '::';

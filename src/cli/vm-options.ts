@@ -115,7 +115,10 @@ export interface ChardevSpec {
   /** 'stdio', 'socket', 'null' (others are refused by readChardev()). */
   backend: string;
   id: string;
+  /** Remaining properties, raw strings (id and backend excluded). */
   props: Map<string, string>;
+  /** Properties written as short-form booleans, key → as typed ("nowait"). */
+  flags: Map<string, string>;
   arg: string;
 }
 

@@ -12,7 +12,8 @@ import { PassThrough } from 'node:stream';
 import * as libc from '../sys/libc.js';
 import { QmpEventHub, startMonitor, type Monitor } from '../monitor/server.js';
 import { createHmpTerminal } from '../monitor/hmp-terminal.js';
-import type { ChardevInfo, MachineControl } from '../monitor/machine-control.js';
+import { QmpSession } from '../monitor/qmp-session.js';
+import type { MachineControl } from '../monitor/machine-control.js';
 import type { GuestConsole } from './console.js';
 
 export interface MonitorEndpoint {
@@ -20,21 +21,18 @@ export interface MonitorEndpoint {
   where: { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } | { kind: 'stdio' };
   /** wait=on: the guest starts only once a client has connected. */
   wait: boolean;
-  /** query-chardev's label and filename for this monitor's character device. */
-  label: string;
-  filename: string;
+  /** On stdio, shared with the guest's console (Ctrl-A c switches). */
+  mux: boolean;
 }
 
 export interface RunMonitors {
   readonly hub: QmpEventHub;
   /** Resolves when every wait=on monitor has its first client. */
   readonly ready: Promise<void>;
-  chardevs(): ChardevInfo[];
   close(): Promise<void>;
 }
 
-export async function startMonitors(endpoints: readonly MonitorEndpoint[], machine: MachineControl, console: GuestConsole,
-                                    opts: { consoleMux: boolean }): Promise<RunMonitors> {
+export async function startMonitors(endpoints: readonly MonitorEndpoint[], machine: MachineControl, console: GuestConsole): Promise<RunMonitors> {
   const hub = new QmpEventHub();
   // Input on a monitor socket signals the main thread (see above). Its kick handler must be
   // in place before the first byte can arrive: the signal would otherwise end the process.
@@ -50,7 +48,7 @@ export async function startMonitors(endpoints: readonly MonitorEndpoint[], machi
   try {
     for (const e of endpoints) {
       if (e.where.kind === 'stdio') {
-        closers.push(stdioHmp(machine, console, opts.consoleMux));
+        closers.push(e.protocol === 'qmp' ? stdioQmp(machine, hub) : stdioHmp(machine, console, e.mux));
         continue;
       }
       const address = e.where.kind === 'unix' ? { path: e.where.path } : { host: e.where.host, port: e.where.port };
@@ -65,7 +63,6 @@ export async function startMonitors(endpoints: readonly MonitorEndpoint[], machi
   return {
     hub,
     ready: Promise.all(waits).then(() => {}),
-    chardevs: () => endpoints.map((e) => ({ label: e.label, filename: e.filename, frontendOpen: true })),
     async close() {
       for (const c of closers) c();
       await Promise.all(sockets.map((m) => m.close()));
@@ -88,4 +85,24 @@ function stdioHmp(machine: MachineControl, console: GuestConsole, mux: boolean):
   const term = createHmpTerminal(input, process.stdout, machine, { terminal: Boolean(process.stdout.isTTY) });
   console.attachMonitor((bytes) => input.write(bytes), (on) => (on ? term.attach() : term.detach()));
   return () => { term.detach(); input.end(); };
+}
+
+/** QMP on stdin/stdout (-qmp stdio): one session for the life of the process; reading pauses while it is busy. */
+function stdioQmp(machine: MachineControl, hub: QmpEventHub): () => void {
+  const stdin = process.stdin;
+  const session = new QmpSession({ machine, write: (t) => { process.stdout.write(t); }, onReady: () => stdin.resume() });
+  hub.add(session);
+  process.stdout.write(session.greeting());
+  const onData = (d: Buffer) => {
+    session.feed(d);
+    if (session.busy) stdin.pause();
+  };
+  stdin.on('data', onData);
+  stdin.resume();
+  return () => {
+    stdin.off('data', onData);
+    stdin.pause();
+    hub.delete(session);
+    session.close();
+  };
 }

@@ -137,3 +137,56 @@ test("HMP on a socket: QEMU's banner and texts; the documents' object_add line o
     await vm.close();
   }
 });
+
+test('-no-shutdown: a guest poweroff leaves pmemvm in the shutdown state; cont is refused until system_reset, then the guest boots again', async () => {
+  const vm = await startVmm({ vmm: 'pmemvm', script: 'echo BOOTED', args: ['-m', '256M', '-no-shutdown'] });
+  try {
+    const events = collect(vm);
+    await vm.qmp.waitEvent('STOP', () => true, 120_000);
+    assert.deepEqual(await vm.qmp.execute('query-status'), { status: 'shutdown', singlestep: false, running: false });
+    await assert.rejects(vm.qmp.execute('cont'), { errorClass: 'GenericError', desc: 'Resetting the Virtual Machine is required' });
+    const before = vm.output().length;
+    await vm.qmp.execute('system_reset');
+    await vm.qmp.waitEvent('RESET');
+    assert.deepEqual(await vm.qmp.execute('query-status'), { status: 'prelaunch', singlestep: false, running: false });
+    await vm.qmp.execute('cont');
+    await vm.waitFor(/^BOOTED$/m, 120_000, before);
+    await vm.qmp.waitEvent('STOP', () => true, 120_000); // it powers off again
+    await vm.qmp.execute('quit');
+    assert.equal(await vm.exited, 0);
+    assert.deepEqual(events.map((e) => [e.event, e.data]), [
+      ['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }], ['STOP', undefined],
+      ['RESET', { guest: false, reason: 'host-qmp-system-reset' }], ['RESUME', undefined],
+      ['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }], ['STOP', undefined],
+      ['SHUTDOWN', { guest: false, reason: 'host-qmp-quit' }],
+    ]);
+  } finally {
+    await vm.close();
+  }
+});
+
+test('-serial mon:stdio: Ctrl-A c switches stdio between the guest console and the HMP monitor, Ctrl-A x quits', async () => {
+  // (-nographic alone does the same, but a -qmp takes the monitor's place there, as in QEMU.)
+  const vm = await startVmm({ vmm: 'pmemvm', script: TICKER, args: ['-m', '256M', '-serial', 'mon:stdio'] });
+  try {
+    await vm.waitFor(/^TICK 3$/m);
+    let from = vm.output().length;
+    vm.child.stdin!.write('\x01c');
+    await vm.waitFor(/QEMU 7\.2\.0 monitor - type 'help' for more information\n\(qemu\) /, 30_000, from);
+    from = vm.output().length;
+    vm.child.stdin!.write('info status\n');
+    await vm.waitFor(/VM status: running\n/, 30_000, from);
+    vm.child.stdin!.write('stop\n');
+    await vm.qmp.waitEvent('STOP');
+    from = vm.output().length;
+    vm.child.stdin!.write('info status\n');
+    await vm.waitFor(/VM status: paused\n/, 30_000, from);
+    vm.child.stdin!.write('cont\n');
+    await vm.qmp.waitEvent('RESUME');
+    vm.child.stdin!.write('\x01c'); // back to the guest: keys go to its console again
+    vm.child.stdin!.write('\x01x');
+    assert.equal(await vm.exited, 0);
+  } finally {
+    await vm.close();
+  }
+});

@@ -83,9 +83,9 @@ test('every validation error, exact text', () => {
     // QEMU: "'unarmed' property must be 'on' since memdev m0 is read-only"
     [`${MACH} -object memory-backend-file,id=m0,size=4M,mem-path=/p,readonly=on -device nvdimm,memdev=m0`, "-device nvdimm,memdev=m0: memdev 'm0' is read-only, so the nvdimm must be unarmed; add unarmed=on"],
     // QEMU: "cannot use stdio by multiple character devices"
-    ['-serial stdio -qmp stdio', '-qmp stdio: stdio is already used by -serial stdio; only one of -serial, -qmp, -monitor may use stdio (-serial mon:stdio shares it between console and monitor)'],
-    ['-qmp stdio -nographic', '-qmp stdio: stdio is already used by -serial stdio (-nographic puts the serial port on stdio unless -serial says otherwise); only one of -serial, -qmp, -monitor may use stdio (-serial mon:stdio shares it between console and monitor)'],
-    ['-chardev stdio,id=c -monitor stdio', '-monitor stdio: stdio is already used by -chardev stdio,id=c; only one of -serial, -qmp, -monitor may use stdio (-serial mon:stdio shares it between console and monitor)'],
+    ['-serial stdio -qmp stdio', '-qmp stdio: stdio is already used by -serial stdio; only one of -serial, -qmp, -monitor, -chardev may use stdio (-serial mon:stdio or -chardev stdio,mux=on shares it)'],
+    ['-qmp stdio -nographic', '-qmp stdio: stdio is already used by -serial stdio (-nographic puts the serial port on stdio unless -serial says otherwise); only one of -serial, -qmp, -monitor, -chardev may use stdio (-serial mon:stdio or -chardev stdio,mux=on shares it)'],
+    ['-chardev stdio,id=c -monitor stdio', '-monitor stdio: stdio is already used by -chardev stdio,id=c; only one of -serial, -qmp, -monitor, -chardev may use stdio (-serial mon:stdio or -chardev stdio,mux=on shares it)'],
     // QEMU: 'chardev "nope" not found'
     ['-qmp chardev:nope', "-qmp chardev:nope: no -chardev with id 'nope'"],
     ['-serial chardev:nope', "-serial chardev:nope: no -chardev with id 'nope'"],

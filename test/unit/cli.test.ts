@@ -94,19 +94,25 @@ test('-serial, -nographic defaults, -qmp, -monitor, -chardev', () => {
   // -nographic: mon:stdio; with -qmp the serial gets stdio alone; with -serial the monitor does; -nodefaults: nothing.
   assert.deepEqual(parse('-nographic').serials, [{ kind: 'stdio', withMonitor: true }]);
   assert.deepEqual(parse('-nographic -qmp unix:/q,server').serials, [{ kind: 'stdio', withMonitor: false }]);
-  assert.deepEqual(parse('-nographic -serial null').monitors, [{ protocol: 'hmp', endpoint: { kind: 'stdio' }, source: '-nographic' }]);
+  assert.deepEqual(parse('-nographic -serial null').monitors, [{ protocol: 'hmp', endpoint: { kind: 'stdio' }, option: '-nographic', source: '-nographic' }]);
+  // -mon counts as a monitor for -nographic (QEMU: default_monitor = 0)
+  assert.deepEqual(parse('-nographic -chardev null,id=n -mon n').serials, [{ kind: 'stdio', withMonitor: false }]);
+  assert.equal(parse('-nographic -chardev null,id=n -mon n').monitors.length, 1);
   assert.deepEqual(parse('-nographic -nodefaults').serials, []);
   assert.deepEqual(parse('-nographic -monitor none').serials, [{ kind: 'stdio', withMonitor: false }]);
 
   assert.deepEqual(parse('-qmp unix:/tmp/q.sock,server=on,wait=off -qmp stdio -monitor unix:/tmp/h,server,nowait -monitor none -qmp chardev:c1').monitors, [
-    { protocol: 'qmp', endpoint: { kind: 'unix', path: '/tmp/q.sock', server: true, wait: false }, source: '-qmp unix:/tmp/q.sock,server=on,wait=off' },
-    { protocol: 'qmp', endpoint: { kind: 'stdio' }, source: '-qmp stdio' },
-    { protocol: 'hmp', endpoint: { kind: 'unix', path: '/tmp/h', server: true, wait: false }, source: '-monitor unix:/tmp/h,server,nowait' },
-    { protocol: 'qmp', endpoint: { kind: 'chardev', id: 'c1' }, source: '-qmp chardev:c1' },
+    { protocol: 'qmp', endpoint: { kind: 'unix', path: '/tmp/q.sock', server: true, wait: false }, option: '-qmp', source: '-qmp unix:/tmp/q.sock,server=on,wait=off' },
+    { protocol: 'qmp', endpoint: { kind: 'stdio' }, option: '-qmp', source: '-qmp stdio' },
+    { protocol: 'hmp', endpoint: { kind: 'unix', path: '/tmp/h', server: true, wait: false }, option: '-monitor', source: '-monitor unix:/tmp/h,server,nowait' },
+    { protocol: 'qmp', endpoint: { kind: 'chardev', id: 'c1' }, option: '-qmp', source: '-qmp chardev:c1' },
   ]);
-  assert.deepEqual(parse('-qmp unix:/q').monitors[0].endpoint, { kind: 'unix', path: '/q', server: false, wait: true });
-  const c = parse('-chardev socket,id=c0,path=/a,,b,server=on').chardevs[0];
-  assert.deepEqual({ ...c, props: Object.fromEntries(c.props) }, { backend: 'socket', id: 'c0', props: { path: '/a,b', server: 'on' }, arg: 'socket,id=c0,path=/a,,b,server=on' });
+  // wait defaults to on (QEMU); path= may be written out; yes/no spellings
+  assert.deepEqual(parse('-qmp unix:/q,server').monitors[0].endpoint, { kind: 'unix', path: '/q', server: true, wait: true });
+  assert.deepEqual(parse('-qmp unix:path=/q,server=yes,wait=no').monitors[0].endpoint, { kind: 'unix', path: '/q', server: true, wait: false });
+  const c = parse('-chardev socket,id=c0,path=/a,,b,server=on,nowait').chardevs[0];
+  assert.deepEqual({ ...c, props: Object.fromEntries(c.props), flags: Object.fromEntries(c.flags) },
+    { backend: 'socket', id: 'c0', props: { path: '/a,b', server: 'on', wait: 'off' }, flags: { wait: 'nowait' }, arg: 'socket,id=c0,path=/a,,b,server=on,nowait' });
 });
 
 test('-object and -device are kept generic', () => {
@@ -179,9 +185,9 @@ test('every parse error, exact text', () => {
     [['-serial', 'foo'], "-serial foo: unsupported serial backend 'foo' (use stdio, mon:stdio, null, none, file:PATH or chardev:ID)"],
     [['-serial', 'file:'], "-serial file:: missing file name after 'file:' (e.g. -serial file:console.log)"],
     [['-serial', 'chardev:0x'], "-serial chardev:0x: '0x' is not a valid chardev id (an id consists of letters, digits, '-', '.', '_' and starts with a letter)"],
-    [['-qmp', 'foo'], "-qmp foo: unsupported monitor backend 'foo' (use stdio, unix:PATH,server=on,wait=off, chardev:ID)"],
-    [['-qmp', 'none'], "-qmp none: unsupported monitor backend 'none' (use stdio, unix:PATH,server=on,wait=off, chardev:ID)"],
-    [['-monitor', 'tcp::4444'], "-monitor tcp::4444: unsupported monitor backend 'tcp::4444' (use stdio, unix:PATH,server=on,wait=off, chardev:ID, none)"],
+    [['-qmp', 'foo'], "-qmp foo: unsupported monitor backend 'foo' (use stdio, unix:PATH,server=on,wait=off, tcp:HOST:PORT,server=on,wait=off, chardev:ID)"],
+    [['-qmp', 'none'], "-qmp none: unsupported monitor backend 'none' (use stdio, unix:PATH,server=on,wait=off, tcp:HOST:PORT,server=on,wait=off, chardev:ID)"],
+    [['-monitor', 'telnet::4444'], "-monitor telnet::4444: unsupported monitor backend 'telnet::4444' (use stdio, unix:PATH,server=on,wait=off, tcp:HOST:PORT,server=on,wait=off, chardev:ID, none)"],
     [['-qmp', 'unix:/q,server=on,wait=maybe'], "-qmp unix:/q,server=on,wait=maybe: property 'wait' must be on or off, not 'maybe'"],
     [['-qmp', 'unix:,server'], "-qmp unix:,server: missing socket path after 'unix:' (e.g. unix:/tmp/qmp.sock,server=on,wait=off)"],
     [['-qmp', 'unix:/q,reconnect=1'], "-qmp unix:/q,reconnect=1: unknown property 'reconnect'; a unix: socket takes: path, server, wait"],
