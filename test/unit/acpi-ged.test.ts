@@ -4,11 +4,11 @@
 // iasl would shorten \_SB.PWRB to PWRB and turn PCI0's VarPackage into a Package.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as aml from '../../src/acpi/aml.js';
+import { iasl } from '../lib/iasl.js';
 import { amlTable } from '../../src/acpi/table.js';
 import { buildDsdt, buildMadt, IOAPIC_BASE, LAPIC_BASE, MADT_ENTRY } from '../../src/acpi/tables.js';
 import {
@@ -17,13 +17,6 @@ import {
 import { pciHostDevice } from '../../src/acpi/pci-host.js';
 import { nvdimmRootDevice } from '../../src/acpi/nvdimm-root.js';
 
-function iasl(dir: string, args: string[]): string {
-  const r = spawnSync('iasl', args, { cwd: dir, encoding: 'utf8' });
-  if (r.error) throw new Error(`iasl is required for these tests: ${r.error.message}`);
-  const out = `${r.stdout}\n${r.stderr}`;
-  assert.equal(r.status, 0, out);
-  return out;
-}
 
 /** Compile `body` (ASL terms) inside an SSDT with iasl; the AML after the 36-byte header. */
 function compile(body: string): string {

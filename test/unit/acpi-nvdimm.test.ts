@@ -2,21 +2,14 @@
 // equivalent ASL, and disassembled again without errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as aml from '../../src/acpi/aml.js';
+import { iasl } from '../lib/iasl.js';
 import { amlTable } from '../../src/acpi/table.js';
 import { nvdimmDeviceName, nvdimmRootDevice } from '../../src/acpi/nvdimm-root.js';
 
-function iasl(dir: string, args: string[]): string {
-  const r = spawnSync('iasl', args, { cwd: dir, encoding: 'utf8' });
-  if (r.error) throw new Error(`iasl is required for these tests: ${r.error.message}`);
-  const out = `${r.stdout}\n${r.stderr}`;
-  assert.equal(r.status, 0, out);
-  return out;
-}
 
 test('NVDIMM root device: children NVxx named by slot, _ADR = NFIT handle', () => {
   assert.deepEqual([0, 1, 10, 255].map(nvdimmDeviceName), ['NV00', 'NV01', 'NV0A', 'NVFF']);
