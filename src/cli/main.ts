@@ -12,8 +12,9 @@ import { hardwareVirtProblem, TEST_HOST_HINT } from '../kvm/system.js';
 import { MachineRunner, runMachine } from '../machine/run.js';
 import { openConsole, type ConsoleSpec } from '../machine/console.js';
 import { MonitorControl } from '../machine/monitor-control.js';
-import { startMonitors, type MonitorEndpoint } from '../machine/monitors.js';
-import { resolveChardevs, resolveMonitors } from './monitors.js';
+import { startMonitors, type MonitorEndpoint, type RunMonitors } from '../machine/monitors.js';
+import type { ChardevInfo } from '../monitor/machine-control.js';
+import { connectedFilename, disconnectedFilename, resolveChardevs, resolveMonitors } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import { parseMemoryBackend } from './backends.js';
 import { imgMain } from './img.js';
@@ -74,9 +75,8 @@ async function main(argv: string[]): Promise<number> {
     };
     const runner = new MachineRunner(runOptions);
     const endpoints = monitorEndpoints(o);
-    const chardevs = resolveChardevs(o).map((c) => ({ ...c, frontendOpen: true }));
     const control = new MonitorControl({
-      runner, devices, ramSize, smp: o.smp, name: o.name, nvdimmEnabled: o.machine.nvdimm, chardevs: () => chardevs,
+      runner, devices, ramSize, smp: o.smp, name: o.name, nvdimmEnabled: o.machine.nvdimm, chardevs: () => chardevList(o, monitors),
     });
     const monitors = await startMonitors(endpoints, control, console);
     emit = (event, data) => monitors.hub.emit(event, data);
@@ -91,6 +91,22 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     devices.close();
   }
+}
+
+/**
+ * query-chardev: QEMU's labels and filenames, a socket monitor's filename in its
+ * connected form while a client is served ("unix:PATH,server=on", "tcp:H:P,server=on <-> PEER").
+ */
+function chardevList(o: VmOptions, monitors: RunMonitors): ChardevInfo[] {
+  const list = resolveChardevs(o).map((c) => ({ ...c, frontendOpen: true }));
+  const labels = resolveMonitors(o).map((m) => m.label);
+  monitors.sockets().forEach((s, i) => {
+    if (!s) return;
+    const entry = list.find((c) => c.label === labels[i]);
+    if (!entry) return;
+    entry.filename = s.client ? connectedFilename(s.where, s.client === 'unix' ? undefined : s.client) : disconnectedFilename(s.where);
+  });
+  return list;
 }
 
 /** Where each monitor listens; a warning for a TCP monitor anyone on the network can reach. */

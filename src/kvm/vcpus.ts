@@ -110,7 +110,17 @@ export class Vcpus {
 
   private runOnMainThread(v: Vcpu): void {
     const sig = libc.kickSignal();
-    libc.unblockSignal(sig);
+    // The kick signal stays blocked on this thread except inside KVM_RUN (KVM_SET_SIGNAL_MASK),
+    // so a kick that lands while JavaScript runs (monitor input, the slice timer) is not lost
+    // in a handler: it stays pending and makes the next KVM_RUN return at once. Each slice
+    // then takes the pending kicks (drainSignal).
+    libc.blockSignal(sig);
+    const inGuest = libc.threadSignalMask();
+    inGuest[(sig - 1) >> 3]! &= ~(1 << ((sig - 1) & 7));
+    const mask = new Uint8Array(12);
+    new DataView(mask.buffer).setUint32(0, 8, true);
+    mask.set(inGuest, 4);
+    libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, mask);
     v.thread = libc.pthreadSelf();
     v.tid = libc.gettid();
     v.running = true;
@@ -125,11 +135,17 @@ export class Vcpus {
     this.exited.push(new Promise<void>((res) => { done = res; }));
     const slice = () => {
       const r = loop.loop(true);
+      libc.drainSignal(sig);
       this.yieldWanted = false;
       // A worker vCPU may have kicked us for a request: serve it now rather than a turn later.
       for (const w of this.vcpus) if (w !== v) this.serveNow(w);
       if (r === 'interrupted') { setImmediate(slice); return; }
-      if (r === 'paused') { this.resumeMain = () => setImmediate(slice); return; }
+      if (r === 'paused') {
+        // Kicks still come while parked (monitor input, the timer): take them now and then.
+        const drain = setInterval(() => libc.drainSignal(sig), 1000);
+        this.resumeMain = () => { clearInterval(drain); setImmediate(slice); };
+        return;
+      }
       timer.stop();
       v.running = false;
       done();

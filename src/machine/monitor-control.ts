@@ -64,7 +64,8 @@ export class MonitorControl implements MachineControl {
       cpuIndex: i,
       threadId: tids[i] ?? process.pid,
       qomPath: `/machine/unattached/device[${i}]`,
-      props: { socketId: Math.floor(i / (cores * threads)), coreId: Math.floor(i / threads) % cores, threadId: i % threads },
+      // With maxmem, QEMU's pc makes one NUMA node by itself, and the CPUs name it.
+      props: { ...(this.numa() ? { nodeId: 0 } : {}), socketId: Math.floor(i / (cores * threads)), coreId: Math.floor(i / threads) % cores, threadId: i % threads },
       target: 'x86_64' as const,
     }));
   }
@@ -90,10 +91,15 @@ export class MonitorControl implements MachineControl {
   }
 
   memdevs(): MemdevInfo[] {
-    return this.backends().map((b) => ({
-      id: b.id, size: b.size, merge: true, dump: true, prealloc: false, share: b.spec.share, reserve: true, hostNodes: [], policy: 'default',
-    }));
+    const info = (id: string, size: number, share: boolean): MemdevInfo => ({
+      id, size, merge: true, dump: true, prealloc: false, share, reserve: true, hostNodes: [], policy: 'default',
+    });
+    // QEMU lists the machine's own RAM backend, pc.ram, after the user's.
+    return [...this.backends().map((b) => info(b.id, b.size, b.spec.share)), info('pc.ram', this.o.ramSize, false)];
   }
+
+  /** QEMU's pc turns on one NUMA node by itself when it has device memory (maxmem). */
+  private numa(): boolean { return this.o.devices.region.size > 0; }
 
   pci(): PciBusInfo[] {
     const m = this.o.runner.machine;
@@ -107,7 +113,7 @@ export class MonitorControl implements MachineControl {
     const { 'qom-type': qomType, id, ...rest } = props;
     if (id === undefined) throw new QmpError('GenericError', "Parameter 'id' is missing");
     if (!isIdentifier(id)) throw new QmpError('GenericError', `Parameter 'id' expects an identifier`);
-    if (this.backends().some((b) => b.id === id)) throw new QmpError('GenericError', `attempt to add duplicate property '${id}' to object (type 'container')`);
+    if (id === 'pc.ram' || this.backends().some((b) => b.id === id)) throw new QmpError('GenericError', `attempt to add duplicate property '${id}' to object (type 'container')`);
     const arg = [qomType, `id=${id}`, ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].join(',');
     const spec: ObjectSpec = { qomType: qomType ?? '', id, props: new Map(Object.entries(rest)), flags: new Map(), arg };
     const prefix = `-object ${arg}: `;
@@ -126,6 +132,7 @@ export class MonitorControl implements MachineControl {
   }
 
   objectDel(id: string): void {
+    if (id === 'pc.ram') throw new QmpError('GenericError', "object 'pc.ram' is in use, can not be deleted");
     const b = this.backends().find((x) => x.id === id);
     if (!b) throw new QmpError('GenericError', `object '${id}' not found`);
     if (this.usedBackends().has(id)) throw new QmpError('GenericError', `object '${id}' is in use, can not be deleted`);

@@ -29,6 +29,8 @@ export interface RunMonitors {
   readonly hub: QmpEventHub;
   /** Resolves when every wait=on monitor has its first client. */
   readonly ready: Promise<void>;
+  /** Per endpoint (same order), the bound address and the client served now, for socket monitors; null for stdio. */
+  sockets(): ({ where: { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number }; client: { host: string; port: number } | 'unix' | null } | null)[];
   close(): Promise<void>;
 }
 
@@ -43,17 +45,20 @@ export async function startMonitors(endpoints: readonly MonitorEndpoint[], machi
     try { libc.signalThreadOnInput(fd, mainTid, sig); } catch { /* only slower: input waits for the slice to end */ }
   };
   const sockets: Monitor[] = [];
+  const byEndpoint: (Monitor | null)[] = [];
   const waits: Promise<void>[] = [];
   const closers: (() => void)[] = [];
   try {
     for (const e of endpoints) {
       if (e.where.kind === 'stdio') {
         closers.push(e.protocol === 'qmp' ? stdioQmp(machine, hub) : stdioHmp(machine, console, e.mux));
+        byEndpoint.push(null);
         continue;
       }
       const address = e.where.kind === 'unix' ? { path: e.where.path } : { host: e.where.host, port: e.where.port };
       const m = await startMonitor({ mode: e.protocol, address, machine, hub, onFd: arm });
       sockets.push(m);
+      byEndpoint.push(m);
       if (e.wait) waits.push(m.firstClient);
     }
   } catch (err) {
@@ -63,6 +68,11 @@ export async function startMonitors(endpoints: readonly MonitorEndpoint[], machi
   return {
     hub,
     ready: Promise.all(waits).then(() => {}),
+    sockets: () => byEndpoint.map((m) => {
+      if (!m) return null;
+      const where = 'path' in m.address ? { kind: 'unix' as const, path: m.address.path } : { kind: 'tcp' as const, ...m.address };
+      return { where, client: m.client() };
+    }),
     async close() {
       for (const c of closers) c();
       await Promise.all(sockets.map((m) => m.close()));

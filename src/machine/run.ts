@@ -102,7 +102,8 @@ export class MachineRunner {
 
   /** 'system_reset': the guest reboots at once (its state is lost, as on a reset button). */
   reset(): void {
-    if (this.runState === 'shutdown') { this.wakeShutdown?.(); return; }
+    // From 'shutdown' the next boot starts here; its RESET follows the reply, as in QEMU.
+    if (this.runState === 'shutdown') { setImmediate(() => this.wakeShutdown?.()); return; }
     this.current?.end({ kind: 'reset', cause: 'host-qmp-system-reset' });
   }
 

@@ -43,6 +43,8 @@ export interface Monitor {
   readonly address: { path: string } | { host: string; port: number };
   /** Resolves when the first client connects (QEMU's wait=on waits for it before starting the guest). */
   readonly firstClient: Promise<void>;
+  /** The client being served now, if any (query-chardev's filename says whether one is connected). */
+  client(): { host: string; port: number } | 'unix' | null;
   /** Stops listening, disconnects clients, removes the socket file. */
   close(): Promise<void>;
 }
@@ -240,6 +242,11 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     mode: opts.mode,
     address,
     firstClient,
+    client: () => {
+      if (!current) return null;
+      if ('path' in address) return 'unix';
+      return { host: current.remoteAddress ?? '', port: current.remotePort ?? 0 };
+    },
     close: async () => {
       const closed = new Promise<void>((r) => server.close(() => r()));
       // Let what was written (quit's reply, the last events) reach the clients, briefly.

@@ -36,6 +36,8 @@ export const KVM = {
   SET_FPU: iow(0x8d, 416),
   SET_CPUID2: iow(0x90, 8),
   SIGNAL_MSI: iow(0xa5, 32),
+  // struct kvm_signal_mask { u32 len; u8 sigset[len] }: the mask while the vCPU is in the guest.
+  SET_SIGNAL_MASK: iow(0x8b, 4),
   // struct kvm_clock_data: the guest's kvmclock, kept still while the VM is paused.
   GET_CLOCK: ior(0x7c, 48),
   SET_CLOCK: iow(0x7b, 48),

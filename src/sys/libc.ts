@@ -49,6 +49,7 @@ const c = {
   getpagesize: lib.func('int getpagesize(void)'),
   gettid: lib.func('int gettid(void)'),
   // fcntl is variadic; fixed prototypes per argument kind, as for ioctl.
+  sigtimedwait: lib.func('int sigtimedwait(const void *set, void *info, const void *timeout)'),
   fcntlInt: lib.func('int fcntl(int fd, int cmd, long arg)'),
   fcntlPtr: lib.func('int fcntl(int fd, int cmd, const void *arg)'),
   timerCreate: lib.func('int timer_create(int clockid, void *sevp, void *timerid)'),
@@ -213,6 +214,21 @@ export function signalThreadOnInput(fd: number, tid: number, sig: number): void 
 }
 
 export function pthreadSelf(): bigint { return BigInt(c.pthreadSelf()); }
+
+/** The calling thread's blocked-signal mask, as the kernel's 64-bit sigset (what KVM_SET_SIGNAL_MASK takes). */
+export function threadSignalMask(): Uint8Array {
+  const old = new Uint8Array(128);
+  const r = c.pthreadSigmask(SIG_BLOCK, null, old) as number;
+  if (r !== 0) throw new SysError('pthread_sigmask', r);
+  return old.slice(0, 8);
+}
+
+const ZERO_TIMESPEC = new Uint8Array(16);
+/** Take every pending instance of a blocked signal, without waiting. */
+export function drainSignal(sig: number): void {
+  const set = sigset(sig);
+  while ((c.sigtimedwait(set, null, ZERO_TIMESPEC) as number) >= 0) { /* one more taken */ }
+}
 export function pthreadKill(thread: bigint, sig: number): void {
   const r = c.pthreadKill(thread, sig) as number;
   if (r !== 0) throw new SysError('pthread_kill', r);
