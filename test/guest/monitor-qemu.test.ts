@@ -15,7 +15,6 @@
 // | query-memdev order                      | its /objects hash table's order            | pc.ram, then the command line's order         | compared sorted by id |
 // | query-pci functions                     | 00.0 host, 01.0 ISA, 01.1 IDE, 01.3 ACPI   | 00.0 host bridge only                         | pmemvm has no PIIX3/PIIX4 functions: only the host bridge and vp0 are compared |
 // | query-pci vp0 BAR 4 size                | 16 KiB (no MSI-X)                          | 32 KiB (MSI-X table and PBA in BAR 4)         | pmemvm's virtio-pmem uses MSI-X (type only) |
-// | query-pci vp0 class_info.class          | 255 (0x00ff: QEMU's PCI_CLASS_OTHERS is 0xff, written as the class word) | 65280 (0xff00: base class ff) | device model, not the monitor: the guest sees class 0xff00 under pmemvm (type only) |
 // | query-pci vp0 irq, BAR addresses, slot  | irq 10, BAR below 4G                       | irq 0 (the guest uses MSI-X), BAR above 4G    | topology and the guest's choices (type only) |
 // | query-chardev                           | serial0 "stdio", compat_monitor0           | the same                                      | filenames compared with the private directory replaced by DIR |
 // | query-commands                          | ~200 commands                              | a subset, plus x-pmemvm-query-durability      | pmemvm serves what it has; the x- command is its own |
@@ -50,7 +49,6 @@ const DIFFERENCES: Difference[] = [
   { where: 'query-memdev order', qemu: 'its hash table order', pmemvm: 'pc.ram, then the command line order', why: 'compared sorted by id' },
   { where: 'query-pci functions', qemu: 'host, ISA, IDE, ACPI (PIIX3/4), virtio-pmem', pmemvm: 'host bridge, virtio-pmem', why: 'no PIIX3/PIIX4 functions in pmemvm: only the host bridge and vp0 are compared' },
   { where: 'query-pci vp0 regions[].size', qemu: '16 KiB, no MSI-X', pmemvm: '32 KiB with the MSI-X table and PBA', why: "pmemvm's virtio-pmem uses MSI-X (type only)" },
-  { where: 'query-pci vp0 class_info.class', qemu: '255 (0x00ff)', pmemvm: '65280 (0xff00)', why: "QEMU writes its PCI_CLASS_OTHERS (0xff) as the class word; a device-model difference (type only)" },
   { where: 'query-pci vp0 slot, irq, regions[].address', qemu: 'irq 10, BAR below 4G', pmemvm: 'irq 0 (MSI-X), BAR above 4G', why: "topology and the guest's choices (type only)" },
   { where: 'query-commands', qemu: '~200 commands', pmemvm: 'a subset plus ' + DURABILITY_COMMAND, why: "pmemvm serves what it has; the x- command is pmemvm's own" },
   { where: 'query-chardev[].filename', qemu: 'paths in its private dir', pmemvm: 'paths in its private dir', why: 'the private directory is replaced by DIR' },
@@ -62,7 +60,7 @@ const TYPE_ONLY: RegExp[] = [
   /^query-version\.return\.qemu\.micro$/, /^query-version\.return\.package$/,
   /^query-cpus-fast\.return\[\d+\]\.(thread-id|qom-path)$/,
   /^query-memory-devices\.return\[\d+\]\.data\.(addr|memaddr)$/,
-  /^query-pci\.return\.vp0\.(slot|irq|class_info\.class)$/, /^query-pci\.return\.vp0\.regions\[\d+\]\.(address|size)$/,
+  /^query-pci\.return\.vp0\.(slot|irq)$/, /^query-pci\.return\.vp0\.regions\[\d+\]\.(address|size)$/,
   /^events\[\d+\]\.timestamp\.(seconds|microseconds)$/,
 ];
 

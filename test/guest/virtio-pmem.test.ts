@@ -22,7 +22,7 @@ const readText = (path: string, offset: number, len: number) => readAt(path, off
 interface Region { dev: string; size: number; namespaces?: { mode: string; map?: string; size: number; blockdev?: string }[] }
 
 const SHOW = [
-  'echo VPCI=$(for d in /sys/bus/pci/devices/*; do echo "$(cat $d/vendor):$(cat $d/device)"; done | grep 0x1af4 | tr "\\n" " ")',
+  'echo VPCI=$(for d in /sys/bus/pci/devices/*; do echo "$(cat $d/vendor):$(cat $d/device):$(cat $d/class)"; done | grep 0x1af4 | tr "\\n" " ")',
   printBlock('PMEMDEV', 'for b in /sys/block/pmem*; do echo "${b##*/} $(( $(cat $b/size) * 512 ))"; done'),
   printBlock('REGIONS', 'ndctl list -RN'),
   "echo BADLINES=$(dmesg | grep -ciE 'ACPI Error|BUG:|WARNING:|virtio.*(fail|error)')",
@@ -52,7 +52,7 @@ test('virtio-pmem: the guest sees 1af4:105b, /dev/pmem0 of the backend size, an 
     const r = await runGuest({ vmm: 'pmemvm', args: vpmemArgs(files.pmemvm), script });
     assert.equal(r.exitCode, 0, r.output);
     assert.equal(r.guestExit, 0, r.output);
-    assert.equal(field(r.output, 'VPCI'), '0x1af4:0x105b');
+    assert.equal(field(r.output, 'VPCI'), '0x1af4:0x105b:0x00ff00'); // class as QEMU gives it
     assert.equal(block(r.output, 'PMEMDEV').trim(), `pmem0 ${64 * MiB}`);
     const regions = jsonBlock<{ regions: Region[] } | Region[] | Region>(r.output, 'REGIONS');
     const list = Array.isArray(regions) ? regions : 'regions' in regions ? regions.regions : [regions];
@@ -202,7 +202,7 @@ test('two virtio-pmem devices next to an NVDIMM with labels (whose size is not a
       ].join('\n'),
     });
     assert.equal(r.guestExit, 0, r.output);
-    assert.equal(field(r.output, 'VPCI'), '0x1af4:0x105b 0x1af4:0x105b');
+    assert.equal(field(r.output, 'VPCI'), '0x1af4:0x105b:0x00ff00 0x1af4:0x105b:0x00ff00');
     assert.equal(field(r.output, 'NREGIONS'), '3');
     assert.equal(field(r.output, 'MISALIGNED'), '0', r.output);
     assert.equal(block(r.output, 'PMEMDEV').trim().split('\n').length, 3);

@@ -21,6 +21,8 @@ import { NO_VECTOR, VirtioShared } from './shared.js';
 /** What a device type (pmem, ...) gives the transport. */
 export interface VirtioDeviceModel {
   readonly deviceId: number;
+  /** PCI class code (class << 16 | subclass << 8 | interface), as QEMU gives this device type. */
+  readonly pciClass: number;
   /** Feature bits beyond VIRTIO_F_VERSION_1. */
   readonly features: bigint;
   readonly queueSizes: readonly number[];
@@ -105,7 +107,7 @@ export class VirtioPciTransport {
 
   constructor(private readonly model: VirtioDeviceModel, private readonly o: VirtioPciOptions) {
     this.pci = new PciConfigSpace({
-      vendor: 0x1af4, device: 0x1040 + model.deviceId, revision: 1, classCode: 0xff0000,
+      vendor: 0x1af4, device: 0x1040 + model.deviceId, revision: 1, classCode: model.pciClass,
       subsystemVendor: 0x1af4, subsystem: 0x1100,
     });
     const vectors = model.queueSizes.length + 1;

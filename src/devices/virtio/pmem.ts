@@ -22,6 +22,8 @@ const QUEUE = 0;
 
 export class VirtioPmem implements VirtioDeviceModel {
   readonly deviceId = VIRTIO_ID_PMEM;
+  // QEMU's virtio-pmem-pci: PCI_CLASS_OTHERS (0xff) as the 16-bit class word, so base class 0x00, subclass 0xff.
+  readonly pciClass = 0x00ff00;
   readonly features = 0n;
   readonly queueSizes = [128];
   readonly config = new Uint8Array(16);
