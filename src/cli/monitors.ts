@@ -21,7 +21,7 @@
  *                               a client:   unix:PATH,server=on
  *                                           tcp:HOST:PORT,server=on <-> PEER:PEERPORT
  *                               HOST and PORT are the address actually bound (QEMU
- *                               re-reads it after listen): tcp::4444 shows 0.0.0.0,
+ *                               re-reads it after listen): tcp::4444 shows 0.0.0.0 (pmemvm: 127.0.0.1),
  *                               localhost shows 127.0.0.1, port 0 the chosen port.
  *                               IPv6 hosts get brackets only in the connected form
  *                               ("tcp:[::1]:4451,server=on <-> [::1]:42556").
@@ -38,7 +38,11 @@ import type { MonitorSpec, VmOptions } from './vm-options.js';
 
 export type { SocketAddress } from './chardev.js';
 
-/** Where a monitor is served. tcp host: '' from the command line is resolved to QEMU's 0.0.0.0. */
+/**
+ * Where a monitor is served. tcp host: '' from the command line (tcp::PORT) is loopback,
+ * 127.0.0.1: QEMU listens on every address there, but whoever reaches a monitor controls
+ * the guest, so pmemvm opens it to the network only when told an address (with a warning).
+ */
 export type MonitorWhere = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } | { kind: 'stdio' };
 /** A listening socket's MonitorWhere. */
 export type ListenWhere = Exclude<MonitorWhere, { kind: 'stdio' }>;
@@ -121,7 +125,7 @@ export function nullMonitorMessage(source: string, id: string): string {
 
 function whereOf(a: SocketAddress): ListenWhere {
   if (a.kind === 'unix') return { kind: 'unix', path: a.path };
-  return { kind: 'tcp', host: a.host === '' ? '0.0.0.0' : a.host, port: a.port };
+  return { kind: 'tcp', host: a.host === '' ? '127.0.0.1' : a.host, port: a.port };
 }
 
 /**

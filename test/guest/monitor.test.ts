@@ -190,3 +190,18 @@ test('-serial mon:stdio: Ctrl-A c switches stdio between the guest console and t
     await vm.close();
   }
 });
+
+test('wait=on: the guest starts only once a client has connected to that monitor; the others answer meanwhile', async () => {
+  const vm = await startVmm({ vmm: 'pmemvm', script: 'echo BOOTED', args: (dir) => ['-m', '256M', '-monitor', `unix:${join(dir, 'h.sock')},server=on,wait=on`] });
+  try {
+    assert.deepEqual(await vm.qmp.execute('query-name'), {}); // the QMP monitor (wait=off) serves already
+    await sleep(2000);
+    assert.doesNotMatch(vm.output(), /Linux version|PMEMVM-GUEST/, 'no guest before the first client');
+    const h = await hmpSession(join(vm.dir, 'h.sock'));
+    await vm.waitFor(/^BOOTED$/m);
+    h.close();
+    assert.equal(await vm.exited, 0);
+  } finally {
+    await vm.close();
+  }
+});

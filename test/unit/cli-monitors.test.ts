@@ -158,9 +158,9 @@ test('resolveMonitors: QEMU 7.2 labels and filenames (checked against qemu-syste
     { protocol: 'qmp', where: { kind: 'unix', path: '/tmp/x.sock' }, wait: false, mux: false, label: 'compat_monitor0', filename: 'disconnected:unix:/tmp/x.sock,server=on', source: '-qmp unix:/tmp/x.sock,server=on,wait=off' },
     { protocol: 'hmp', where: { kind: 'unix', path: '/tmp/y.sock' }, wait: false, mux: false, label: 'compat_monitor1', filename: 'disconnected:unix:/tmp/y.sock,server=on', source: '-monitor unix:/tmp/y.sock,server=on,wait=off' },
   ]);
-  // tcp: an empty host listens on (and is shown as) 0.0.0.0; wait defaults to on
+  // tcp: an empty host listens on (and is shown as) loopback, where QEMU takes 0.0.0.0; wait defaults to on
   assert.deepEqual(resolveMonitors(checked('-qmp tcp::4445,server=on')), [
-    { protocol: 'qmp', where: { kind: 'tcp', host: '0.0.0.0', port: 4445 }, wait: true, mux: false, label: 'compat_monitor0', filename: 'disconnected:tcp:0.0.0.0:4445,server=on', source: '-qmp tcp::4445,server=on' },
+    { protocol: 'qmp', where: { kind: 'tcp', host: '127.0.0.1', port: 4445 }, wait: true, mux: false, label: 'compat_monitor0', filename: 'disconnected:tcp:127.0.0.1:4445,server=on', source: '-qmp tcp::4445,server=on' },
   ]);
   assert.equal(resolveMonitors(checked('-qmp tcp:127.0.0.1:4444,server=on,wait=off'))[0].filename, 'disconnected:tcp:127.0.0.1:4444,server=on');
   // chardev:ID takes a compat number (vl.c monitor_parse), -mon and 'none' do not
