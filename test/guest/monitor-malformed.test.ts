@@ -201,9 +201,20 @@ test('QMP: bad input, a 10 MB line and misbehaving clients get QEMU\'s bytes fro
   assert.deepEqual(Object.keys(pm).filter((k) => k !== 'a 10 MB line'), Object.keys(qe));
   const show = (s: string | undefined) => JSON.stringify(s && s.length > 400 ? `${s.slice(0, 200)}...(${s.length} bytes)...${s.slice(-200)}` : s);
   const problems: string[] = [];
+  // QEMU now and then hands the next client the reply to a command that the client before it
+  // sent just before leaving (seen: query-pci's answer before the new client's own). That is
+  // QEMU's race, not a shape to copy: for those steps QEMU's text is compared without
+  // replies that come between its greeting and the answer to qmp_capabilities.
+  const withoutLeftovers = (t: string | undefined) => {
+    if (t === undefined) return t;
+    const lines = t.split('\r\n');
+    const negotiated = lines.indexOf('{"return": {}}');
+    return negotiated > 1 ? [lines[0], ...lines.slice(negotiated)].join('\r\n') : t;
+  };
   for (const step of Object.keys(qe)) {
     if (step === 'a 10 MB line') continue; // below
-    if (pm[step] !== qe[step]) problems.push(`${step}:\n  pmemvm ${show(pm[step])}\n  QEMU   ${show(qe[step])}`);
+    const q = step.startsWith('next client') ? withoutLeftovers(qe[step]) : qe[step];
+    if (pm[step] !== q) problems.push(`${step}:\n  pmemvm ${show(pm[step])}\n  QEMU   ${show(qe[step])}`);
   }
   // The 10 MB line: pmemvm refuses the value once (QEMU's text for its own bound) and is in step at once.
   if (pm['a 10 MB line'] !== `{"error": {"class": "GenericError", "desc": "JSON token size limit exceeded"}}\r\n${KVM_SYNC('after-big')}`) {
