@@ -220,6 +220,7 @@ export class PcMachine {
     }
     lines.push(`serial0 (irq ${COM1_IRQ}): ${this.serial.describe()}`);
     lines.push(`rtc (irq ${RTC_IRQ}): ${this.rtc.describe()}`);
+    lines.push(`acpi-ged (gsi ${GED_IRQ}): ${this.ged.describe()}`);
     for (const d of this.deviceThreads) lines.push(d.describe());
     return lines;
   }
