@@ -54,7 +54,7 @@ test('QMP: greeting, queries, stop/cont pause the guest, system_reset reboots it
     await vm.qmp.execute('system_reset');
     await vm.waitFor(/PMEMVM-GUEST-READY[\s\S]*^TICK 2$/m, 120_000, before);
     await vm.qmp.execute('quit');
-    assert.equal(await vm.exited, 0);
+    assert.equal(await vm.exit(), 0);
     assert.ok(!existsSync(vm.qmpPath), 'the QMP socket is removed when pmemvm exits');
     assert.deepEqual(events.map((e) => [e.event, e.data]), [
       ['STOP', undefined], ['RESUME', undefined],
@@ -77,7 +77,7 @@ test('QMP: -S waits in prelaunch; system_powerdown presses the ACPI power button
     await vm.qmp.execute('cont');
     await vm.waitFor(new RegExp(`^${WAITING} event\\d+$`, 'm'));
     await vm.qmp.execute('system_powerdown');
-    assert.equal(await vm.exited, 0);
+    assert.equal(await vm.exit(), 0);
     checkPowerButtonRun(vm.output(), 0);
     assert.deepEqual(events.map((e) => [e.event, e.data]), [
       ['RESUME', undefined], ['POWERDOWN', undefined], ['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }],
@@ -130,7 +130,7 @@ test("HMP on a socket: QEMU's banner and texts; the documents' object_add line o
     assert.match(await h.run('object_del mem2'), /^Error: object 'mem2' not found\n$/);
     h.close();
     await vm.qmp.execute('quit');
-    assert.equal(await vm.exited, 0);
+    assert.equal(await vm.exit(), 0);
     assert.ok(!existsSync(hmpPath));
     assert.ok(readFileSync(img).length === 64 << 20, 'object_del keeps the file, as QEMU');
   } finally {
@@ -153,7 +153,7 @@ test('-no-shutdown: a guest poweroff leaves pmemvm in the shutdown state; cont i
     await vm.waitFor(/^BOOTED$/m, 120_000, before);
     await vm.qmp.waitEvent('STOP', () => true, 120_000); // it powers off again
     await vm.qmp.execute('quit');
-    assert.equal(await vm.exited, 0);
+    assert.equal(await vm.exit(), 0);
     assert.deepEqual(events.map((e) => [e.event, e.data]), [
       ['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }], ['STOP', undefined],
       ['RESET', { guest: false, reason: 'host-qmp-system-reset' }], ['RESUME', undefined],
@@ -185,7 +185,7 @@ test('-serial mon:stdio: Ctrl-A c switches stdio between the guest console and t
     await vm.qmp.waitEvent('RESUME');
     vm.child.stdin!.write('\x01c'); // back to the guest: keys go to its console again
     vm.child.stdin!.write('\x01x');
-    assert.equal(await vm.exited, 0);
+    assert.equal(await vm.exit(), 0);
   } finally {
     await vm.close();
   }
@@ -200,7 +200,7 @@ test('wait=on: the guest starts only once a client has connected to that monitor
     const h = await hmpSession(join(vm.dir, 'h.sock'));
     await vm.waitFor(/^BOOTED$/m);
     h.close();
-    assert.equal(await vm.exited, 0);
+    assert.equal(await vm.exit(), 0);
   } finally {
     await vm.close();
   }

@@ -32,8 +32,11 @@ export const POWER_BUTTON_SCRIPT = [
   'echo "GED-DEVICE=$(cat /sys/bus/acpi/devices/ACPI0013:00/path 2>/dev/null)"',
   "echo BADLINES=$(dmesg | grep -cE 'ACPI Error|ACPI BIOS Error|BUG:|WARNING:')",
   "dmesg | grep -iE 'ged|button|ACPI Error|ACPI BIOS' | sed 's/^/DMESG: /'",
+  // Open the event device before saying so: evdev drops events that come while no one
+  // has it open, so a press sent on WAITING must find the reader already there.
+  'exec 3</dev/input/$ev',
   `echo "${WAITING} $ev"`,
-  'dd if=/dev/input/$ev of=/tmp/ev bs=24 count=1 2>/dev/null',
+  'dd of=/tmp/ev bs=24 count=1 <&3 2>/dev/null',
   'echo "PWRB-EVENT=$(od -An -tx1 -v /tmp/ev | tr -d " \\n")"',
   'grep "ACPI:Ged" /proc/interrupts | sed "s/^ */GED-INTERRUPTS: /"',
   `echo ${PRESSED}`,

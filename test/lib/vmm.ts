@@ -34,6 +34,8 @@ export interface RunningVmm {
   waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
   /** The exit code, once the VMM has exited. */
   readonly exited: Promise<number | null>;
+  /** The exit code; rejects with the output (after a SIGUSR1 state dump from pmemvm) if the VMM still runs after `timeoutMs`. */
+  exit(timeoutMs?: number): Promise<number | null>;
   /** Kill the VMM if it still runs and remove the directory. */
   close(): Promise<void>;
 }
@@ -72,6 +74,19 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
     check();
   });
 
+  const exit = async (timeoutMs = 120_000) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), timeoutMs); });
+    const code = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (code !== 'late') return code;
+    if (o.vmm === 'pmemvm') {
+      child.kill('SIGUSR1'); // pmemvm prints its vCPUs' and devices' state
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    throw new Error(`the VMM still runs after ${timeoutMs} ms:\n${out.slice(-6000)}`);
+  };
+
   const close = async () => {
     if (!done) child.kill('SIGKILL');
     await exited;
@@ -84,7 +99,7 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const qmp = o.qmp === false ? (undefined as unknown as QmpClient) : await QmpClient.connect(qmpPath);
-    return { child, dir, qmpPath, qmp, output: () => out, waitFor, exited, close };
+    return { child, dir, qmpPath, qmp, output: () => out, waitFor, exited, exit, close };
   } catch (e) {
     await close();
     throw e;
