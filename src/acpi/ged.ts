@@ -32,6 +32,13 @@ export const GED_EVENT = {
   POWER_DOWN: 1 << 1,
   /** NVDIMM hotplug: Notify (\_SB.NVDR, 0x80), which makes Linux re-read _FIT. */
   NVDIMM_HOTPLUG: 1 << 2,
+  /**
+   * PCI hotplug: \_SB.PCI0.PCNT (src/acpi/pci-hotplug.ts). QEMU 7.2's GED has no
+   * such bit (its pc machine signals PCI hotplug with GPE bit 1, and 0x8 is
+   * taken by CPU hotplug), so this takes the next free one: a guest sees the
+   * same meanings as on QEMU for every bit QEMU defines.
+   */
+  PCI_HOTPLUG: 1 << 4,
 } as const;
 
 /** Guest-physical address of ESEL; see the header comment. */
@@ -58,6 +65,9 @@ export const powerDownEvent: GedEvent = { bit: GED_EVENT.POWER_DOWN, action: aml
  * NVDR pmemvm builds today does not have.
  */
 export const nvdimmHotplugEvent: GedEvent = { bit: GED_EVENT.NVDIMM_HOTPLUG, action: aml.notify(aml.ref('\\_SB.NVDR'), 0x80) };
+
+/** PCI hotplug on bus 0: \_SB.PCI0.PCNT () notifies the slots the up and down registers name. */
+export const pciHotplugEvent: GedEvent = { bit: GED_EVENT.PCI_HOTPLUG, action: aml.call('\\_SB.PCI0.PCNT') };
 
 export interface GedOptions {
   /** The handled events, each bit once; _EVT tests them in this order. */

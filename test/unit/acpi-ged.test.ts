@@ -108,8 +108,8 @@ test('GED events: each one bit, each once', () => {
   assert.throws(() => gedDevice({ events: [powerDownEvent, powerDownEvent] }), /twice/);
   assert.throws(() => gedEventMask([{ bit: 3, action: new Uint8Array() }]), RangeError);
   assert.throws(() => gedEventMask([{ bit: 0, action: new Uint8Array() }]), RangeError);
-  // QEMU's ACPI_GED_*_EVT values.
-  assert.deepEqual(GED_EVENT, { MEMORY_HOTPLUG: 1, POWER_DOWN: 2, NVDIMM_HOTPLUG: 4 });
+  // QEMU's ACPI_GED_*_EVT values; PCI hotplug takes 0x10 (QEMU's 0x8 is CPU hotplug).
+  assert.deepEqual(GED_EVENT, { MEMORY_HOTPLUG: 1, POWER_DOWN: 2, NVDIMM_HOTPLUG: 4, PCI_HOTPLUG: 0x10 });
 });
 
 test('GED placement: its register is clear of the PCI 32-bit window, the IOAPIC and the LAPIC/MSI range; IRQ 9 keeps the ISA default', () => {
