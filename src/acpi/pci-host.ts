@@ -4,12 +4,15 @@
 // and the 32-bit hole between RAM and the IOAPIC.
 
 import * as aml from './aml.js';
+import { pciHotplugTerms } from './pci-hotplug.js';
 
 export interface PciHostWindows {
   /** 32-bit MMIO window [base, end]: from the end of low RAM to below the IOAPIC. */
   mmio32: { base: number; end: number };
   /** 64-bit MMIO window above RAM and device memory; omitted when undefined. */
   mmio64?: { base: bigint; size: bigint };
+  /** Bus-0 slots with ACPI hotplug (src/acpi/pci-hotplug.ts); none when undefined. */
+  hotplugSlots?: readonly number[];
 }
 
 /** The IOAPIC input (GSI 16-19) of a slot's INTx pin (0 = INTA#): the usual swizzle. */
@@ -47,5 +50,6 @@ export function pciHostDevice(w: PciHostWindows): aml.Aml {
     aml.name('_BBN', 0),
     aml.name('_CRS', aml.resourceTemplate(resources)),
     routingTable(),
+    ...(w.hotplugSlots ? pciHotplugTerms(w.hotplugSlots) : []),
   );
 }

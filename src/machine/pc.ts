@@ -23,7 +23,9 @@ import { AcpiPower } from '../devices/power.js';
 import { CmosRtc, RTC_BASE, RTC_IRQ } from '../devices/rtc.js';
 import { attachQuietPorts } from '../devices/legacy.js';
 import { GenericEventDevice } from '../devices/ged.js';
-import { GED_EVENT, GED_IRQ, GED_MMIO_BASE, GED_MMIO_SIZE, gedDevice, gedEventMask, powerButtonDevice, powerDownEvent } from '../acpi/ged.js';
+import { GED_EVENT, GED_IRQ, GED_MMIO_BASE, GED_MMIO_SIZE, gedDevice, gedEventMask, pciHotplugEvent, powerButtonDevice, powerDownEvent } from '../acpi/ged.js';
+import { PCIHP_IO_BASE, PCIHP_IO_SIZE, pcHotplugSlots } from '../acpi/pci-hotplug.js';
+import { PciHotplugRegisters } from '../devices/pci-hotplug.js';
 import { buildAcpi, ACPI_POWER } from '../acpi/build.js';
 import { buildNfit } from '../acpi/nfit.js';
 import { nvdimmRootDevice } from '../acpi/nvdimm-root.js';
@@ -80,6 +82,10 @@ export class PcMachine {
   readonly serial: Serial16550;
   /** The ACPI Generic Event Device: the power button (and later hotplug) events. */
   private readonly ged: GenericEventDevice;
+  /** ACPI PCI hotplug of bus 0: plug()/requestUnplug(), then pciHotplugNotify(). */
+  readonly pciHotplug: PciHotplugRegisters;
+  /** Called when the guest ejects a slot the host asked to unplug: remove its device. */
+  onPciEject: (slot: number) => void = (slot) => debug(`pci hotplug: slot ${slot} ejected, nobody removes its device`);
 
   constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
     debug('building the machine');
@@ -139,7 +145,7 @@ export class PcMachine {
     this.rtc = new CmosRtc({ setIrq: (level) => this.vm.setIrqLine(RTC_IRQ, level) });
     this.pio.register(RTC_BASE, 2, this.rtc, 'rtc');
     attachQuietPorts(this.pio); // legacy ports Linux probes: absent, silently
-    const gedEvents = [powerDownEvent];
+    const gedEvents = [powerDownEvent, pciHotplugEvent];
     this.ged = new GenericEventDevice({ supported: gedEventMask(gedEvents), setIrq: (level) => this.vm.setIrqLine(GED_IRQ, level) });
     this.mmio.register(GED_MMIO_BASE, GED_MMIO_SIZE, this.ged, 'acpi-ged');
     // PCI: the host bridge at 00:00.0; config accesses to absent functions stay in the vCPU threads.
@@ -161,6 +167,13 @@ export class PcMachine {
         onFatal: (message) => this.end({ kind: 'error', message }),
       }));
     }
+    const hotplugSlots = pcHotplugSlots(cfg.virtioPmems?.map((p) => p.pciSlot));
+    this.pciHotplug = new PciHotplugRegisters({
+      slots: hotplugSlots,
+      onEject: (slot) => this.onPciEject(slot),
+      onRefusedEject: (slot) => debug(`pci hotplug: the guest ejected slot ${slot}, which the host did not unplug: ignored`),
+    });
+    this.pio.register(PCIHP_IO_BASE, PCIHP_IO_SIZE, this.pciHotplug, 'acpi-pci-hotplug');
     if (cfg.nvdimm) {
       const dimms = new Map(cfg.nvdimm.dimms.map((d) => [nfitHandle(d.slot), labelArea(d)] as const));
       const dsm = new NvdimmDsm({
@@ -174,7 +187,7 @@ export class PcMachine {
     debug('devices attached');
     // Firmware tables and the kernel.
     const nv = nvdimmAcpi(cfg.nvdimm);
-    const dsdtDevices = [powerButtonDevice(), gedDevice({ events: gedEvents }), pciHostDevice(pciWindows(cfg)), ...(nv.dsdtDevices ?? [])];
+    const dsdtDevices = [powerButtonDevice(), gedDevice({ events: gedEvents }), pciHostDevice({ ...pciWindows(cfg), hotplugSlots }), ...(nv.dsdtDevices ?? [])];
     const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus, dsdtDevices, extraTables: nv.extraTables ?? [] }, ACPI_BASE);
     const acpiRoom = Math.min(ACPI_SIZE, DSM_PAGE - ACPI_BASE); // the NVDIMM _DSM page follows the tables
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
@@ -221,6 +234,7 @@ export class PcMachine {
     lines.push(`serial0 (irq ${COM1_IRQ}): ${this.serial.describe()}`);
     lines.push(`rtc (irq ${RTC_IRQ}): ${this.rtc.describe()}`);
     lines.push(`acpi-ged (gsi ${GED_IRQ}): ${this.ged.describe()}`);
+    lines.push(`acpi-pci-hotplug: ${this.pciHotplug.describe()}`);
     for (const d of this.deviceThreads) lines.push(d.describe());
     return lines;
   }
@@ -233,6 +247,11 @@ export class PcMachine {
    */
   powerButton(): void {
     this.ged.trigger(GED_EVENT.POWER_DOWN);
+  }
+
+  /** Raise the GED's PCI-hotplug event: the guest's PCNT reads what pciHotplug holds. */
+  pciHotplugNotify(): void {
+    this.ged.trigger(GED_EVENT.PCI_HOTPLUG);
   }
 
   /** Host thread ids of the vCPUs (vCPU 0: the main thread). */
