@@ -117,7 +117,11 @@ function platformCapabilities(persistence: 'cpu' | 'mem-ctrl'): Uint8Array {
     .done();
 }
 
-export function buildNfit(opts: NfitOptions): Uint8Array {
+/**
+ * The NFIT's structures without its header (nor the 4 reserved bytes after it):
+ * what the root device's _FIT returns, as QEMU's FIT buffer holds them.
+ */
+export function nfitStructures(opts: NfitOptions): Uint8Array {
   const slots = new Set<number>();
   for (const d of opts.dimms) {
     // spaIndex must fit the 16-bit index fields.
@@ -126,8 +130,12 @@ export function buildNfit(opts: NfitOptions): Uint8Array {
     if (BigInt(d.size) <= 0n) throw new RangeError(`NFIT: slot ${d.slot} has no size`);
     slots.add(d.slot);
   }
-  const parts: Uint8Array[] = [new Uint8Array(4)]; // reserved
+  const parts: Uint8Array[] = [];
   for (const d of opts.dimms) parts.push(spaRange(d), memoryDevice(d), controlRegion(d));
   if (opts.persistence) parts.push(platformCapabilities(opts.persistence));
-  return acpiTable('NFIT', 1, concat(...parts));
+  return concat(...parts);
+}
+
+export function buildNfit(opts: NfitOptions): Uint8Array {
+  return acpiTable('NFIT', 1, concat(new Uint8Array(4) /* reserved */, nfitStructures(opts)));
 }

@@ -11,6 +11,9 @@
 //   0x00C     argument bytes (the _DSM's Arg3[0] buffer; up to 4084)
 //   then writes the page address to the doorbell port.
 //
+// Handle 0x10000 is not a device: the root's _FIT reads the current NFIT
+// structures (the FIT) through it, a chunk at a time (QEMU's "read FIT").
+//
 // The methods are Serialized, so one request is in flight per guest. pmemvm
 // copies the page before it reads a field (the guest can change it at any
 // time), checks every handle, offset and length, and answers bad requests
@@ -30,6 +33,15 @@ export const DSM_PAYLOAD_MAX = DSM_PAGE_SIZE - DSM_OUT.PAYLOAD; // 4092
 /** _DSM UUIDs: the NVDIMM root device, and NVDIMM_FAMILY_INTEL devices (what Linux and QEMU use). */
 export const ROOT_DSM_UUID = '2f10e7a4-9e91-11e4-89d3-123b93f75cba';
 export const DIMM_DSM_UUID = '4309ac30-0d11-11e4-9191-0800200c9a66';
+/** The read-FIT interface of handle FIT_HANDLE (QEMU's NVDIMM_QEMU_RSVD_UUID). */
+export const FIT_DSM_UUID = '648b9cf2-cda1-4312-8ad9-49c4af32bd62';
+/** The pseudo-device the _FIT method asks (QEMU's NVDIMM_QEMU_RSVD_HANDLE_ROOT); no NFIT handle can be this large. */
+export const FIT_HANDLE = 0x10000;
+/** Its functions: 1 takes a u32 FIT offset and answers status + up to FIT_MAX_TRANSFER bytes from there. */
+export const FIT_FN = { QUERY: 0, READ_FIT: 1 } as const;
+/** FIT bytes one read-FIT answer carries (the payload less its status). */
+export const FIT_MAX_TRANSFER = DSM_PAYLOAD_MAX - 4; // 4088
+
 /** The only _DSM revision defined. */
 export const DSM_REVISION = 1;
 
@@ -43,6 +55,8 @@ export const DSM_STATUS = {
   NO_SUCH_DEVICE: 2,
   INVALID_INPUT: 3,
   HARDWARE_ERROR: 4,
+  /** Read FIT: the FIT changed since the read at offset 0; start again from 0. */
+  FIT_CHANGED: 0x100,
 } as const;
 
 /** Label bytes one call can carry: a set-label request holds offset + length + data in the argument area. */

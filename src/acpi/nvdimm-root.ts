@@ -1,6 +1,12 @@
 // The NVDIMM root device (_HID ACPI0012, ACPI 6.x 9.20) and one child per
-// NVDIMM whose _ADR is the NFIT device handle. Linux's nfit driver binds to
-// the root device, and disables any NVDIMM whose handle has no child here.
+// memory slot (-m slots=), whose _ADR is the NFIT device handle of the DIMM in
+// that slot. Linux's nfit driver binds to the root device, and disables any
+// NVDIMM whose handle has no child here; a child for every slot, as QEMU
+// builds them, is ready for an NVDIMM added at run time.
+//
+// The root's _FIT returns the current NFIT structures, read from pmemvm in
+// chunks; Linux prefers it to the NFIT at boot and evaluates it again when
+// the root device is notified (0x80) of a hot-added NVDIMM.
 //
 // Every _DSM goes through NCAL, which passes the request to pmemvm through the
 // shared page and doorbell of nvdimm-dsm-abi.ts. A DIMM with a label area also
@@ -10,7 +16,8 @@
 import * as aml from './aml.js';
 import { nfitHandle } from './nfit.js';
 import {
-  DIMM_DSM_UUID, DSM_ARG_MAX, DSM_DOORBELL_PORT, DSM_FN, DSM_PAGE, DSM_PAGE_SIZE, DSM_PAYLOAD_MAX, DSM_REVISION, ROOT_DSM_UUID,
+  DIMM_DSM_UUID, DSM_ARG_MAX, DSM_DOORBELL_PORT, DSM_FN, DSM_PAGE, DSM_PAGE_SIZE, DSM_PAYLOAD_MAX, DSM_REVISION, DSM_STATUS,
+  FIT_DSM_UUID, FIT_FN, FIT_HANDLE, ROOT_DSM_UUID,
 } from './nvdimm-dsm-abi.js';
 
 const { arg, local } = aml;
@@ -36,7 +43,9 @@ function ncal(): aml.Aml {
       { name: 'HDLE', bits: 32 }, { name: 'REVS', bits: 32 }, { name: 'FUNC', bits: 32 }, { name: 'FARG', bits: DSM_ARG_MAX * 8 }),
     aml.field('NRAM', { access: aml.FieldAccess.DWord }, { name: 'RLEN', bits: 32 }, { name: 'ODAT', bits: DSM_PAYLOAD_MAX * 8 }),
     aml.ifOp(aml.lEqual(arg(4), 0), aml.store(aml.toUUID(ROOT_DSM_UUID), local(0))),
-    aml.elseOp(aml.store(aml.toUUID(DIMM_DSM_UUID), local(0))),
+    aml.elseOp(
+      aml.ifOp(aml.lEqual(arg(4), FIT_HANDLE), aml.store(aml.toUUID(FIT_DSM_UUID), local(0))),
+      aml.elseOp(aml.store(aml.toUUID(DIMM_DSM_UUID), local(0)))),
     aml.ifOp(aml.lNotEqual(arg(0), local(0)),
       aml.ifOp(aml.lEqual(arg(2), 0), aml.ret(aml.buffer(new Uint8Array([0])))),
       aml.ret(aml.buffer(new Uint8Array([1])))),
@@ -71,6 +80,44 @@ const offsetLength = () => [
   aml.store(arg(0), aml.ref('OFST')),
   aml.store(arg(1), aml.ref('LEN_')),
 ];
+
+/**
+ * FITS (status of the last chunk), FITR(offset) (one chunk of the FIT: its
+ * bytes, or an empty Buffer at the end or on an error) and _FIT, which joins
+ * the chunks and starts again from offset 0 when pmemvm answers FIT_CHANGED.
+ * FITR is a method of its own so that its named fields are made anew per chunk.
+ */
+export function nvdimmFitMethods(): aml.Aml[] {
+  const fitr = aml.method('FITR', { args: 1, serialized: true },
+    aml.name('OFFB', aml.buffer(new Uint8Array(0), 4)),
+    aml.createDWordField(aml.ref('OFFB'), 0, 'OFFS'),
+    aml.store(arg(0), aml.ref('OFFS')),
+    aml.store(aml.ref('OFFB'), local(2)),
+    ...packLocal2(),
+    aml.store(aml.call('NCAL', aml.toUUID(FIT_DSM_UUID), DSM_REVISION, FIT_FN.READ_FIT, local(0), FIT_HANDLE), local(3)),
+    aml.createDWordField(local(3), 0, 'STTS'),
+    aml.store(aml.ref('STTS'), aml.ref('FITS')),
+    aml.ifOp(aml.lNotEqual(aml.ref('STTS'), DSM_STATUS.SUCCESS), aml.ret(aml.buffer(new Uint8Array(0)))),
+    aml.ret(aml.mid(local(3), 4, aml.sizeOf(local(3)))), // the rest: Mid clips the length
+  );
+  // Local0: the FIT so far; Local1: the next offset; Local2: a chunk; Local3: its size (0: the end).
+  const fit = aml.method('_FIT', { serialized: true },
+    aml.store(aml.buffer(new Uint8Array(0)), local(0)),
+    aml.store(0, local(1)),
+    aml.store(1, local(3)),
+    aml.whileOp(local(3),
+      aml.store(aml.call('FITR', local(1)), local(2)),
+      aml.ifOp(aml.lEqual(aml.ref('FITS'), DSM_STATUS.FIT_CHANGED),
+        aml.store(aml.buffer(new Uint8Array(0)), local(0)),
+        aml.store(0, local(1))),
+      aml.elseOp(
+        aml.store(aml.sizeOf(local(2)), local(3)),
+        aml.add(local(1), local(3), local(1)),
+        aml.concatenate(local(0), local(2), local(0)))),
+    aml.ret(local(0)),
+  );
+  return [aml.name('FITS', 0), fitr, fit];
+}
 
 function labelMethods(handle: number, writable: boolean): aml.Aml[] {
   const lsi = aml.method('_LSI', { serialized: true },
@@ -114,22 +161,40 @@ export interface NvdimmAcpiDimm {
 }
 
 export interface NvdimmRootOptions {
+  /** Memory slots (-m slots=, at least 1): one child device each. */
+  slots: number;
   /** The NVDIMMs present at boot. */
   dimms: readonly NvdimmAcpiDimm[];
 }
 
-/** Device (NVDR) for \_SB, with NCAL, the root _DSM and a child per NVDIMM. */
+/** The child device of one slot; `dimm`: the NVDIMM in it at boot, if any. */
+export function nvdimmSlotDevice(slot: number, dimm?: NvdimmAcpiDimm): aml.Aml {
+  const handle = nfitHandle(slot);
+  return aml.device(nvdimmDeviceName(slot),
+    aml.name('_ADR', handle),
+    aml.method('_DSM', { args: 4 }, aml.ret(aml.call('NCAL', arg(0), arg(1), arg(2), arg(3), handle))),
+    ...(dimm?.labels ? labelMethods(handle, dimm.writable) : []));
+}
+
+/**
+ * Device (NVDR) for \_SB, with NCAL, the root _DSM, _FIT and a child per slot.
+ * A slot with an NVDIMM at boot gets its label methods; an empty one gets
+ * _ADR and _DSM only (a DIMM added there later has the _DSM label functions).
+ */
 export function nvdimmRootDevice(o: NvdimmRootOptions): aml.Aml {
-  const children = [...o.dimms].sort((a, b) => a.slot - b.slot).map((d) => {
-    const handle = nfitHandle(d.slot);
-    return aml.device(nvdimmDeviceName(d.slot),
-      aml.name('_ADR', handle),
-      aml.method('_DSM', { args: 4 }, aml.ret(aml.call('NCAL', arg(0), arg(1), arg(2), arg(3), handle))),
-      ...(d.labels ? labelMethods(handle, d.writable) : []));
-  });
+  if (!Number.isInteger(o.slots) || o.slots < 1) throw new RangeError(`NVDIMM root device: ${o.slots} slots (QEMU builds none without slots)`);
+  const bySlot = new Map<number, NvdimmAcpiDimm>();
+  for (const d of o.dimms) {
+    if (!Number.isInteger(d.slot) || d.slot < 0 || d.slot >= o.slots) throw new RangeError(`NVDIMM in slot ${d.slot}, outside slots 0..${o.slots - 1}`);
+    if (bySlot.has(d.slot)) throw new RangeError(`two NVDIMMs in slot ${d.slot}`);
+    bySlot.set(d.slot, d);
+  }
+  const children: aml.Aml[] = [];
+  for (let slot = 0; slot < o.slots; slot++) children.push(nvdimmSlotDevice(slot, bySlot.get(slot)));
   return aml.device('NVDR',
     aml.name('_HID', aml.str('ACPI0012')),
     ncal(),
     aml.method('_DSM', { args: 4 }, aml.ret(aml.call('NCAL', arg(0), arg(1), arg(2), arg(3), 0))),
+    ...nvdimmFitMethods(),
     ...children);
 }

@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
         cpuModel: o.cpu === undefined ? 'default' as const : 'host' as const,
         deviceMemoryEnd: devices.region.base + devices.region.size,
         virtioPmems: devices.virtioPmems,
-        ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms } } : {}),
+        ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms, slots: o.memory.slots } } : {}),
       },
       console,
       noReboot: o.noReboot,

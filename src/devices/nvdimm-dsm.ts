@@ -2,12 +2,14 @@
  * pmemvm's side of the NVDIMM _DSM doorbell (protocol: acpi/nvdimm-dsm-abi.ts).
  * The guest rings with the page address; we copy the request out of guest
  * memory first, then decide, then write the answer back into the page.
- * Nothing the guest sends can make us read or write outside a label area.
+ * Nothing the guest sends can make us read or write outside a label area
+ * (or, for the _FIT's reads, outside the FIT).
  */
 import type { BusDevice } from './bus.js';
 import {
-  DSM_FN, DSM_IN, DSM_OUT, DSM_PAGE, DSM_PAGE_SIZE, DSM_REVISION, DSM_STATUS, LABEL_MAX_TRANSFER,
+  DSM_FN, DSM_IN, DSM_OUT, DSM_PAGE, DSM_PAGE_SIZE, DSM_REVISION, DSM_STATUS, FIT_FN, FIT_HANDLE, LABEL_MAX_TRANSFER,
 } from '../acpi/nvdimm-dsm-abi.js';
+import { FitReader } from './nvdimm-fit.js';
 
 /** One NVDIMM's label storage as the DSM sees it. */
 export interface LabelArea {
@@ -27,8 +29,12 @@ export interface NvdimmDsmOptions {
   memory: DsmMemory;
   /** NFIT handle -> label area; a handle with no label area has no DIMM functions. */
   dimms: ReadonlyMap<number, LabelArea | null>;
+  /** The current NFIT structures, for the root device's _FIT (none: an empty FIT). */
+  fit?: () => Uint8Array;
   /** Rejected requests, for the log (rate limited by the caller if it likes). */
   onReject?: (why: string) => void;
+  /** Each read-FIT request and its answer, for the debug log. */
+  onFitRead?: (offset: number, status: number, bytes: number) => void;
 }
 
 type Answer = { status: number; data?: Uint8Array } | { mask: number };
@@ -36,13 +42,34 @@ type Answer = { status: number; data?: Uint8Array } | { mask: number };
 export class NvdimmDsm implements BusDevice {
   readonly width = 4;
   private readonly memory: DsmMemory;
-  private readonly dimms: ReadonlyMap<number, LabelArea | null>;
+  private readonly dimms: Map<number, LabelArea | null>;
+  private readonly fit: FitReader;
   private readonly onReject: (why: string) => void;
+  private readonly onFitRead: (offset: number, status: number, bytes: number) => void;
 
   constructor(o: NvdimmDsmOptions) {
     this.memory = o.memory;
-    this.dimms = o.dimms;
+    this.dimms = new Map(o.dimms);
+    this.fit = new FitReader(o.fit ?? (() => new Uint8Array(0)));
     this.onReject = o.onReject ?? (() => {});
+    this.onFitRead = o.onFitRead ?? (() => {});
+  }
+
+  /** A hot-added NVDIMM: its _DSM label functions answer from now on. */
+  addDimm(handle: number, labels: LabelArea | null): void {
+    if (!Number.isInteger(handle) || handle <= 0 || handle >= FIT_HANDLE) throw new RangeError(`NVDIMM handle ${handle} is not a DIMM's`);
+    if (this.dimms.has(handle)) throw new Error(`NVDIMM handle 0x${handle.toString(16)} is taken`);
+    this.dimms.set(handle, labels);
+  }
+
+  /** The FIT changed (call after the provider returns the new one): a _FIT read under way starts again. */
+  fitChanged(): void {
+    this.fit.changed();
+  }
+
+  /** For the state dump. */
+  describe(): string {
+    return `${this.dimms.size} DIMMs, ${this.fit.describe()}`;
   }
 
   read(): number { return 0; }
@@ -69,6 +96,15 @@ export class NvdimmDsm implements BusDevice {
 
     if (revision !== DSM_REVISION) return this.reject(DSM_STATUS.NOT_SUPPORTED, `revision ${revision}`);
     if (handle === 0) return fn === DSM_FN.QUERY ? { mask: 0 } : { status: DSM_STATUS.NOT_SUPPORTED };
+    if (handle === FIT_HANDLE) {
+      if (fn === FIT_FN.QUERY) return { mask: 1 | (1 << FIT_FN.READ_FIT) };
+      if (fn !== FIT_FN.READ_FIT) return { status: DSM_STATUS.NOT_SUPPORTED };
+      const offset = argv.getUint32(0, true);
+      const answer = this.fit.read(offset);
+      if (answer.status === DSM_STATUS.INVALID_INPUT) this.onReject(`FIT read at 0x${offset.toString(16)}, past the FIT's end`);
+      this.onFitRead(offset, answer.status, answer.data?.length ?? 0);
+      return answer;
+    }
     if (!this.dimms.has(handle)) return this.reject(DSM_STATUS.NO_SUCH_DEVICE, `handle 0x${handle.toString(16)}`);
     const labels = this.dimms.get(handle) ?? null;
     if (fn === DSM_FN.QUERY) {

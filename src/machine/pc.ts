@@ -27,7 +27,7 @@ import { GED_EVENT, GED_IRQ, GED_MMIO_BASE, GED_MMIO_SIZE, gedDevice, gedEventMa
 import { PCIHP_IO_BASE, PCIHP_IO_SIZE, pcHotplugSlots } from '../acpi/pci-hotplug.js';
 import { PciHotplugRegisters } from '../devices/pci-hotplug.js';
 import { buildAcpi, ACPI_POWER } from '../acpi/build.js';
-import { buildNfit } from '../acpi/nfit.js';
+import { buildNfit, nfitStructures, type NfitOptions } from '../acpi/nfit.js';
 import { nvdimmRootDevice } from '../acpi/nvdimm-root.js';
 import { DSM_DOORBELL_PORT, DSM_PAGE } from '../acpi/nvdimm-dsm-abi.js';
 import { NvdimmDsm, type LabelArea } from '../devices/nvdimm-dsm.js';
@@ -54,7 +54,7 @@ export interface MachineConfig {
   /** End of the device-memory region (-m slots/maxmem): the 64-bit PCI window goes above it. */
   deviceMemoryEnd?: number;
   /** -machine nvdimm=on: the ACPI NVDIMM root device, and these NVDIMMs (backends opened by the caller). */
-  nvdimm?: { persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[] };
+  nvdimm?: { persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[]; /** -m slots= */ slots: number };
 }
 
 /** Who ended a boot, in QEMU's ShutdownCause terms (the SHUTDOWN and RESET events carry it). */
@@ -86,6 +86,8 @@ export class PcMachine {
   readonly pciHotplug: PciHotplugRegisters;
   /** Called when the guest ejects a slot the host asked to unplug: remove its device. */
   onPciEject: (slot: number) => void = (slot) => debug(`pci hotplug: slot ${slot} ejected, nobody removes its device`);
+  /** The NVDIMM _DSM and _FIT handler (-machine nvdimm=on). */
+  private readonly nvdimmDsm: NvdimmDsm | null = null;
 
   constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
     debug('building the machine');
@@ -176,10 +178,13 @@ export class PcMachine {
     this.pio.register(PCIHP_IO_BASE, PCIHP_IO_SIZE, this.pciHotplug, 'acpi-pci-hotplug');
     if (cfg.nvdimm) {
       const dimms = new Map(cfg.nvdimm.dimms.map((d) => [nfitHandle(d.slot), labelArea(d)] as const));
-      const dsm = new NvdimmDsm({
+      const fit = nfitStructures(nfitOptions(cfg.nvdimm));
+      const dsm = this.nvdimmDsm = new NvdimmDsm({
         memory: this.memory,
         dimms,
+        fit: () => fit,
         onReject: (why) => debug(`nvdimm _DSM: ${why}`),
+        onFitRead: (offset, status, bytes) => debug(`nvdimm _FIT: read at ${offset}: status 0x${status.toString(16)}, ${bytes} bytes of ${fit.length}`),
       });
       this.pio.register(DSM_DOORBELL_PORT, 4, dsm, 'nvdimm-dsm');
     }
@@ -235,6 +240,7 @@ export class PcMachine {
     lines.push(`rtc (irq ${RTC_IRQ}): ${this.rtc.describe()}`);
     lines.push(`acpi-ged (gsi ${GED_IRQ}): ${this.ged.describe()}`);
     lines.push(`acpi-pci-hotplug: ${this.pciHotplug.describe()}`);
+    if (this.nvdimmDsm) lines.push(`nvdimm-dsm: ${this.nvdimmDsm.describe()}`);
     for (const d of this.deviceThreads) lines.push(d.describe());
     return lines;
   }
@@ -305,14 +311,22 @@ function pciWindows(cfg: MachineConfig): PciHostWindows {
   };
 }
 
-/** The NVDIMM root device in the DSDT, and an NFIT when there are NVDIMMs (QEMU builds none without). */
-function nvdimmAcpi(n: MachineConfig['nvdimm']): { dsdtDevices?: Uint8Array[]; extraTables?: Uint8Array[] } {
-  if (!n) return {};
+/** The NFIT's contents for these NVDIMMs. */
+function nfitOptions(n: NonNullable<MachineConfig['nvdimm']>): NfitOptions {
   const dimms = n.dimms.map((d) => ({ slot: d.slot, base: d.addr, size: d.size, unarmed: d.unarmed }));
+  return n.persistence ? { dimms, persistence: n.persistence } : { dimms };
+}
+
+/**
+ * The NVDIMM root device in the DSDT, and an NFIT when there are NVDIMMs (QEMU builds none without).
+ * QEMU 7.2 builds neither without memory slots: no NVDIMM can be plugged then.
+ */
+function nvdimmAcpi(n: MachineConfig['nvdimm']): { dsdtDevices?: Uint8Array[]; extraTables?: Uint8Array[] } {
+  if (!n || n.slots === 0) return {};
   const acpiDimms = n.dimms.map((d) => ({ slot: d.slot, labels: d.labelSize > 0, writable: !d.backend.spec.readonly }));
   return {
-    dsdtDevices: [nvdimmRootDevice({ dimms: acpiDimms })],
-    extraTables: dimms.length ? [buildNfit(n.persistence ? { dimms, persistence: n.persistence } : { dimms })] : [],
+    dsdtDevices: [nvdimmRootDevice({ slots: n.slots, dimms: acpiDimms })],
+    extraTables: n.dimms.length ? [buildNfit(nfitOptions(n))] : [],
   };
 }
 

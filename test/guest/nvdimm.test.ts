@@ -33,6 +33,14 @@ function tempDir(): string { return mkdtempSync(join(tmpdir(), 'pmemvm-nvdimm-')
 
 const sha = sha256;
 
+/** pmemvm's PMEMVM_DEBUG lines for the guest's read-FIT requests, in order. */
+function fitReads(r: GuestResult): { offset: number; status: number; bytes: number; size: number }[] {
+  return r.debug.flatMap((line) => {
+    const m = /nvdimm _FIT: read at (\d+): status 0x([0-9a-f]+), (\d+) bytes of (\d+)$/.exec(line);
+    return m ? [{ offset: Number(m[1]), status: parseInt(m[2]!, 16), bytes: Number(m[3]), size: Number(m[4]) }] : [];
+  });
+}
+
 const readText = (path: string, offset: number, len: number) => readAt(path, offset, len).toString('latin1');
 
 /** ndctl's view, minus nothing: both VMMs must agree on every field. */
@@ -48,8 +56,8 @@ function regionOf(list: NdctlList, dimm: string): NdctlRegion {
   return region;
 }
 
-async function bothVmms(args: (vmm: 'pmemvm' | 'qemu') => string[], script: string) {
-  const pmemvm = await runGuest({ vmm: 'pmemvm', args: args('pmemvm'), script });
+async function bothVmms(args: (vmm: 'pmemvm' | 'qemu') => string[], script: string, pmemvmEnv?: Record<string, string>) {
+  const pmemvm = await runGuest({ vmm: 'pmemvm', args: args('pmemvm'), script, ...(pmemvmEnv ? { env: pmemvmEnv } : {}) });
   assert.equal(pmemvm.exitCode, 0, `pmemvm failed:\n${pmemvm.output}`);
   assert.equal(pmemvm.guestExit, 0, pmemvm.output);
   const qemu = await runGuest({ vmm: 'qemu', args: args('qemu'), script });
@@ -113,6 +121,8 @@ test('nvdimm-persistence=cpu, and an unarmed read-only NVDIMM next to an armed o
       'dd if=/dev/zero of=/dev/pmem1 bs=4096 count=1 conv=fsync 2>/dev/null; echo WRITE_RO=$?',
       'dd if=/dev/zero of=/dev/pmem0 bs=4096 count=1 conv=fsync 2>/dev/null; echo WRITE_RW=$?',
       'echo RO_BYTE=$(dd if=/dev/pmem1 bs=1 count=1 2>/dev/null | od -An -tx1 | tr -d " ")',
+      // The ACPI devices under the NVDIMM root device: name and _ADR.
+      printBlock('NVDEVS', 'for d in /sys/bus/acpi/devices/ACPI0012:00/device:*; do echo "$(cat $d/path | sed "s/.*\\.//") $(cat $d/adr)"; done | sort'),
     ].join('\n');
     const { pmemvm, qemu } = await bothVmms(() => [
       '-machine', 'pc,nvdimm=on,nvdimm-persistence=cpu', '-m', '256M,slots=4,maxmem=2G',
@@ -120,7 +130,24 @@ test('nvdimm-persistence=cpu, and an unarmed read-only NVDIMM next to an armed o
       '-object', `memory-backend-file,id=m1,share=on,readonly=on,mem-path=${ro},size=64M`,
       '-device', 'nvdimm,id=nv0,memdev=m0',
       '-device', 'nvdimm,id=nv1,memdev=m1,unarmed=on',
-    ], script);
+    ], script, { PMEMVM_DEBUG: '1' });
+
+    // Linux's nfit driver took the NVDIMMs from _FIT (it prefers it to the NFIT):
+    // it read the whole FIT (2 x (SPA 56 + memdev 48 + DCR 80) + capabilities 16
+    // bytes) from offset 0 up to an empty chunk at its end, with no error.
+    const reads = fitReads(pmemvm);
+    const FIT_SIZE = 2 * (56 + 48 + 80) + 16;
+    assert.ok(reads.length >= 2, `the guest never read the FIT through _FIT:\n${pmemvm.debug.join('\n')}`);
+    assert.deepEqual(reads.slice(0, 2), [
+      { offset: 0, status: 0, bytes: FIT_SIZE, size: FIT_SIZE },
+      { offset: FIT_SIZE, status: 0, bytes: 0, size: FIT_SIZE },
+    ]);
+    // No AML error in _FIT; the one nfit "error" is the unarmed DIMM's flag, on QEMU too.
+    assert.doesNotMatch(pmemvm.output, /ACPI Error|_FIT/);
+    assert.equal(field(pmemvm.output, 'NFITERRORS'), field(qemu.output, 'NFITERRORS'), pmemvm.output);
+    // -m slots=4: a child device per slot, two of them empty, as on QEMU.
+    assert.equal(block(pmemvm.output, 'NVDEVS'), block(qemu.output, 'NVDEVS'));
+    assert.match(block(pmemvm.output, 'NVDEVS').trim(), /^NV00 0x0*1\nNV01 0x0*2\nNV02 0x0*3\nNV03 0x0*4$/);
 
     const list = ndctl(pmemvm);
     assert.equal(list.dimms.length, 2);

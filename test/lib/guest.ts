@@ -33,12 +33,16 @@ export interface RunGuestOptions {
    * before the timeout kills it: a stuck guest explains itself in the test's failure.
    */
   dumpAfterMs?: number;
+  /** Extra environment for the VMM (e.g. PMEMVM_DEBUG=1). */
+  env?: Record<string, string>;
 }
 
 export interface GuestResult {
   /** Everything the VMM printed (stdout + stderr), \r\n normalised. */
   output: string;
   exitCode: number | null;
+  /** pmemvm's PMEMVM_DEBUG lines ("pmemvm: debug: ..."), kept out of `output` so they cannot split the guest's blocks. */
+  debug: string[];
   /** N from the guest's PMEMVM-GUEST-EXIT=N line, null if it never printed one. */
   guestExit: number | null;
   ms: number;
@@ -95,8 +99,9 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
   const initrd = opts.script !== undefined ? await makeScriptInitrd(base, opts.script, opts.extraFiles) : base;
   if (at >= 0) args[at + 1] = initrd;
   const [cmd, argv] = vmmCommand(opts.vmm, args, initrd);
-  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let output = '';
+  const debug: string[] = [];
   let inputSent = opts.input === undefined;
   child.stdin.on('error', () => {}); // the VMM may exit before reading its input
   if (inputSent) child.stdin.end();
@@ -110,7 +115,10 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
     }
   };
   child.stdout.setEncoding('utf8').on('data', onData);
-  child.stderr.setEncoding('utf8').on('data', onData);
+  // Each debug line is one write of a whole line, so it arrives whole in one chunk.
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    onData(s.replace(/^pmemvm: debug: .*\n/gm, (line) => { debug.push(line.trimEnd()); return ''; }));
+  });
 
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
   const dump = opts.vmm === 'pmemvm' && opts.dumpAfterMs !== undefined ? setTimeout(() => child.kill('SIGUSR1'), opts.dumpAfterMs) : undefined;
@@ -124,5 +132,5 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
 
   output = output.replace(/\r\n/g, '\n');
   const m = /PMEMVM-GUEST-EXIT=(\d+)/.exec(output);
-  return { output, exitCode, guestExit: m ? Number(m[1]) : null, ms: Date.now() - t0 };
+  return { output, exitCode, debug, guestExit: m ? Number(m[1]) : null, ms: Date.now() - t0 };
 }

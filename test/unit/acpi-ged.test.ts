@@ -135,7 +135,7 @@ test('the pc DSDT with PWRB, GED, PCI0 and NVDR: iasl disassembles it without er
       powerButtonDevice(),
       gedDevice({ events: [powerDownEvent, nvdimmHotplugEvent] }),
       pciHostDevice({ mmio32: { base: 0x20000000, end: 0xfebfffff }, mmio64: { base: 0x300000000n, size: 0x800000000n } }),
-      nvdimmRootDevice({ dimms: [{ slot: 0, labels: true, writable: true }] }),
+      nvdimmRootDevice({ slots: 2, dimms: [{ slot: 0, labels: true, writable: true }] }),
     ]);
     writeFileSync(join(dir, 'dsdt.dat'), dsdt);
     const out = iasl(dir, ['-d', 'dsdt.dat']);
