@@ -60,9 +60,8 @@ export interface GedEvent {
 export const powerDownEvent: GedEvent = { bit: GED_EVENT.POWER_DOWN, action: aml.notify(aml.ref('\\_SB.PWRB'), 0x80) };
 
 /**
- * NVDIMM hotplug: Notify (\_SB.NVDR, 0x80). Only for a root device with a _FIT
- * method: Linux's nfit driver answers the notify by evaluating _FIT, which the
- * NVDR pmemvm builds today does not have.
+ * NVDIMM hotplug: Notify (\_SB.NVDR, 0x80). Linux's nfit driver answers by
+ * evaluating the root device's _FIT and merging the DIMMs it has not seen.
  */
 export const nvdimmHotplugEvent: GedEvent = { bit: GED_EVENT.NVDIMM_HOTPLUG, action: aml.notify(aml.ref('\\_SB.NVDR'), 0x80) };
 

@@ -16,9 +16,11 @@ import { startMonitors, type MonitorEndpoint, type RunMonitors } from '../machin
 import type { ChardevInfo } from '../monitor/machine-control.js';
 import { connectedFilename, disconnectedFilename, resolveChardevs, resolveMonitors } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
+import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
 import { parseMemoryBackend } from './backends.js';
 import { imgMain } from './img.js';
 import { parseDevice, type NvdimmDevice, type VirtioPmemDevice } from './devices.js';
+import { nvdimmConfig, virtioPmemConfig } from './device-config.js';
 
 function consoleFrom(o: VmOptions): ConsoleSpec {
   const s = o.serials[0];
@@ -66,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
         deviceMemoryEnd: devices.region.base + devices.region.size,
         virtioPmems: devices.virtioPmems,
         ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms, slots: o.memory.slots } } : {}),
+        // The live device set (its arrays above change with hotplug) forgets a device the guest ejected.
+        onUnplugged: (p: VirtioPmemPlacement) => control.unplugged(p),
       },
       console,
       noReboot: o.noReboot,
@@ -77,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
     const endpoints = monitorEndpoints(o);
     const control = new MonitorControl({
       runner, devices, ramSize, smp: o.smp, name: o.name, nvdimmEnabled: o.machine.nvdimm, chardevs: () => chardevList(o, monitors),
+      emit: (event, data) => emit(event, data),
     });
     const monitors = await startMonitors(endpoints, control, console);
     emit = (event, data) => monitors.hub.emit(event, data);
@@ -85,7 +90,6 @@ async function main(argv: string[]): Promise<number> {
       return await runMachine(runOptions, runner);
     } finally {
       await monitors.close();
-      control.close();
       console.close();
     }
   } finally {
@@ -142,20 +146,8 @@ function memoryDevicesConfig(o: VmOptions): MemoryDevicesConfig {
       pmem: b.pmem, readonly: b.readonly, discardData: b.discardData,
     };
   });
-  const nvdimms = o.devices.map(parseDevice).filter((d): d is NvdimmDevice => d.driver === 'nvdimm').map((d) => ({
-    id: d.id,
-    memdev: d.memdev,
-    labelSize: d.labelSize === undefined ? 0 : sizeToNumber(d.labelSize, 'label-size'),
-    unarmed: d.unarmed,
-    labelOverwrite: d.labelOverwrite,
-    slot: d.slot,
-    addr: d.addr === undefined ? undefined : sizeToNumber(d.addr, 'addr'),
-  }));
-  const virtioPmems = o.devices.map(parseDevice).filter((d): d is VirtioPmemDevice => d.driver === 'virtio-pmem-pci').map((d) => ({
-    id: d.id,
-    memdev: d.memdev,
-    pciSlot: d.pciAddr?.slot,
-  }));
+  const nvdimms = o.devices.map(parseDevice).filter((d): d is NvdimmDevice => d.driver === 'nvdimm').map(nvdimmConfig);
+  const virtioPmems = o.devices.map(parseDevice).filter((d): d is VirtioPmemDevice => d.driver === 'virtio-pmem-pci').map(virtioPmemConfig);
   return {
     virtioPmems,
     ramSize: sizeToNumber(o.memory.size, '-m'),

@@ -12,6 +12,8 @@ const IDENTITY_MAP_ADDR = 0xfffbc000n;
 export class Vm {
   readonly fd: number;
   private nextSlot = 0;
+  /** Slots given back by releaseSlot(), reused first: hotplug must not run KVM out of slots. */
+  private readonly freeSlots: number[] = [];
 
   constructor(readonly kvm: KvmSystem) {
     this.fd = kvm.createVmFd();
@@ -32,7 +34,14 @@ export class Vm {
     return slot;
   }
   /** A slot number for memory that comes and goes at one place (mapSlot/unmapMemory). */
-  reserveSlot(): number { return this.nextSlot++; }
+  reserveSlot(): number { return this.freeSlots.pop() ?? this.nextSlot++; }
+  /** Unmap a slot (if `mapped`: KVM refuses to delete an empty one) and make its number available again. */
+  releaseSlot(slot: number, mapped = true): void {
+    if (mapped) this.unmapMemory(slot);
+    if (!this.freeSlots.includes(slot)) this.freeSlots.push(slot);
+  }
+  /** Memory slots in use (diagnostics: hotplug must give back what it takes). */
+  get slotsInUse(): number { return this.nextSlot - this.freeSlots.length; }
   /** Map host memory in a reserved slot (unmap it first if it is mapped elsewhere). */
   mapSlot(slot: number, guestPhysAddr: bigint, size: bigint, userAddr: bigint, flags = 0): void {
     this.setRegion({ slot, flags, guestPhysAddr, size, userAddr });

@@ -70,16 +70,30 @@ export interface Nvdimm {
   labelSize: number;
   unarmed: boolean;
   backend: MemoryBackend;
+  /** Added by device_add while pmemvm ran (query-memory-devices says so). */
+  hotplugged: boolean;
 }
 
 export class MemoryDevices {
+  /** The live set: the command line's devices, then hot-added ones; a reboot builds the machine from it. */
+  readonly nvdimms: Nvdimm[];
+  readonly virtioPmems: VirtioPmemPlacement[];
+  private unnamed: number;
+
   private constructor(
     readonly region: DeviceMemoryRegion,
     readonly allocator: DeviceMemory,
-    readonly backends: ReadonlyMap<string, MemoryBackend>,
-    readonly nvdimms: readonly Nvdimm[],
-    readonly virtioPmems: readonly VirtioPmemPlacement[],
-  ) {}
+    private readonly backendMap: Map<string, MemoryBackend>,
+    nvdimms: Nvdimm[],
+    virtioPmems: VirtioPmemPlacement[],
+  ) {
+    this.nvdimms = nvdimms;
+    this.virtioPmems = virtioPmems;
+    this.unnamed = nvdimms.length + virtioPmems.length;
+  }
+
+  /** Memory backends by id: the command line's and object-add's, until object-del. */
+  get backends(): ReadonlyMap<string, MemoryBackend> { return this.backendMap; }
 
   /** Open every backend, then place every device; all or nothing. */
   static open(cfg: MemoryDevicesConfig, opts: OpenOptions = {}): MemoryDevices {
@@ -88,9 +102,9 @@ export class MemoryDevices {
       for (const spec of cfg.backends) backends.set(spec.id, openBackend(spec, opts));
       const region = deviceMemoryRegion(cfg.ramSize, cfg.maxmem ?? cfg.ramSize, cfg.slots);
       const allocator = new DeviceMemory({ base: region.base, size: region.size, slots: cfg.slots, limit: region.limit });
-      const nvdimms = cfg.nvdimms.map((d, i) => placeNvdimm(allocator, backends, d, i));
-      const used = new Set<number>();
-      const virtioPmems = (cfg.virtioPmems ?? []).map((d, i) => placeVirtioPmem(allocator, backends, d, i, used));
+      const nvdimms = cfg.nvdimms.map((d, i) => placeNvdimm(allocator, backends, d, `nvdimm${i}`, false));
+      const virtioPmems: VirtioPmemPlacement[] = [];
+      for (const [i, d] of (cfg.virtioPmems ?? []).entries()) virtioPmems.push(placeVirtioPmem(allocator, backends, d, `virtio-pmem${i}`, virtioPmems, false));
       return new MemoryDevices(region, allocator, backends, nvdimms, virtioPmems);
     } catch (e) {
       for (const b of backends.values()) {
@@ -99,6 +113,67 @@ export class MemoryDevices {
       }
       throw e;
     }
+  }
+
+  /** Take a backend opened at run time (object-add). */
+  addBackend(b: MemoryBackend): void {
+    if (this.backendMap.has(b.id)) throw new Error(`memory backend '${b.id}' exists`);
+    this.backendMap.set(b.id, b);
+  }
+
+  /** Close and forget an unused backend (object-del); false if there is none by that id. */
+  deleteBackend(id: string): boolean {
+    const b = this.backendMap.get(id);
+    if (!b) return false;
+    if (this.busyBackends().has(id)) throw new Error(`memory backend '${id}' is in use`);
+    this.backendMap.delete(id);
+    b.close();
+    return true;
+  }
+
+  /** Backends that a device uses. */
+  busyBackends(): Set<string> {
+    return new Set([...this.nvdimms.map((n) => n.backend.id), ...this.virtioPmems.map((v) => v.backend.id)]);
+  }
+
+  /** Every device's id (-device id=). */
+  deviceIds(): Set<string> {
+    return new Set([...this.nvdimms, ...this.virtioPmems].map((x) => x.id).filter((x): x is string => x !== undefined));
+  }
+
+  /**
+   * Add an NVDIMM to the live set (device_add): the command line's checks and
+   * placement. On an error nothing changed (no slot, no address taken).
+   */
+  addNvdimm(d: NvdimmConfig): Nvdimm {
+    const n = placeNvdimm(this.allocator, this.backendMap, d, `nvdimm${this.unnamed}`, true);
+    this.unnamed++;
+    this.nvdimms.push(n);
+    return n;
+  }
+
+  /** Add a virtio-pmem device to the live set (device_add); on an error nothing changed. */
+  addVirtioPmem(d: VirtioPmemConfig): VirtioPmemPlacement {
+    const p = placeVirtioPmem(this.allocator, this.backendMap, d, `virtio-pmem${this.unnamed}`, this.virtioPmems, true);
+    this.unnamed++;
+    this.virtioPmems.push(p);
+    return p;
+  }
+
+  /** Undo addNvdimm when the machine could not take the device (NVDIMMs are never unplugged from a guest). */
+  removeNvdimm(n: Nvdimm): void {
+    const i = this.nvdimms.indexOf(n);
+    if (i < 0) return;
+    this.nvdimms.splice(i, 1);
+    this.allocator.release(n.name);
+  }
+
+  /** Forget an unplugged (or never attached) virtio-pmem device: its address range and PCI slot are free again. */
+  removeVirtioPmem(p: VirtioPmemPlacement): void {
+    const i = this.virtioPmems.indexOf(p);
+    if (i < 0) return;
+    this.virtioPmems.splice(i, 1);
+    this.allocator.release(p.name);
   }
 
   /** One line per device: is what the guest writes there safe from a host crash, and why. */
@@ -131,8 +206,8 @@ export class MemoryDevices {
   }
 }
 
-function placeNvdimm(allocator: DeviceMemory, backends: Map<string, MemoryBackend>, d: NvdimmConfig, index: number): Nvdimm {
-  const name = d.id ?? `nvdimm${index}`;
+function placeNvdimm(allocator: DeviceMemory, backends: ReadonlyMap<string, MemoryBackend>, d: NvdimmConfig, fallbackName: string, hotplugged: boolean): Nvdimm {
+  const name = d.id ?? fallbackName;
   const backend = backends.get(d.memdev);
   // validateOptions() already checked memdev names; this is a programming error.
   if (!backend) throw new Error(`nvdimm '${name}': no backend '${d.memdev}'`);
@@ -146,7 +221,7 @@ function placeNvdimm(allocator: DeviceMemory, backends: Map<string, MemoryBacken
   }
   if (d.labelSize > 0 && !d.labelOverwrite) refuseToHideData(name, d, backend, size);
   const { addr, slot } = allocator.allocate({ id: name, size, align: backend.align, addrAlign: PLACEMENT_ALIGN, addr: d.addr, slot: d.slot });
-  return { id: d.id, name, slot, addr, size, labelOffset: size, labelSize: d.labelSize, unarmed: d.unarmed, backend };
+  return { id: d.id, name, slot, addr, size, labelOffset: size, labelSize: d.labelSize, unarmed: d.unarmed, backend, hotplugged };
 }
 
 /**
@@ -155,12 +230,15 @@ function placeNvdimm(allocator: DeviceMemory, backends: Map<string, MemoryBacken
  * QEMU does it silently and a file system ending there is corrupted. Refuse
  * unless the area is blank or already holds a valid namespace index.
  */
-function placeVirtioPmem(allocator: DeviceMemory, backends: Map<string, MemoryBackend>, d: VirtioPmemConfig, index: number, usedSlots: Set<number>): VirtioPmemPlacement {
-  const name = d.id ?? `virtio-pmem${index}`;
+function placeVirtioPmem(
+  allocator: DeviceMemory, backends: ReadonlyMap<string, MemoryBackend>, d: VirtioPmemConfig, fallbackName: string,
+  others: readonly VirtioPmemPlacement[], hotplugged: boolean,
+): VirtioPmemPlacement {
+  const name = d.id ?? fallbackName;
   const backend = backends.get(d.memdev);
   if (!backend) throw new Error(`virtio-pmem '${name}': no backend '${d.memdev}'`);
-  // The whole backend is the guest's persistent memory; it takes no ACPI slot.
-  const { addr } = allocator.allocate({ id: name, size: backend.size, align: backend.align, addrAlign: PLACEMENT_ALIGN, needsSlot: false });
+  // The PCI slot first: a refusal must leave no address taken.
+  const usedSlots = new Set(others.map((o) => o.pciSlot));
   let pciSlot = d.pciSlot;
   if (pciSlot === undefined) {
     pciSlot = 2;
@@ -169,8 +247,9 @@ function placeVirtioPmem(allocator: DeviceMemory, backends: Map<string, MemoryBa
   } else if (pciSlot === 0 || usedSlots.has(pciSlot)) {
     throw new UserError(`virtio-pmem '${name}': PCI slot ${pciSlot} is already taken${pciSlot === 0 ? ' by the host bridge' : ''}; pick another addr=`);
   }
-  usedSlots.add(pciSlot);
-  return { id: d.id, name, addr, size: backend.size, pciSlot, backend };
+  // The whole backend is the guest's persistent memory; it takes no ACPI slot.
+  const { addr } = allocator.allocate({ id: name, size: backend.size, align: backend.align, addrAlign: PLACEMENT_ALIGN, needsSlot: false });
+  return { id: d.id, name, addr, size: backend.size, pciSlot, backend, hotplugged };
 }
 
 function refuseToHideData(name: string, d: NvdimmConfig, backend: MemoryBackend, labelOffset: number): void {

@@ -3,8 +3,9 @@
  * the run state and lifecycle commands go to the MachineRunner, the queries
  * read the machine and its memory devices, and object-add/object-del manage
  * memory backends with exactly the command line's checks and messages.
- * Adding or removing devices while the guest runs (hotplug) is not built yet:
- * device_add and device_del check their arguments and then say so.
+ * device_add and device_del change the live device set (MemoryDevices, the
+ * one owner, also used at start-up) and plug into or unplug from the running
+ * machine; a reboot builds the machine from the set as it is then.
  */
 import { UserError } from '../errors.js';
 import { QmpError } from '../monitor/qmp-errors.js';
@@ -16,6 +17,8 @@ import { parseDevice } from '../cli/devices.js';
 import { isIdentifier } from '../cli/qemuopts.js';
 import type { DeviceSpec, ObjectSpec, SmpOptions } from '../cli/vm-options.js';
 import { openBackend, type MemoryBackend } from '../memory/backend.js';
+import { nvdimmConfig, virtioPmemConfig } from '../cli/device-config.js';
+import type { VirtioPmemPlacement } from './virtio-pmem.js';
 import type { MachineRunner } from './run.js';
 import type { MemoryDevices } from './memory-devices.js';
 import { pciDeviceInfo } from './pci-info.js';
@@ -29,6 +32,8 @@ export interface MonitorControlOptions {
   nvdimmEnabled: boolean;
   /** query-chardev's list (the monitors know whether a client is connected). */
   chardevs: () => ChardevInfo[];
+  /** QMP events (DEVICE_DELETED). */
+  emit: (event: string, data?: Record<string, unknown>) => void;
 }
 
 /** A UserError's text without the option it was written for ("-object X: "), for a QMP reply. */
@@ -38,11 +43,6 @@ function qmpText(e: unknown, prefix: string): string {
 }
 
 export class MonitorControl implements MachineControl {
-  /** Backends added by object-add, by id. */
-  private readonly added = new Map<string, MemoryBackend>();
-  /** Command-line backends deleted by object-del (unused ones only). */
-  private readonly deleted = new Set<string>();
-
   constructor(private readonly o: MonitorControlOptions) {}
 
   status(): StatusInfo {
@@ -82,7 +82,7 @@ export class MonitorControl implements MachineControl {
       ...d.nvdimms.map((n): MemoryDeviceInfo => ({
         type: 'nvdimm',
         // QEMU reports a DIMM's size as its backend's, label area included.
-        data: { id: n.id, addr: n.addr, size: n.backend.size, slot: n.slot, node: 0, memdev: `/objects/${n.backend.id}`, hotplugged: false, hotpluggable: true },
+        data: { id: n.id, addr: n.addr, size: n.backend.size, slot: n.slot, node: 0, memdev: `/objects/${n.backend.id}`, hotplugged: n.hotplugged, hotpluggable: true },
       })),
       ...d.virtioPmems.map((v): MemoryDeviceInfo => ({
         type: 'virtio-pmem', data: { id: v.id, memaddr: v.addr, size: v.size, memdev: `/objects/${v.backend.id}` },
@@ -128,17 +128,15 @@ export class MonitorControl implements MachineControl {
       if (e instanceof UserError) throw new QmpError('GenericError', qmpText(e, prefix));
       throw e;
     }
-    this.added.set(id, backend);
+    this.o.devices.addBackend(backend);
   }
 
   objectDel(id: string): void {
     if (id === 'pc.ram') throw new QmpError('GenericError', "object 'pc.ram' is in use, can not be deleted");
-    const b = this.backends().find((x) => x.id === id);
-    if (!b) throw new QmpError('GenericError', `object '${id}' not found`);
-    if (this.usedBackends().has(id)) throw new QmpError('GenericError', `object '${id}' is in use, can not be deleted`);
-    b.close();
-    if (this.added.delete(id)) return;
-    this.deleted.add(id);
+    const d = this.o.devices;
+    if (!d.backends.has(id)) throw new QmpError('GenericError', `object '${id}' not found`);
+    if (d.busyBackends().has(id)) throw new QmpError('GenericError', `object '${id}' is in use, can not be deleted`);
+    d.deleteBackend(id);
   }
 
   deviceAdd(props: Record<string, string>): void {
@@ -147,18 +145,40 @@ export class MonitorControl implements MachineControl {
     const arg = [driver, ...(id === undefined ? [] : [`id=${id}`]), ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].join(',');
     const spec: DeviceSpec = { driver, id, props: new Map(Object.entries(rest)), flags: new Map(), arg };
     const prefix = `-device ${arg}: `;
-    let dev;
+    const d = this.o.devices;
+    const asQmp = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (e instanceof UserError) throw new QmpError('GenericError', qmpText(e, prefix));
+        throw e;
+      }
+    };
+    const dev = asQmp(() => parseDevice(spec));
+    if (id !== undefined && d.deviceIds().has(id)) throw new QmpError('GenericError', `Duplicate device ID '${id}'`);
+    if (dev.driver === 'nvdimm' && !this.o.nvdimmEnabled) throw new QmpError('GenericError', "nvdimm is not enabled: missing 'nvdimm' in '-M'");
+    if (!d.backends.has(dev.memdev)) throw new QmpError('GenericError', `Property '${dev.driver}.memdev' can't find value '${dev.memdev}'`);
+    if (d.busyBackends().has(dev.memdev)) throw new QmpError('GenericError', `can't use already busy memdev: ${dev.memdev}`);
+    // QEMU's memory_device_pre_plug: without maxmem there is no device-memory region.
+    if (d.region.size === 0) throw new QmpError('GenericError', 'memory devices (e.g. for memory hotplug) are not enabled, please specify the maxmem option');
+    const machine = this.o.runner.machine;
+    if (dev.driver === 'nvdimm') {
+      const n = asQmp(() => d.addNvdimm(nvdimmConfig(dev)));
+      try {
+        machine?.plugNvdimm(n);
+      } catch (e) {
+        d.removeNvdimm(n);
+        throw e;
+      }
+      return;
+    }
+    const p = asQmp(() => d.addVirtioPmem(virtioPmemConfig(dev)));
     try {
-      dev = parseDevice(spec);
+      machine?.plugVirtioPmem(p);
     } catch (e) {
-      if (e instanceof UserError) throw new QmpError('GenericError', qmpText(e, prefix));
+      d.removeVirtioPmem(p);
       throw e;
     }
-    if (id !== undefined && this.deviceIds().has(id)) throw new QmpError('GenericError', `Duplicate device ID '${id}'`);
-    if (dev.driver === 'nvdimm' && !this.o.nvdimmEnabled) throw new QmpError('GenericError', "nvdimm is not enabled: missing 'nvdimm' in '-M'");
-    if (!this.backends().some((b) => b.id === dev.memdev)) throw new QmpError('GenericError', `Property '${dev.driver}.memdev' can't find value '${dev.memdev}'`);
-    if (this.usedBackends().has(dev.memdev)) throw new QmpError('GenericError', `can't use already busy memdev: ${dev.memdev}`);
-    throw new QmpError('GenericError', `${dev.driver}: hot-plugging memory devices into a running guest is not built yet; give the device on the command line (-device ${arg})`);
   }
 
   deviceDel(id: string): void {
@@ -169,28 +189,26 @@ export class MonitorControl implements MachineControl {
     if (nvdimm) {
       throw new QmpError('GenericError', `nvdimm device hot unplug is not supported: Linux's nfit driver refuses an NFIT that drops a DIMM ("new nfit deletes entries (unsupported)"); power the guest off to remove '${id}', or use virtio-pmem for memory that must come and go`);
     }
-    throw new QmpError('GenericError', `virtio-pmem-pci: unplugging from a running guest is not built yet; power the guest off to remove '${id}'`);
+    const machine = this.o.runner.machine;
+    // No guest to ask (between boots, or powered off under -no-shutdown): the device just goes.
+    if (!machine) { this.unplugged(vpmem!); return; }
+    if (!machine.requestUnplug(vpmem!)) throw new QmpError('GenericError', `Device ${id} is already in the process of unplug`);
   }
 
-  private backends(): MemoryBackend[] {
-    return [...[...this.o.devices.backends.values()].filter((b) => !this.deleted.has(b.id)), ...this.added.values()];
+  /** The guest let go of a virtio-pmem device (its _EJ0) and the machine released it: forget it, tell the clients. */
+  unplugged(p: VirtioPmemPlacement): void {
+    this.o.devices.removeVirtioPmem(p);
+    if (p.id === undefined) return;
+    // QEMU sends one for the virtio device inside the PCI function (it has no id), then one for the function.
+    this.o.emit('DEVICE_DELETED', { path: `/machine/peripheral/${p.id}/virtio-backend` });
+    this.o.emit('DEVICE_DELETED', { device: p.id, path: `/machine/peripheral/${p.id}` });
   }
-  private usedBackends(): Set<string> {
-    const d = this.o.devices;
-    return new Set([...d.nvdimms.map((n) => n.backend.id), ...d.virtioPmems.map((v) => v.backend.id)]);
-  }
-  private deviceIds(): Set<string> {
-    const d = this.o.devices;
-    return new Set([...d.nvdimms, ...d.virtioPmems].map((x) => x.id).filter((x): x is string => x !== undefined));
-  }
+
+  private backends(): MemoryBackend[] { return [...this.o.devices.backends.values()]; }
+
   /** qdev ids of the PCI functions, by slot (the host bridge has none). */
   private pciIds(): Map<number, string> {
     return new Map(this.o.devices.virtioPmems.map((v) => [v.pciSlot, v.id ?? ''] as const));
   }
 
-  /** Close what object-add opened (pmemvm is ending). */
-  close(): void {
-    for (const b of this.added.values()) b.close();
-    this.added.clear();
-  }
 }

@@ -23,7 +23,7 @@ import { AcpiPower } from '../devices/power.js';
 import { CmosRtc, RTC_BASE, RTC_IRQ } from '../devices/rtc.js';
 import { attachQuietPorts } from '../devices/legacy.js';
 import { GenericEventDevice } from '../devices/ged.js';
-import { GED_EVENT, GED_IRQ, GED_MMIO_BASE, GED_MMIO_SIZE, gedDevice, gedEventMask, pciHotplugEvent, powerButtonDevice, powerDownEvent } from '../acpi/ged.js';
+import { GED_EVENT, GED_IRQ, GED_MMIO_BASE, GED_MMIO_SIZE, gedDevice, gedEventMask, nvdimmHotplugEvent, pciHotplugEvent, powerButtonDevice, powerDownEvent } from '../acpi/ged.js';
 import { PCIHP_IO_BASE, PCIHP_IO_SIZE, pcHotplugSlots } from '../acpi/pci-hotplug.js';
 import { PciHotplugRegisters } from '../devices/pci-hotplug.js';
 import { buildAcpi, ACPI_POWER } from '../acpi/build.js';
@@ -55,6 +55,8 @@ export interface MachineConfig {
   deviceMemoryEnd?: number;
   /** -machine nvdimm=on: the ACPI NVDIMM root device, and these NVDIMMs (backends opened by the caller). */
   nvdimm?: { persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[]; /** -m slots= */ slots: number };
+  /** A virtio-pmem device left the guest (device_del, then the guest's eject) and pmemvm let it go. */
+  onUnplugged?: (p: VirtioPmemPlacement) => void;
 }
 
 /** Who ended a boot, in QEMU's ShutdownCause terms (the SHUTDOWN and RESET events carry it). */
@@ -77,6 +79,10 @@ export class PcMachine {
   private readonly rtc: CmosRtc;
   /** Device threads, ended after the vCPUs. */
   private deviceThreads: VirtioPmemHandle[] = [];
+  /** The NVDIMM _DSM/_FIT handler (-machine nvdimm=on). */
+  private nvdimmDsm: NvdimmDsm | null = null;
+  /** Rebuild the FIT from the NVDIMMs now in the live set (after a hotplug). */
+  private refreshFit: () => void = () => {};
   private ended: Promise<MachineExit>;
   private finish!: (e: MachineExit) => void;
   readonly serial: Serial16550;
@@ -84,10 +90,6 @@ export class PcMachine {
   private readonly ged: GenericEventDevice;
   /** ACPI PCI hotplug of bus 0: plug()/requestUnplug(), then pciHotplugNotify(). */
   readonly pciHotplug: PciHotplugRegisters;
-  /** Called when the guest ejects a slot the host asked to unplug: remove its device. */
-  onPciEject: (slot: number) => void = (slot) => debug(`pci hotplug: slot ${slot} ejected, nobody removes its device`);
-  /** The NVDIMM _DSM and _FIT handler (-machine nvdimm=on). */
-  private readonly nvdimmDsm: NvdimmDsm | null = null;
 
   constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
     debug('building the machine');
@@ -147,7 +149,8 @@ export class PcMachine {
     this.rtc = new CmosRtc({ setIrq: (level) => this.vm.setIrqLine(RTC_IRQ, level) });
     this.pio.register(RTC_BASE, 2, this.rtc, 'rtc');
     attachQuietPorts(this.pio); // legacy ports Linux probes: absent, silently
-    const gedEvents = [powerDownEvent, pciHotplugEvent];
+    // NVDIMM hotplug needs the root device's _FIT, which exists when there are memory slots.
+    const gedEvents = [powerDownEvent, pciHotplugEvent, ...(cfg.nvdimm && cfg.nvdimm.slots > 0 ? [nvdimmHotplugEvent] : [])];
     this.ged = new GenericEventDevice({ supported: gedEventMask(gedEvents), setIrq: (level) => this.vm.setIrqLine(GED_IRQ, level) });
     this.mmio.register(GED_MMIO_BASE, GED_MMIO_SIZE, this.ged, 'acpi-ged');
     // PCI: the host bridge at 00:00.0; config accesses to absent functions stay in the vCPU threads.
@@ -162,23 +165,20 @@ export class PcMachine {
     // on family 0Fh CPUs): ~16K CF8 writes. Coalesced, KVM completes them without a
     // round trip to user space; the vCPU threads apply them before the next exit they handle.
     this.vm.coalescePio(PCI_CONFIG_ADDRESS, 4);
-    for (const p of cfg.virtioPmems ?? []) {
-      this.deviceThreads.push(attachVirtioPmem(p, {
-        vm: this.vm, pci, mmio: this.mmio, memory: this.memory,
-        mapMemory: (gpa, len, host, ro) => { this.vm.mapMemory(BigInt(gpa), BigInt(len), host, ro ? MEM_READONLY : 0); },
-        onFatal: (message) => this.end({ kind: 'error', message }),
-      }));
-    }
+    for (const p of cfg.virtioPmems ?? []) this.attachVirtioPmem(p);
     const hotplugSlots = pcHotplugSlots(cfg.virtioPmems?.map((p) => p.pciSlot));
     this.pciHotplug = new PciHotplugRegisters({
       slots: hotplugSlots,
-      onEject: (slot) => this.onPciEject(slot),
+      onEject: (slot) => { void this.ejected(slot); },
       onRefusedEject: (slot) => debug(`pci hotplug: the guest ejected slot ${slot}, which the host did not unplug: ignored`),
     });
     this.pio.register(PCIHP_IO_BASE, PCIHP_IO_SIZE, this.pciHotplug, 'acpi-pci-hotplug');
     if (cfg.nvdimm) {
       const dimms = new Map(cfg.nvdimm.dimms.map((d) => [nfitHandle(d.slot), labelArea(d)] as const));
-      const fit = nfitStructures(nfitOptions(cfg.nvdimm));
+      // The FIT follows the live device set (cfg.nvdimm.dimms grows with hotplug); rebuilt only when it changes.
+      const nv = cfg.nvdimm;
+      let fit = nfitStructures(nfitOptions(nv));
+      this.refreshFit = () => { fit = nfitStructures(nfitOptions(nv)); };
       const dsm = this.nvdimmDsm = new NvdimmDsm({
         memory: this.memory,
         dimms,
@@ -241,6 +241,7 @@ export class PcMachine {
     lines.push(`acpi-ged (gsi ${GED_IRQ}): ${this.ged.describe()}`);
     lines.push(`acpi-pci-hotplug: ${this.pciHotplug.describe()}`);
     if (this.nvdimmDsm) lines.push(`nvdimm-dsm: ${this.nvdimmDsm.describe()}`);
+    lines.push(`kvm: ${this.vm.slotsInUse} memory slots in use`);
     for (const d of this.deviceThreads) lines.push(d.describe());
     return lines;
   }
@@ -258,6 +259,62 @@ export class PcMachine {
   /** Raise the GED's PCI-hotplug event: the guest's PCNT reads what pciHotplug holds. */
   pciHotplugNotify(): void {
     this.ged.trigger(GED_EVENT.PCI_HOTPLUG);
+  }
+
+  private attachVirtioPmem(p: VirtioPmemPlacement): void {
+    this.deviceThreads.push(attachVirtioPmem(p, {
+      vm: this.vm, pci: this.pci, mmio: this.mmio, memory: this.memory,
+      mapMemory: (gpa, len, host, ro) => this.vm.mapMemory(BigInt(gpa), BigInt(len), host, ro ? MEM_READONLY : 0),
+      onFatal: (message) => this.end({ kind: 'error', message }),
+    }));
+  }
+
+  /**
+   * Hot-add an NVDIMM that the live device set has placed: its memory goes into
+   * the guest, the _DSM answers for its handle, and the GED tells the guest's
+   * nfit driver to read _FIT again, which now lists it.
+   */
+  plugNvdimm(d: Nvdimm): void {
+    const dsm = this.nvdimmDsm;
+    if (!dsm) throw new Error('NVDIMM hotplug without an NVDIMM root device');
+    const slot = this.vm.mapMemory(BigInt(d.addr), BigInt(d.size), d.backend.hostAddr, d.backend.spec.readonly ? MEM_READONLY : 0);
+    try {
+      dsm.addDimm(nfitHandle(d.slot), labelArea(d));
+    } catch (e) {
+      this.vm.releaseSlot(slot);
+      throw e;
+    }
+    this.refreshFit();
+    dsm.fitChanged();
+    this.ged.trigger(GED_EVENT.NVDIMM_HOTPLUG);
+  }
+
+  /** Hot-add a virtio-pmem-pci device: its PCI function, BAR, memory and thread, then the guest's acpiphp scans the slot. */
+  plugVirtioPmem(p: VirtioPmemPlacement): void {
+    this.attachVirtioPmem(p);
+    this.pciHotplug.plug(p.pciSlot);
+    this.pciHotplugNotify();
+  }
+
+  /**
+   * device_del of a virtio-pmem device: ask the guest to let it go (ACPI eject
+   * request). The device leaves when the guest's _EJ0 says so; a guest that
+   * ignores the request keeps it. False if a request is already pending.
+   */
+  requestUnplug(p: VirtioPmemPlacement): boolean {
+    if (this.pciHotplug.unplugPending(p.pciSlot)) return false;
+    this.pciHotplug.requestUnplug(p.pciSlot);
+    this.pciHotplugNotify();
+    return true;
+  }
+
+  /** The guest's _EJ0 for a slot we asked it to eject (the registers refuse others): release the device, then tell the owner of the device set. */
+  private async ejected(pciSlot: number): Promise<void> {
+    const i = this.deviceThreads.findIndex((h) => h.placement.pciSlot === pciSlot);
+    if (i < 0) return;
+    const [h] = this.deviceThreads.splice(i, 1);
+    await h!.detach();
+    this.cfg.onUnplugged?.(h!.placement);
   }
 
   /** Host thread ids of the vCPUs (vCPU 0: the main thread). */
@@ -289,6 +346,11 @@ export class PcMachine {
     const e = await this.ended;
     await this.vcpus.stop();
     await Promise.all(this.deviceThreads.map((d) => d.stop()));
+    // As QEMU, a reset completes the unplugs the guest had not answered: those devices are not in the next boot.
+    for (const slot of this.pciHotplug.pendingUnplugs()) {
+      const h = this.deviceThreads.find((d) => d.placement.pciSlot === slot);
+      if (h) this.cfg.onUnplugged?.(h.placement);
+    }
     return e;
   }
 

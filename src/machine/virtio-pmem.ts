@@ -30,6 +30,8 @@ export interface VirtioPmemPlacement {
   size: number;
   pciSlot: number;
   backend: MemoryBackend;
+  /** Added by device_add while pmemvm ran. */
+  hotplugged: boolean;
 }
 
 export interface VirtioPmemParts {
@@ -38,14 +40,22 @@ export interface VirtioPmemParts {
   mmio: IoBus;
   /** Guest RAM (the rings live there). */
   memory: GuestMemory;
-  mapMemory: (gpa: number, size: number, hostAddr: bigint, readonly: boolean) => void;
+  /** Map host memory into the guest; returns the KVM slot. */
+  mapMemory: (gpa: number, size: number, hostAddr: bigint, readonly: boolean) => number;
   /** The device thread failed: the machine cannot go on. */
   onFatal: (message: string) => void;
 }
 
 export interface VirtioPmemHandle {
+  readonly placement: VirtioPmemPlacement;
   /** Let the device thread finish the flush in hand, then end it. */
   stop(): Promise<void>;
+  /**
+   * Hot unplug, after the guest let go (its _EJ0): the PCI function, BAR, notify
+   * registers and memory leave the guest at once; the device thread ends after
+   * the flush in hand. The backend stays mapped in pmemvm (object-del closes it).
+   */
+  detach(): Promise<void>;
   /** Release host memory the VM mapped (after the VM is closed). */
   destroy(): void;
   /** The request queue's state in one line (diagnostics). */
@@ -56,7 +66,7 @@ const NOTIFY_WIDTH = 2; // Linux writes the queue index as 16 bits
 
 export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts): VirtioPmemHandle {
   const b = p.backend;
-  parts.mapMemory(p.addr, p.size, b.hostAddr, b.spec.readonly);
+  const memorySlot = parts.mapMemory(p.addr, p.size, b.hostAddr, b.spec.readonly);
   const log = (m: string) => debug(`${p.name}: ${m}`);
   const gsi = intxGsi(p.pciSlot, 0);
   const irq: IrqSink = {
@@ -137,15 +147,39 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
   });
   parts.pci.add(p.pciSlot, 0, transport.pci);
 
+  let stopped: Promise<void> | null = null;
+  const stop = () => stopped ??= (async () => {
+    stopping = true;
+    transport.shared.stop();
+    libc.write(notifyFd, one);
+    await exited;
+    libc.close(notifyFd);
+  })();
+  let destroyed = false;
+  const destroy = () => {
+    if (destroyed) return;
+    destroyed = true;
+    libc.munmap(mirrorAddr, PAGE);
+  };
+
   return {
-    async stop() {
-      stopping = true;
-      transport.shared.stop();
-      libc.write(notifyFd, one);
-      await exited;
-      libc.close(notifyFd);
+    placement: p,
+    stop,
+    async detach() {
+      parts.pci.remove(p.pciSlot, 0);
+      if (mapped !== null) {
+        parts.mmio.unregister(mapped);
+        if (fastNotify) ioeventfds(mapped, false);
+      }
+      mapped = null;
+      fastNotify = false;
+      parts.vm.releaseSlot(mirrorSlot, mirrored);
+      mirrored = false;
+      parts.vm.releaseSlot(memorySlot);
+      await stop();
+      destroy();
     },
-    destroy() { libc.munmap(mirrorAddr, PAGE); },
+    destroy,
     describe() {
       // Ring indexes straight from guest memory: avail ahead of used means requests not yet answered.
       const q = transport.shared.locked(() => transport.shared.queue(0));

@@ -5,11 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { startVmm, type RunningVmm } from '../lib/vmm.js';
 import { POWER_BUTTON_SCRIPT, WAITING, checkPowerButtonRun } from '../lib/power-button.js';
 import type { QmpEvent } from '../../src/monitor/client.js';
+import { hmpSession } from '../lib/hmp.js';
 
 /** A guest that prints a numbered line every 100 ms, forever. */
 const TICKER = 'i=0; while true; do echo "TICK $i"; i=$((i+1)); sleep 0.1; done';
@@ -86,32 +86,6 @@ test('QMP: -S waits in prelaunch; system_powerdown presses the ACPI power button
     await vm.close();
   }
 });
-
-/** One HMP session over a unix socket: send a line, read until the next prompt. */
-async function hmpSession(path: string) {
-  const sock = connect(path);
-  let buf = '';
-  const waiters: (() => void)[] = [];
-  sock.setEncoding('utf8').on('data', (d: string) => { buf += d; waiters.splice(0).forEach((w) => w()); });
-  const untilPrompt = async () => {
-    for (;;) {
-      const i = buf.indexOf('(qemu) ');
-      if (i >= 0) { const text = buf.slice(0, i); buf = buf.slice(i + 7); return text; }
-      await new Promise<void>((r) => waiters.push(r));
-    }
-  };
-  const banner = await untilPrompt();
-  return {
-    banner,
-    /** The reply to one command line, without the echo of the line itself. */
-    async run(line: string): Promise<string> {
-      sock.write(line + '\r');
-      const text = (await untilPrompt()).replace(/\r\n/g, '\n');
-      return text.slice(text.indexOf('\n') + 1);
-    },
-    close: () => sock.destroy(),
-  };
-}
 
 test("HMP on a socket: QEMU's banner and texts; the documents' object_add line opens a backend; device_add explains itself", async () => {
   const vm = await startVmm({ vmm: 'pmemvm', script: TICKER, args: (dir) => ['-m', '256M,slots=2,maxmem=2G', '-monitor', `unix:${join(dir, 'hmp.sock')},server=on,wait=off`] });

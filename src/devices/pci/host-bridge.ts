@@ -28,6 +28,15 @@ export class PciHost implements BusDevice {
     this.latch.setPresent(bus, device, true);
   }
 
+  /** Take a function away (hot unplug): config accesses to it answer "absent" from now on. */
+  remove(device: number, fn: number, bus = 0): boolean {
+    const key = (bus << 8) | (device << 3) | fn;
+    if (!this.functions.delete(key)) return false;
+    const others = [...this.functions.keys()].some((k) => k >> 3 === key >> 3);
+    if (!others) this.latch.setPresent(bus, device, false);
+    return true;
+  }
+
   /** Every function, by bus, device and function number (query-pci). */
   list(): { bus: number; device: number; fn: number; config: PciConfigSpace }[] {
     return [...this.functions].sort((a, b) => a[0] - b[0]).map(([key, config]) => ({ bus: key >> 8, device: (key >> 3) & 0x1f, fn: key & 7, config }));
