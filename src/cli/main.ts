@@ -17,6 +17,7 @@ import type { ChardevInfo } from '../monitor/machine-control.js';
 import { connectedFilename, disconnectedFilename, resolveChardevs, resolveMonitors } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import { parseMemoryBackend } from './backends.js';
+import { autoNuma } from '../machine/numa.js';
 import { imgMain } from './img.js';
 import { parseDevice, type NvdimmDevice, type VirtioPmemDevice } from './devices.js';
 
@@ -64,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
         cmdline: o.append ?? '',
         cpuModel: o.cpu === undefined ? 'default' as const : 'host' as const,
         deviceMemoryEnd: devices.region.base + devices.region.size,
+        numa: autoNuma(devices.region),
         virtioPmems: devices.virtioPmems,
         ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms } } : {}),
       },
