@@ -18,6 +18,7 @@ import { connectedFilename, disconnectedFilename, resolveChardevs, resolveMonito
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
 import { parseMemoryBackend } from './backends.js';
+import { autoNuma } from '../machine/numa.js';
 import { imgMain } from './img.js';
 import { parseDevice, type NvdimmDevice, type VirtioPmemDevice } from './devices.js';
 import { nvdimmConfig, virtioPmemConfig } from './device-config.js';
@@ -66,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
         cmdline: o.append ?? '',
         cpuModel: o.cpu === undefined ? 'default' as const : 'host' as const,
         deviceMemoryEnd: devices.region.base + devices.region.size,
+        numa: autoNuma(devices.region),
         virtioPmems: devices.virtioPmems,
         ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms, slots: o.memory.slots } } : {}),
         // The live device set (its arrays above change with hotplug) forgets a device the guest ejected.

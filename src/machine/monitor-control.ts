@@ -22,6 +22,7 @@ import type { VirtioPmemPlacement } from './virtio-pmem.js';
 import type { MachineRunner } from './run.js';
 import type { MemoryDevices } from './memory-devices.js';
 import { pciDeviceInfo } from './pci-info.js';
+import { autoNuma } from './numa.js';
 
 export interface MonitorControlOptions {
   runner: MachineRunner;
@@ -98,8 +99,8 @@ export class MonitorControl implements MachineControl {
     return [...this.backends().map((b) => info(b.id, b.size, b.spec.share)), info('pc.ram', this.o.ramSize, false)];
   }
 
-  /** QEMU's pc turns on one NUMA node by itself when it has device memory (maxmem). */
-  private numa(): boolean { return this.o.devices.region.size > 0; }
+  /** QEMU's pc turns on one NUMA node by itself when it has device memory (maxmem); the SRAT follows the same rule. */
+  private numa(): boolean { return autoNuma(this.o.devices.region) !== undefined; }
 
   pci(): PciBusInfo[] {
     const m = this.o.runner.machine;

@@ -40,6 +40,7 @@ import { GuestConsole } from './console.js';
 import { debug, debugOn } from '../debug.js';
 import type { Nvdimm } from './memory-devices.js';
 import { attachVirtioPmem, type VirtioPmemHandle, type VirtioPmemPlacement } from './virtio-pmem.js';
+import { numaTables, type NumaConfig } from './numa.js';
 
 export interface MachineConfig {
   ramSize: number;
@@ -57,6 +58,8 @@ export interface MachineConfig {
   nvdimm?: { persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[]; /** -m slots= */ slots: number };
   /** A virtio-pmem device left the guest (device_del, then the guest's eject) and pmemvm let it go. */
   onUnplugged?: (p: VirtioPmemPlacement) => void;
+  /** QEMU's auto-enabled NUMA node 0 (maxmem above RAM): the guest gets an SRAT. */
+  numa?: NumaConfig;
 }
 
 /** Who ended a boot, in QEMU's ShutdownCause terms (the SHUTDOWN and RESET events carry it). */
@@ -193,7 +196,8 @@ export class PcMachine {
     // Firmware tables and the kernel.
     const nv = nvdimmAcpi(cfg.nvdimm);
     const dsdtDevices = [powerButtonDevice(), gedDevice({ events: gedEvents }), pciHostDevice({ ...pciWindows(cfg), hotplugSlots }), ...(nv.dsdtDevices ?? [])];
-    const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus, dsdtDevices, extraTables: nv.extraTables ?? [] }, ACPI_BASE);
+    const srat = numaTables({ numa: cfg.numa, ramSize: size, cpus: cfg.cpus, nvdimms: cfg.nvdimm?.dimms ?? [] });
+    const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus, dsdtDevices, extraTables: [...srat, ...(nv.extraTables ?? [])] }, ACPI_BASE);
     const acpiRoom = Math.min(ACPI_SIZE, DSM_PAGE - ACPI_BASE); // the NVDIMM _DSM page follows the tables
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);

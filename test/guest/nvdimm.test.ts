@@ -13,20 +13,23 @@ import { block, field, jsonBlock, printBlock } from '../lib/guest-json.js';
 const MiB = 1 << 20;
 
 interface NdctlDimm { dev: string; id: string; handle: number; phys_id: number; flag_failed_arm?: boolean }
-interface NdctlNamespace { dev: string; mode: string; size: number; blockdev?: string }
+interface NdctlNamespace { dev: string; mode: string; size: number; blockdev?: string; numa_node?: number; target_node?: number }
 interface NdctlRegion {
-  dev: string; size: number; type: string; persistence_domain?: string;
+  dev: string; size: number; type: string; persistence_domain?: string; numa_node?: number; target_node?: number;
   mappings: { dimm: string }[]; namespaces?: NdctlNamespace[];
 }
 interface NdctlList { dimms: NdctlDimm[]; regions: NdctlRegion[] }
 
-/** What the guest prints about its persistent memory, in marked blocks. */
+/** What the guest prints about its persistent memory, in marked blocks (-v: with numa_node and target_node). */
 const SHOW = [
-  printBlock('NDCTL', 'ndctl list -RDN'),
+  printBlock('NDCTL', 'ndctl list -RDN -v'),
   printBlock('IOMEM', "grep -i 'persistent memory' /proc/iomem"),
   printBlock('PMEMDEV', 'for b in /sys/block/pmem*; do echo "${b##*/} $(( $(cat $b/size) * 512 )) ro=$(cat $b/ro)"; done'),
   "echo NFITERRORS=$(dmesg | grep -ciE 'nfit.*(fail|error|disabl)|ACPI Error|BUG:|WARNING:')",
   "dmesg | grep -iE 'nfit|nvdimm|ACPI Error' | sed 's/^/DMESG: /'",
+  // maxmem makes QEMU's node 0 (an SRAT); without one the nfit driver has no target node and says so.
+  "echo NODES=$(cd /sys/devices/system/node && ls -d node* | tr '\\n' ' ')",
+  "echo TARGETNODEMSG=$(dmesg | grep -c 'changing target node')",
 ].join('\n');
 
 function tempDir(): string { return mkdtempSync(join(tmpdir(), 'pmemvm-nvdimm-')); }
@@ -54,6 +57,18 @@ function regionOf(list: NdctlList, dimm: string): NdctlRegion {
   const region = list.regions.find((g) => g.mappings.some((m) => m.dimm === dimm));
   assert.ok(region, `no region maps ${dimm}: ${JSON.stringify(list)}`);
   return region;
+}
+
+/** Every region and namespace in node 0, the guest's one NUMA node, as under QEMU (whose SRAT puts them there). */
+function assertNodeZero(pmemvm: GuestResult, qemu: GuestResult): void {
+  for (const r of ndctl(pmemvm).regions) {
+    assert.deepEqual([r.numa_node, r.target_node], [0, 0], `${r.dev}: ${JSON.stringify(r)}`);
+    for (const n of r.namespaces ?? []) assert.deepEqual([n.numa_node, n.target_node], [0, 0], `${n.dev}: ${JSON.stringify(n)}`);
+  }
+  assert.equal(field(pmemvm.output, 'NODES'), 'node0');
+  assert.equal(field(pmemvm.output, 'TARGETNODEMSG'), '0', pmemvm.output);
+  assert.equal(field(qemu.output, 'NODES'), field(pmemvm.output, 'NODES'));
+  assert.equal(field(qemu.output, 'TARGETNODEMSG'), '0', qemu.output);
 }
 
 async function bothVmms(args: (vmm: 'pmemvm' | 'qemu') => string[], script: string, pmemvmEnv?: Record<string, string>) {
@@ -96,6 +111,7 @@ test('one NVDIMM (share=on): ndctl sees the same DIMM, region and raw namespace 
 
     // Differential: QEMU's guest sees exactly the same.
     assert.deepEqual(list, ndctl(qemu));
+    assertNodeZero(pmemvm, qemu);
     assert.equal(block(pmemvm.output, 'IOMEM'), block(qemu.output, 'IOMEM'));
     assert.equal(block(pmemvm.output, 'PMEMDEV'), block(qemu.output, 'PMEMDEV'));
 
@@ -163,6 +179,7 @@ test('nvdimm-persistence=cpu, and an unarmed read-only NVDIMM next to an armed o
     assert.equal(sha(ro), before, 'the read-only backend changed');
 
     assert.deepEqual(list, ndctl(qemu));
+    assertNodeZero(pmemvm, qemu);
     assert.equal(block(pmemvm.output, 'IOMEM'), block(qemu.output, 'IOMEM'));
     assert.equal(block(pmemvm.output, 'PMEMDEV'), block(qemu.output, 'PMEMDEV'));
   } finally {
@@ -197,6 +214,7 @@ test('nvdimm-persistence=mem-ctrl with share=off: memory_controller domain as on
     assert.equal(sha(img), before, 'share=off: the guest changed the backend file');
     assert.match(pmemvm.output, /^pmemvm: nv0: m0 \(.*\) is not crash-safe \[private\]: guest writes are discarded \(share=off\)$/m);
     assert.deepEqual(list, ndctl(qemu));
+    assertNodeZero(pmemvm, qemu);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -19,12 +19,12 @@ const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..',
 
 const readText = (path: string, offset: number, len: number) => readAt(path, offset, len).toString('latin1');
 
-interface Region { dev: string; size: number; namespaces?: { mode: string; map?: string; size: number; blockdev?: string }[] }
+interface Region { dev: string; size: number; target_node?: number; namespaces?: { mode: string; map?: string; size: number; blockdev?: string }[] }
 
 const SHOW = [
   'echo VPCI=$(for d in /sys/bus/pci/devices/*; do echo "$(cat $d/vendor):$(cat $d/device):$(cat $d/class)"; done | grep 0x1af4 | tr "\\n" " ")',
   printBlock('PMEMDEV', 'for b in /sys/block/pmem*; do echo "${b##*/} $(( $(cat $b/size) * 512 ))"; done'),
-  printBlock('REGIONS', 'ndctl list -RN'),
+  printBlock('REGIONS', 'ndctl list -RN -v'), // -v: target_node, node 0 of the SRAT that maxmem brings
   "echo BADLINES=$(dmesg | grep -ciE 'ACPI Error|BUG:|WARNING:|virtio.*(fail|error)')",
 ].join('\n');
 
@@ -58,6 +58,7 @@ test('virtio-pmem: the guest sees 1af4:105b, /dev/pmem0 of the backend size, an 
     const list = Array.isArray(regions) ? regions : 'regions' in regions ? regions.regions : [regions];
     assert.equal(list.length, 1, r.output);
     assert.equal(list[0]!.size, 64 * MiB);
+    assert.equal(list[0]!.target_node, 0, r.output);
     assert.deepEqual(list[0]!.namespaces?.map((n) => [n.mode, n.map, n.size, n.blockdev]), [['fsdax', 'mem', 64 * MiB, 'pmem0']]);
     for (const k of ['MOUNT', 'SYNC', 'UMOUNT']) assert.equal(field(r.output, k), '0', `${k}:\n${r.output}`);
     assert.equal(field(r.output, 'DAXMOUNT'), '1', r.output);
