@@ -23,6 +23,7 @@ const PMEM_VIEW = (tag: string) => [
   printBlock(`${tag}NDCTL`, 'ndctl list -RDN'),
   printBlock(`${tag}PMEMDEV`, 'for b in /sys/block/pmem*; do echo "${b##*/} $(( $(cat $b/size) * 512 ))"; done'),
   `echo ${tag}ERRORS=$(dmesg | grep -ciE 'nfit.*(fail|error|disabl|unsupported)|acpiphp.*(fail|error)|ACPI Error|BUG:|WARNING:')`,
+  `dmesg | grep -iE 'nfit|nvdimm|acpiphp|ACPI Error|pci 0000' | sed 's/^/${tag}DMESG: /'`,
 ].join('\n');
 
 async function hmpOf(vm: RunningVmm) { return hmpSession(join(vm.dir, 'hmp.sock')); }
@@ -94,7 +95,8 @@ test('virtio-pmem.rst\'s hotplug lines: the guest gets the device; device_del (w
     printBlock('LSPCI', "for d in /sys/bus/pci/devices/*; do echo \"${d##*/} $(cat $d/vendor):$(cat $d/device)\"; done"),
     `printf '${PATTERN}' | dd of=/dev/pmem0 bs=1 seek=${OFFSET} conv=notrunc,fsync 2>/dev/null; echo WROTE=$?`,
     'echo HP-PLUGGED',
-    waitPath('/dev/pmem0', true),
+    // acpiphp removes the PCI device, then runs _EJ0: wait for the device itself, not only its disk.
+    waitPath('/sys/bus/pci/devices/0000:00:02.0', true),
     printBlock('GONEPCI', "for d in /sys/bus/pci/devices/*; do echo \"${d##*/} $(cat $d/vendor):$(cat $d/device)\"; done"),
     'echo HP-GONE',
     waitPath('/dev/pmem0'),

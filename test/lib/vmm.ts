@@ -54,7 +54,14 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
   const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   const waiters = new Set<() => void>();
-  const onData = (s: string) => { out += s.replace(/\r\n/g, '\n'); for (const w of waiters) w(); };
+  // \r\n may be split between two chunks: hold a trailing \r back until the next one.
+  let cr = '';
+  const onData = (s: string) => {
+    s = cr + s;
+    cr = s.endsWith('\r') ? '\r' : '';
+    out += (cr ? s.slice(0, -1) : s).replace(/\r\n/g, '\n');
+    for (const w of waiters) w();
+  };
   child.stdout!.setEncoding('utf8').on('data', onData);
   child.stderr!.setEncoding('utf8').on('data', onData);
   child.stdin!.on('error', () => {});
