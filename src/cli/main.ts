@@ -145,7 +145,7 @@ function memoryDevicesConfig(o: VmOptions): MemoryDevicesConfig {
     const b = parseMemoryBackend(obj);
     return {
       id: b.id, kind: b.kind, size: b.size, memPath: b.memPath, share: b.share, align: b.align,
-      pmem: b.pmem, readonly: b.readonly, discardData: b.discardData,
+      pmem: b.pmem, readonly: b.readonly, discardData: b.discardData, prealloc: b.prealloc,
     };
   });
   const nvdimms = o.devices.map(parseDevice).filter((d): d is NvdimmDevice => d.driver === 'nvdimm').map(nvdimmConfig);

@@ -48,6 +48,11 @@ export class PciHotplugRegisters implements BusDevice {
     this.enabled = mask >>> 0;
   }
 
+  /** Whether the guest's ACPI tables let `slot` take and give up devices. */
+  hotpluggable(slot: number): boolean {
+    return Number.isInteger(slot) && slot >= 0 && slot <= 31 && (this.enabled & (1 << slot)) !== 0;
+  }
+
   /** A device was plugged into `slot`: the guest's next PCNT sends it a device check. */
   plug(slot: number): void {
     this.up = (this.up | this.bit(slot)) >>> 0;

@@ -92,11 +92,11 @@ export class MonitorControl implements MachineControl {
   }
 
   memdevs(): MemdevInfo[] {
-    const info = (id: string, size: number, share: boolean): MemdevInfo => ({
-      id, size, merge: true, dump: true, prealloc: false, share, reserve: true, hostNodes: [], policy: 'default',
+    const info = (id: string, size: number, share: boolean, prealloc: boolean): MemdevInfo => ({
+      id, size, merge: true, dump: true, prealloc, share, reserve: true, hostNodes: [], policy: 'default',
     });
     // QEMU lists the machine's own RAM backend, pc.ram, after the user's.
-    return [...this.backends().map((b) => info(b.id, b.size, b.spec.share)), info('pc.ram', this.o.ramSize, false)];
+    return [...this.backends().map((b) => info(b.id, b.size, b.spec.share, b.spec.prealloc ?? false)), info('pc.ram', this.o.ramSize, false, false)];
   }
 
   /** QEMU's pc turns on one NUMA node by itself when it has device memory (maxmem); the SRAT follows the same rule. */
@@ -123,7 +123,7 @@ export class MonitorControl implements MachineControl {
       const b = parseMemoryBackend(spec);
       backend = openBackend({
         id: b.id, kind: b.kind, size: b.size, memPath: b.memPath, share: b.share, align: b.align,
-        pmem: b.pmem, readonly: b.readonly, discardData: b.discardData,
+        pmem: b.pmem, readonly: b.readonly, discardData: b.discardData, prealloc: b.prealloc,
       });
     } catch (e) {
       if (e instanceof UserError) throw new QmpError('GenericError', qmpText(e, prefix));
@@ -166,7 +166,7 @@ export class MonitorControl implements MachineControl {
     if (dev.driver === 'nvdimm') {
       const n = asQmp(() => d.addNvdimm(nvdimmConfig(dev)));
       try {
-        machine?.plugNvdimm(n);
+        asQmp(() => machine?.plugNvdimm(n));
       } catch (e) {
         d.removeNvdimm(n);
         throw e;
@@ -175,7 +175,7 @@ export class MonitorControl implements MachineControl {
     }
     const p = asQmp(() => d.addVirtioPmem(virtioPmemConfig(dev)));
     try {
-      machine?.plugVirtioPmem(p);
+      asQmp(() => machine?.plugVirtioPmem(p));
     } catch (e) {
       d.removeVirtioPmem(p);
       throw e;

@@ -295,6 +295,9 @@ export class PcMachine {
 
   /** Hot-add a virtio-pmem-pci device: its PCI function, BAR, memory and thread, then the guest's acpiphp scans the slot. */
   plugVirtioPmem(p: VirtioPmemPlacement): void {
+    if (!this.pciHotplug.hotpluggable(p.pciSlot)) {
+      throw new UserError(`virtio-pmem '${p.name}': PCI slot ${p.pciSlot} cannot take a device while the guest runs (as on QEMU's pc, slot 1 holds the ISA bridge); pick addr= from 2 to 31`);
+    }
     this.attachVirtioPmem(p);
     this.pciHotplug.plug(p.pciSlot);
     this.pciHotplugNotify();

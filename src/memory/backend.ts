@@ -27,6 +27,7 @@ export interface BackendSpec {
   pmem: boolean;           // real persistent memory: map with MAP_SYNC
   readonly: boolean;       // open O_RDONLY, map read-only
   discardData: boolean;    // QEMU discard-data: do not write back
+  prealloc?: boolean;      // QEMU prealloc=on: every page allocated before the guest runs
 }
 
 export interface MemoryBackend {
@@ -64,6 +65,7 @@ export function openBackend(spec: BackendSpec, opts: OpenOptions = {}): MemoryBa
   try {
     if (t.type !== 'ram') ({ fd, created } = openTarget(spec, plan));
     const { addr, mapSync } = mapOrExplain(spec, plan, fd, warn);
+    if (spec.prealloc) preallocate(spec, addr, plan.size);
     const mount = t.type === 'ram' || t.type === 'devdax' ? null : mountOfPath(t.realPath);
     const facts: DurabilityFacts = {
       backend: spec.id,
@@ -175,6 +177,23 @@ function mapOrExplain(spec: BackendSpec, plan: BackendPlan, fd: number, warn: (m
   } catch (e) {
     if (!(e instanceof libc.SysError)) throw e;
     throw new UserError(`memory backend '${spec.id}': unable to map backing store for guest RAM: ${e.code}`);
+  }
+}
+
+/**
+ * prealloc=on: fault every page in, writable, before the guest runs (QEMU's
+ * os_mem_prealloc touches each page), so a full file system or a memory limit
+ * fails here with a message instead of killing the guest later. The contents
+ * stay as they are. On failure the mapping is removed.
+ */
+function preallocate(spec: BackendSpec, addr: bigint, size: number): void {
+  try {
+    libc.madvise(addr, size, libc.MADV_POPULATE_WRITE);
+  } catch (e) {
+    libc.munmap(addr, size);
+    if (!(e instanceof libc.SysError)) throw e;
+    const why = e.code === 'EFAULT' || e.code === 'EIO' ? 'the backing file system may be full' : e.code === 'ENOMEM' ? 'not enough memory' : e.code;
+    throw new UserError(`memory backend '${spec.id}': preallocating ${size} bytes failed (${e.code}: ${why}); make room, or leave out prealloc=on`);
   }
 }
 

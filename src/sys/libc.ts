@@ -70,6 +70,8 @@ export const MAP_SHARED_VALIDATE = 0x03, MAP_SYNC = 0x80000, MAP_FIXED = 0x10;
 export const PROT_NONE = 0;
 export const MS_SYNC = 4;
 export const MADV_DONTFORK = 10, MADV_REMOVE = 9, MADV_HUGEPAGE = 14;
+/** Fault every page in writable (Linux 5.14+), without changing its contents. */
+export const MADV_POPULATE_WRITE = 23;
 export const EFD_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000;
 
 export function open(path: string, flags: number, mode = 0): number {

@@ -120,6 +120,11 @@ test('virtio-pmem.rst\'s hotplug lines: the guest gets the device; device_del (w
     assert.match(block(out, 'LSPCI'), /^0000:00:02\.0 0x1af4:0x105b$/m, 'virtio-pmem (1af4:105b) in slot 2');
     assert.equal(field(out, 'WROTE'), '0');
     assert.equal(readAt(file, OFFSET, PATTERN.length).toString('latin1'), PATTERN, 'the guest\'s write is in the file');
+    // The guest's fsync went through the hot-added device's queue (whose thread fsyncs the backend).
+    const from = vm.output().length;
+    vm.child.kill('SIGUSR1');
+    const q = await vm.waitFor(/^pmemvm: state: virtio_pmem2: queue size \d+ avail\.idx=(\d+) used\.idx=(\d+)/m, 30_000, from);
+    assert.ok(Number(q[2]) >= 1 && q[1] === q[2], `flush requests answered: ${q[0]}`);
     const pci = await vm.qmp.execute<{ devices: { slot: number; qdev_id: string }[] }[]>('query-pci');
     assert.deepEqual(pci[0]!.devices.map((d) => [d.slot, d.qdev_id]), [[0, ''], [2, 'virtio_pmem2']]);
 
@@ -215,8 +220,12 @@ test('limits: slots, maxmem and a busy memdev are refused with QEMU\'s messages 
     assert.match(await h.run('device_add nvdimm,id=nv1,memdev=b'), /^Error: Duplicate device ID 'nv1'\n$/);
     // virtio-pmem takes no ACPI slot: it still fits.
     assert.equal(await h.run('device_add virtio-pmem-pci,id=vp1,memdev=b'), '');
+    assert.equal(await add('c', '64M'), '');
+    assert.match(await h.run('device_add virtio-pmem-pci,id=vp2,memdev=c,addr=0x1'), /^Error: .*PCI slot 1 cannot take a device while the guest runs/);
+    assert.match(await h.run('device_del nv1'), /^Error: nvdimm device hot unplug is not supported: Linux's nfit driver refuses/);
     const devices = await vm.qmp.execute<{ type: string; data: { id: string } }[]>('query-memory-devices');
     assert.deepEqual(devices.map((d) => [d.type, d.data.id]), [['nvdimm', 'nv1'], ['virtio-pmem', 'vp1']]);
+    assert.equal(await h.run('device_add virtio-pmem-pci,id=vp2,memdev=c'), '', 'the refused device left its backend and id free');
     const from = vm.output().length;
     await vm.waitFor(/^TICK \d+$/m, 30_000, from); // the guest kept running
     h.close();
@@ -228,12 +237,24 @@ test('limits: slots, maxmem and a busy memdev are refused with QEMU\'s messages 
 });
 
 /** Host resources of a process: what a plug/unplug cycle must give back. */
-function resources(pid: number): { fds: number; threads: number; maps: number } {
+function resources(pid: number): { fds: number; threads: number; maps: string[] } {
   return {
     fds: readdirSync(`/proc/${pid}/fd`).length,
     threads: readdirSync(`/proc/${pid}/task`).length,
-    maps: readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter(Boolean).length,
+    // Mappings by size and name (addresses move): an unplugged device's must be gone.
+    maps: readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter(Boolean).map((l) => {
+      const [range, perms, , , , name] = l.split(/\s+/);
+      const [a, b] = range!.split('-').map((x) => BigInt(`0x${x}`));
+      return `${((b! - a!) / 1024n).toString()}K ${perms} ${name ?? ''}`;
+    }).sort(),
   };
+}
+
+/** Entries of `b` not in `a` (multiset difference), for a readable failure. */
+function added(a: string[], b: string[]): string[] {
+  const left = new Map<string, number>();
+  for (const x of a) left.set(x, (left.get(x) ?? 0) + 1);
+  return b.filter((x) => { const n = left.get(x) ?? 0; if (n > 0) { left.set(x, n - 1); return false; } return true; });
 }
 
 test('virtio-pmem plugged and unplugged 20 times: no KVM slot, thread, file descriptor or mapping left behind', async () => {
@@ -269,7 +290,12 @@ test('virtio-pmem plugged and unplugged 20 times: no KVM slot, thread, file desc
       assert.equal(await h.run('object_del m'), '');
       if (r === 1) { first = resources(pid); firstSlots = await kvmSlots(); }
     }
-    assert.deepEqual(resources(pid), first, `after ${ROUNDS} rounds as after the first`);
+    const last = resources(pid);
+    assert.deepEqual([last.fds, last.threads], [first!.fds, first!.threads], `file descriptors and threads after ${ROUNDS} rounds as after the first`);
+    // Named mappings (backend files, KVM's vCPU and VM pages, the mirror pages) must come and go with the device.
+    const named = (m: string[]) => m.filter((x) => !/ $/.test(x));
+    assert.deepEqual(added(named(first!.maps), named(last.maps)), [], `named mappings after ${ROUNDS} rounds that were not there after the first`);
+    assert.deepEqual(added(named(last.maps), named(first!.maps)), [], `named mappings after the first round that are gone after ${ROUNDS}`);
     assert.equal(await kvmSlots(), firstSlots);
     h.close();
     await vm.qmp.execute('quit');

@@ -273,3 +273,23 @@ test('backend: permission denied says what to do, and changes nothing', { skip: 
   assert.equal(sha(p), before);
   assert.deepEqual(fs.readdirSync(dir), ['owned.img']);
 });
+
+test('prealloc=on: every block of a sparse file is allocated before the guest runs, and the contents stay', () => {
+  const dir = tmpDir();
+  const p = path.join(dir, 'pre.img');
+  const size = 8 * 1024 * 1024;
+  fs.writeFileSync(p, '');
+  fs.truncateSync(p, size);
+  const fd = fs.openSync(p, 'r+');
+  fs.writeSync(fd, Buffer.from('KEEP-ME'), 0, 7, 4096 * 3);
+  fs.closeSync(fd);
+  assert.ok(fs.statSync(p).blocks * 512 < size, 'sparse before');
+  const b = openBackend(spec({ id: 'pre', memPath: p, size: BigInt(size), share: true, prealloc: true }));
+  try {
+    assert.ok(fs.statSync(p).blocks * 512 >= size, `allocated: ${fs.statSync(p).blocks * 512} of ${size} bytes`);
+    assert.equal(Buffer.from(b.view(4096 * 3, 7)).toString(), 'KEEP-ME');
+  } finally {
+    b.close();
+  }
+  assert.equal(fs.readFileSync(p).subarray(4096 * 3, 4096 * 3 + 7).toString(), 'KEEP-ME');
+});
