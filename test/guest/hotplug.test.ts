@@ -198,7 +198,7 @@ test("virtio-pmem.rst's hotplug lines on QEMU 7.2 and on pmemvm: the guest sees 
 
 test('limits: slots, maxmem and a busy memdev are refused with QEMU\'s messages while the guest runs, and a refusal changes nothing', async () => {
   const vm = await startVmm({
-    vmm: 'pmemvm', script: 'echo HP-BOOTED; i=0; while true; do echo "TICK $i"; i=$((i+1)); sleep 0.2; done',
+    vmm: 'pmemvm', script: 'echo HP-BOOTED; i=0; while true; do echo "TICK $i $(ls /sys/block | grep -c pmem)"; i=$((i+1)); sleep 0.2; done',
     args: (dir) => ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=1,maxmem=1G', ...hmpArgs(dir)],
   });
   try {
@@ -226,8 +226,13 @@ test('limits: slots, maxmem and a busy memdev are refused with QEMU\'s messages 
     const devices = await vm.qmp.execute<{ type: string; data: { id: string } }[]>('query-memory-devices');
     assert.deepEqual(devices.map((d) => [d.type, d.data.id]), [['nvdimm', 'nv1'], ['virtio-pmem', 'vp1']]);
     assert.equal(await h.run('device_add virtio-pmem-pci,id=vp2,memdev=c'), '', 'the refused device left its backend and id free');
+    // Up to maxmem exactly (128M + 128M + 64M + 448M = 768M = maxmem - RAM), then nothing more fits.
+    assert.equal(await add('d', '448M'), '');
+    assert.equal(await h.run('device_add virtio-pmem-pci,id=vp3,memdev=d'), '');
+    assert.equal(await add('e', '2M'), '');
+    assert.match(await h.run('device_add virtio-pmem-pci,id=vp4,memdev=e'), /not enough space, currently 0x30000000 in use of total space for memory devices 0x30000000/);
     const from = vm.output().length;
-    await vm.waitFor(/^TICK \d+$/m, 30_000, from); // the guest kept running
+    await vm.waitFor(/^TICK \d+ 4$/m, 60_000, from); // the guest kept running, and has the four devices
     h.close();
     await vm.qmp.execute('quit');
     assert.equal(await vm.exit(), 0);
