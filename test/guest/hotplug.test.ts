@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startVmm, type RunningVmm } from '../lib/vmm.js';
+import { DEFAULT_APPEND } from '../lib/guest.js';
 import { hmpSession } from '../lib/hmp.js';
 import { readAt } from '../lib/files.js';
 import { block, field, jsonBlock, printBlock } from '../lib/guest-json.js';
@@ -391,6 +392,44 @@ test('reboots keep the configuration: hot-added devices are there after system_r
     await vm.waitFor(/^HP-VIEW \S+ pmem0 $/m, 60_000, from2);
     const devices = await vm.qmp.execute<{ type: string; data: { id: string; hotplugged?: boolean } }[]>('query-memory-devices');
     assert.deepEqual(devices.map((d) => [d.type, d.data.id, d.data.hotplugged]), [['nvdimm', 'nv1', true]]);
+    h.close();
+    await vm.qmp.execute('quit');
+    assert.equal(await vm.exit(), 0);
+  } finally {
+    await vm.close();
+  }
+});
+
+test('a guest that ignores the eject request keeps its device: no DEVICE_DELETED, a second device_del is told the first is pending, and the device still works', async () => {
+  // acpiphp.disable=1: the guest's ACPI PCI hotplug driver is off, so nobody answers the request.
+  const script = [
+    waitPath('/dev/pmem0'),
+    'echo HP-HAVE',
+    'read x',
+    'printf IGNORED | dd of=/dev/pmem0 bs=1 seek=4096 conv=notrunc,fsync 2>/dev/null; echo WROTE=$?',
+    'echo "HP-STILL $(ls /sys/block | grep -c pmem)"',
+    'sleep 1000',
+  ].join('\n');
+  const vm = await startVmm({
+    vmm: 'pmemvm', script,
+    args: (dir) => ['-m', '512M,maxmem=2G', ...hmpArgs(dir), '-append', `${DEFAULT_APPEND} acpiphp.disable=1`,
+      '-object', `memory-backend-file,id=m,share=on,mem-path=${join(dir, 'vp.img')},size=64M`, '-device', 'virtio-pmem-pci,id=vp,memdev=m'],
+  });
+  try {
+    const deleted: unknown[] = [];
+    vm.qmp.onEvent((e) => { if (e.event === 'DEVICE_DELETED') deleted.push(e.data); });
+    await vm.waitFor(/^HP-HAVE$/m);
+    const h = await hmpOf(vm);
+    assert.equal(await h.run('device_del vp'), '');
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.match(await h.run('device_del vp'), /^Error: Device vp is already in the process of unplug\n$/);
+    vm.child.stdin!.write('go\n');
+    await vm.waitFor(/^HP-STILL 1$/m);
+    assert.equal(field(vm.output(), 'WROTE'), '0');
+    assert.equal(readAt(join(vm.dir, 'vp.img'), 4096, 7).toString('latin1'), 'IGNORED', 'the device still serves the guest');
+    assert.deepEqual(deleted, [], 'no DEVICE_DELETED for a device the guest kept');
+    const devices = await vm.qmp.execute<{ data: { id: string } }[]>('query-memory-devices');
+    assert.deepEqual(devices.map((d) => d.data.id), ['vp']);
     h.close();
     await vm.qmp.execute('quit');
     assert.equal(await vm.exit(), 0);
