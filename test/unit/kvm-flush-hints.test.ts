@@ -10,7 +10,9 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import * as libc from '../../src/sys/libc.js';
 import { FlushHintTable, FLUSH_HINT_SLOTS } from '../../src/kvm/flush-hints.js';
-import { FLUSH_HINT_PAGE, flushHintAddress } from '../../src/boot/layout.js';
+import { FLUSH_HINT_PAGE, FLUSH_HINT_PAGE_SIZE, flushHintAddress } from '../../src/boot/layout.js';
+import { GED_MMIO_BASE } from '../../src/acpi/ged.js';
+import { IOAPIC_BASE, LAPIC_BASE } from '../../src/acpi/tables.js';
 
 const MODULE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/kvm/flush-hints.js');
 // Words of a slot in the table (flush-hints.ts): STARTED, DONE, LOCK.
@@ -43,6 +45,15 @@ function flusher(sab: SharedArrayBuffer, slot: number, n: number): { started: Pr
   });
   return { started: s, done };
 }
+
+test('flush hints: the page is clear of the PCI 32-bit window, the IOAPIC, HPET, TPM, the GED and the LAPIC/MSI range', () => {
+  const end = FLUSH_HINT_PAGE + FLUSH_HINT_PAGE_SIZE - 1;
+  assert.equal(FLUSH_HINT_PAGE % 4096, 0);
+  assert.ok(FLUSH_HINT_PAGE > 0xfebfffff, 'above PCI0\'s 32-bit window');
+  assert.ok(FLUSH_HINT_PAGE >= IOAPIC_BASE + 0x1000);
+  assert.ok(FLUSH_HINT_PAGE > 0xfed44fff, 'clear of HPET (0xFED00000) and TPM (0xFED40000)');
+  assert.ok(end < GED_MMIO_BASE && end < LAPIC_BASE);
+});
 
 test('flush hints: one 8-byte hint per slot in the page; other addresses are not hints', () => {
   assert.equal(flushHintAddress(0), FLUSH_HINT_PAGE);
