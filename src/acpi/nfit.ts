@@ -2,6 +2,7 @@
 // QEMU presents its vNVDIMMs so Linux's nfit driver sees familiar devices:
 // per DIMM an SPA range (type 0), a memory-device-to-SPA map (type 1) and a
 // control region (type 4); optionally one platform capabilities entry (type 7).
+// pmemvm's own flush-hint=on adds a Flush Hint Address structure (type 6) per DIMM.
 
 import { ByteWriter, concat } from './bytes.js';
 import { guidBytes } from './guid.js';
@@ -17,6 +18,8 @@ export interface NfitDimm {
   unarmed: boolean;
   /** NUMA proximity domain; default 0. */
   node?: number;
+  /** Guest-physical address of the DIMM's one flush hint (type 6); undefined: none, as QEMU. */
+  flushHint?: U64;
 }
 
 export interface NfitOptions {
@@ -27,8 +30,9 @@ export interface NfitOptions {
 
 /** Byte-addressable persistent memory range GUID. */
 export const NFIT_PM_GUID = '66F0D379-B4F3-4074-AC43-0D3318B78CDB';
-export const NFIT_TYPE = { SPA: 0, MEMDEV: 1, DCR: 4, CAPABILITIES: 7 } as const;
-export const NFIT_SIZE = { SPA: 56, MEMDEV: 48, DCR: 80, CAPABILITIES: 16 } as const;
+export const NFIT_TYPE = { SPA: 0, MEMDEV: 1, DCR: 4, FLUSH_HINT: 6, CAPABILITIES: 7 } as const;
+/** FLUSH_HINT: the fixed part; each hint address adds 8 bytes. */
+export const NFIT_SIZE = { SPA: 56, MEMDEV: 48, DCR: 80, FLUSH_HINT: 16, CAPABILITIES: 16 } as const;
 
 const SPA_FLAG_ADD_ONLINE_ONLY = 1 << 0;
 const SPA_FLAG_PROXIMITY_VALID = 1 << 1;
@@ -105,6 +109,22 @@ function controlRegion(d: NfitDimm): Uint8Array {
     .done();
 }
 
+/**
+ * ACPI 6.x 5.2.25.7: device handle, hint count, 6 reserved bytes, the hints.
+ * One hint: Linux uses a power-of-two count per region (a count of 1 means
+ * every CPU writes the same address) and needs at least one.
+ */
+function flushHintAddress(d: NfitDimm, hint: U64): Uint8Array {
+  return new ByteWriter(NFIT_SIZE.FLUSH_HINT + 8)
+    .u16(NFIT_TYPE.FLUSH_HINT)
+    .u16(NFIT_SIZE.FLUSH_HINT + 8)
+    .u32(nfitHandle(d.slot))
+    .u16(1) // hint count
+    .zeros(6)
+    .u64(hint)
+    .done();
+}
+
 function platformCapabilities(persistence: 'cpu' | 'mem-ctrl'): Uint8Array {
   const caps = NFIT_CAP[persistence];
   return new ByteWriter(NFIT_SIZE.CAPABILITIES)
@@ -131,7 +151,10 @@ export function nfitStructures(opts: NfitOptions): Uint8Array {
     slots.add(d.slot);
   }
   const parts: Uint8Array[] = [];
-  for (const d of opts.dimms) parts.push(spaRange(d), memoryDevice(d), controlRegion(d));
+  for (const d of opts.dimms) {
+    parts.push(spaRange(d), memoryDevice(d), controlRegion(d));
+    if (d.flushHint !== undefined) parts.push(flushHintAddress(d, d.flushHint));
+  }
   if (opts.persistence) parts.push(platformCapabilities(opts.persistence));
   return concat(...parts);
 }

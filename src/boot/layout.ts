@@ -17,6 +17,19 @@ export const ACPI_SIZE = 0x20000;
 export const HIMEM_START = 0x100000;   // 1 MiB: protected-mode kernel of a bzImage
 export const MMIO_HOLE_START_DEFAULT = 0xe0000000; // 32-bit PCI hole ...
 export const FOUR_GIB = 0x1_0000_0000;
+/**
+ * The NVDIMM flush-hint page (NFIT type 6, -device nvdimm,flush-hint=on): one
+ * 8-byte hint per memory slot. Nothing is mapped there, so a guest write exits
+ * to pmemvm. Outside the PCI 32-bit window (ends 0xFEBFFFFF) and clear of the
+ * IOAPIC (0xFEC00000), HPET (0xFED00000), TPM (0xFED40000), the GED
+ * (0xFEDF0000) and the LAPIC/MSI range (0xFEE00000); Linux claims the page
+ * (request_mem_region) and ioremaps it, which needs no e820 entry.
+ */
+export const FLUSH_HINT_PAGE = 0xfede0000;
+export const FLUSH_HINT_PAGE_SIZE = 0x1000;
+export const FLUSH_HINT_STRIDE = 8;
+/** The guest-physical address of the flush hint for a memory slot. */
+export const flushHintAddress = (slot: number): number => FLUSH_HINT_PAGE + slot * FLUSH_HINT_STRIDE;
 
 /**
  * Split RAM below and above the 32-bit hole the way QEMU's pc machine does:

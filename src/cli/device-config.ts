@@ -13,6 +13,7 @@ export function nvdimmConfig(d: NvdimmDevice): NvdimmConfig {
     labelSize: d.labelSize === undefined ? 0 : sizeToNumber(d.labelSize, 'label-size'),
     unarmed: d.unarmed,
     labelOverwrite: d.labelOverwrite,
+    flushHint: d.flushHint,
     slot: d.slot,
     addr: d.addr === undefined ? undefined : sizeToNumber(d.addr, 'addr'),
   };

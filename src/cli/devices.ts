@@ -31,6 +31,8 @@ export interface NvdimmDevice {
   uuid: string | undefined;
   /** pmemvm's own: take label-size even though the label area holds data (it will be lost). */
   labelOverwrite: boolean;
+  /** pmemvm's own: an NFIT flush hint whose guest writes fdatasync the backend. */
+  flushHint: boolean;
 }
 
 export interface VirtioPmemDevice {
@@ -61,7 +63,7 @@ function memdevOf(ctx: string, dev: DeviceSpec): string {
 }
 
 function parseNvdimm(ctx: string, dev: DeviceSpec): NvdimmDevice {
-  rejectUnknown(ctx, dev, ['memdev', 'label-size', 'unarmed', 'slot', 'addr', 'uuid', 'label-overwrite'], 'nvdimm');
+  rejectUnknown(ctx, dev, ['memdev', 'label-size', 'unarmed', 'slot', 'addr', 'uuid', 'label-overwrite', 'flush-hint'], 'nvdimm');
   const p = dev.props;
   let labelSize: bigint | undefined;
   if (p.has('label-size')) {
@@ -81,6 +83,7 @@ function parseNvdimm(ctx: string, dev: DeviceSpec): NvdimmDevice {
     addr: p.has('addr') ? nvdimmAddr(ctx, p.get('addr')!) : undefined,
     uuid: p.has('uuid') ? uuid(ctx, p.get('uuid')!) : undefined,
     labelOverwrite: boolProp(ctx, 'label-overwrite', p.get('label-overwrite') ?? 'off'),
+    flushHint: boolProp(ctx, 'flush-hint', p.get('flush-hint') ?? 'off'),
   };
 }
 

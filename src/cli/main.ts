@@ -69,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
         deviceMemoryEnd: devices.region.base + devices.region.size,
         numa: autoNuma(devices.region),
         virtioPmems: devices.virtioPmems,
-        ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms, slots: o.memory.slots } } : {}),
+        ...(o.machine.nvdimm ? { nvdimm: { persistence: o.machine.nvdimmPersistence, dimms: devices.nvdimms, slots: o.memory.slots, flushHints: devices.flushHints } } : {}),
         // The live device set (its arrays above change with hotplug) forgets a device the guest ejected.
         onUnplugged: (p: VirtioPmemPlacement) => control.unplugged(p),
       },

@@ -42,7 +42,9 @@ export type VcpuEvent =
   | { type: 'shutdown'; index: number }                      // triple fault: the PC resets
   | { type: 'system-event'; index: number; event: number }
   | { type: 'fatal'; index: number; message: string }
-  | { type: 'state'; index: number; state: VcpuState | string };
+  | { type: 'state'; index: number; state: VcpuState | string }
+  /** A flush-hint fdatasync failed (errno); the vCPU goes on, the error is the machine's to report. */
+  | { type: 'flush-error'; index: number; slot: number; errno: number };
 
 export interface VcpuWorkerData {
   index: number;
@@ -55,6 +57,8 @@ export interface VcpuWorkerData {
   pciSab: SharedArrayBuffer;
   /** Ports whose writes are dropped in the vCPU thread itself (port 0x80 delays). */
   ignoredOutPorts: number[];
+  /** NVDIMM flush hints shared by every vCPU (flush-hints.ts), if any DIMM may have one. */
+  hintSab?: SharedArrayBuffer;
   /** The main thread runs vCPU 0: kick it out of KVM_RUN (its kvm_run page, its pthread) after posting a request. */
   mainKick?: { runAddr: bigint; thread: bigint };
 }

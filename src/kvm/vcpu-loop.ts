@@ -13,6 +13,7 @@ import {
   VcpuChannel, VcpuEvent,
 } from './vcpu-channel.js';
 import { readVcpuState } from './vcpu-state.js';
+import { FlushHintTable } from './flush-hints.js';
 
 export interface VcpuLoopConfig {
   index: number;
@@ -22,20 +23,27 @@ export interface VcpuLoopConfig {
   ch: VcpuChannel;
   pci: PciConfigShared;
   ignoredOutPorts: readonly number[];
+  /** NVDIMM flush hints (flush-hints.ts): writes to the hint page are flushes, decided in this thread. */
+  hintSab?: SharedArrayBuffer;
 }
 
 /**
  * Why `loop` returned: stopped (STOP set), ended (an exit that ends this vCPU
- * was posted), interrupted (a signal, or a wanted yield), or paused (PAUSE
- * set; only with returnOnSignal: a worker waits in the loop instead).
+ * was posted), interrupted (a signal, or a wanted yield), paused (PAUSE
+ * set; only with returnOnSignal: a worker waits in the loop instead), or
+ * flushing (only with returnOnSignal: the guest wrote a flush hint; run again
+ * once `pendingFlush` settles, not before: the write completes the flush).
  */
-export type LoopResult = 'stopped' | 'ended' | 'interrupted' | 'paused';
+export type LoopResult = 'stopped' | 'ended' | 'interrupted' | 'paused' | 'flushing';
 
 export class VcpuLoop {
   private readonly run: Uint8Array;
   private readonly runView: DataView;
   private readonly ring: DataView | null;
   private readonly ignored: Set<number>;
+  private readonly hints: FlushHintTable | null;
+  /** Set when loop(true) returned 'flushing'. */
+  pendingFlush: Promise<void> | null = null;
 
   /**
    * `wantsYield` (main thread): asked after each forwarded access; true makes
@@ -49,6 +57,7 @@ export class VcpuLoop {
     const ringOffset = COALESCED_RING.PAGE * 4096;
     this.ring = c.runSize >= ringOffset + 4096 ? new DataView(this.run.buffer, this.run.byteOffset + ringOffset, 4096) : null;
     this.ignored = new Set(c.ignoredOutPorts);
+    this.hints = c.hintSab ? new FlushHintTable(c.hintSab) : null;
   }
 
   /**
@@ -94,7 +103,11 @@ export class VcpuLoop {
       ctl[EXITS]++; ctl[LAST_REASON] = reason;
       switch (reason) {
         case EXIT.IO: if (this.handleIo() && returnOnSignal && this.wantsYield()) return 'interrupted'; break;
-        case EXIT.MMIO: this.handleMmio(); if (returnOnSignal && this.wantsYield()) return 'interrupted'; break;
+        case EXIT.MMIO:
+          if (this.hints && this.flushHint(returnOnSignal)) { if (this.pendingFlush) return 'flushing'; break; }
+          this.handleMmio();
+          if (returnOnSignal && this.wantsYield()) return 'interrupted';
+          break;
         case EXIT.INTR: if (returnOnSignal) return 'interrupted'; break;
         case EXIT.HLT: break; // not expected with the in-kernel irqchip
         case EXIT.SHUTDOWN: this.post({ type: 'shutdown', index }); return 'ended';
@@ -184,6 +197,32 @@ export class VcpuLoop {
     if (out) ch.data.set(run.subarray(off, off + len));
     this.request(KIND_PIO, port, size, count, out);
     if (!out) run.set(ch.data.subarray(0, len), off);
+    return true;
+  }
+
+  /**
+   * An access to the flush-hint page, if this exit is one (true). A write to a
+   * DIMM's hint is a flush: a worker does it before returning; on the main
+   * thread it starts here and `pendingFlush` is set. Reads, and writes where no
+   * DIMM has a hint, do nothing (reads return 0).
+   */
+  private flushHint(async: boolean): boolean {
+    const run = this.run, runView = this.runView, hints = this.hints!;
+    const slot = FlushHintTable.slotAt(Number(runView.getBigUint64(RUN.MMIO_PHYS_ADDR, true)));
+    if (slot === null) return false;
+    if (run[RUN.MMIO_IS_WRITE] === 0) { run.fill(0, RUN.MMIO_DATA, RUN.MMIO_DATA + 8); return true; }
+    if (!hints.has(slot)) return true;
+    const index = this.c.index;
+    if (!async) {
+      const errno = hints.flushSync(slot);
+      if (errno) this.post({ type: 'flush-error', index, slot, errno });
+      return true;
+    }
+    this.pendingFlush = hints.flushAsync(slot).then((errno) => {
+      if (errno) this.post({ type: 'flush-error', index, slot, errno });
+    }, (e: unknown) => {
+      this.post({ type: 'fatal', index, message: `flush hint: ${e instanceof Error ? e.message : String(e)}` });
+    }).finally(() => { this.pendingFlush = null; });
     return true;
   }
 

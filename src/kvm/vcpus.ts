@@ -43,10 +43,12 @@ export class Vcpus {
   readonly pci: PciConfigShared;
   /** Called once, for the first vCPU that stops on its own. */
   onStop: (why: VcpuStopReason) => void = () => {};
+  /** A flush-hint fdatasync failed (the vCPU goes on). */
+  onFlushError: (slot: number, errno: number) => void = () => {};
 
   constructor(private vm: Vm, count: number, supportedCpuid: CpuidEntry[], bootRegs: Partial<Regs>,
               private bus: ExitHandler, cpuModel: CpuModel = 'default', private ignoredOutPorts: number[] = [0x80],
-              pci: PciConfigShared = new PciConfigShared()) {
+              pci: PciConfigShared = new PciConfigShared(), private readonly hintSab?: SharedArrayBuffer) {
     this.pci = pci;
     if (!kickInstalled) { libc.installKickHandler(libc.kickSignal()); kickInstalled = true; }
     const runSize = vm.kvm.vcpuMmapSize;
@@ -82,6 +84,7 @@ export class Vcpus {
       const data: VcpuWorkerData = {
         index, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, sab: v.ch.sab,
         kickSignal: libc.kickSignal(), ignoredOutPorts: this.ignoredOutPorts, pciSab: this.pci.sab,
+        ...(this.hintSab ? { hintSab: this.hintSab } : {}),
         mainKick: { runAddr: main.runAddr, thread: libc.pthreadSelf() },
       };
       const w = new Worker(url, { workerData: data });
@@ -125,7 +128,8 @@ export class Vcpus {
     v.tid = libc.gettid();
     v.running = true;
     const loop = new VcpuLoop(
-      { index: 0, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, ch: v.ch, pci: this.pci, ignoredOutPorts: this.ignoredOutPorts },
+      { index: 0, fd: v.fd, runAddr: v.runAddr, runSize: this.vm.kvm.vcpuMmapSize, ch: v.ch, pci: this.pci, ignoredOutPorts: this.ignoredOutPorts,
+        ...(this.hintSab ? { hintSab: this.hintSab } : {}) },
       () => this.access(v.ch),
       (e) => this.event(e),
       () => this.yieldWanted,
@@ -140,6 +144,9 @@ export class Vcpus {
       // A worker vCPU may have kicked us for a request: serve it now rather than a turn later.
       for (const w of this.vcpus) if (w !== v) this.serveNow(w);
       if (r === 'interrupted') { setImmediate(slice); return; }
+      // The guest wrote a flush hint: vCPU 0 stays out of the guest until the flush is done;
+      // the event loop (the monitor, other vCPUs' requests) goes on meanwhile.
+      if (r === 'flushing') { void loop.pendingFlush!.then(() => setImmediate(slice)); return; }
       if (r === 'paused') {
         // Kicks still come while parked (monitor input, the timer): take them now and then.
         const drain = setInterval(() => libc.drainSignal(sig), 1000);
@@ -211,6 +218,7 @@ export class Vcpus {
       case 'shutdown': this.stopped(e.index, { kind: 'shutdown' }); break;
       case 'system-event': this.stopped(e.index, { kind: 'system-event', event: e.event }); break;
       case 'fatal': this.stopped(e.index, { kind: 'fatal', message: `vCPU ${e.index}: ${e.message}` }); break;
+      case 'flush-error': this.onFlushError(e.slot, e.errno); break;
     }
   }
 

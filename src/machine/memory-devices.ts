@@ -14,7 +14,9 @@ import { openBackend, type BackendSpec, type MemoryBackend, type OpenOptions } f
 import { DeviceMemory, deviceMemoryRegion, type DeviceMemoryRegion } from '../memory/device-memory.js';
 import { decodeLabelArea } from '../devices/nvdimm-labels.js';
 import type { VirtioPmemPlacement } from './virtio-pmem.js';
-import { formatDurability, type DurabilityReport } from '../memory/durability.js';
+import { formatDurability, type DurabilityReport, type FlushHintFacts } from '../memory/durability.js';
+import { FlushHintTable } from '../kvm/flush-hints.js';
+import * as libc from '../sys/libc.js';
 
 /**
  * Memory devices start on 2 MiB boundaries. QEMU aligns them only to their
@@ -36,6 +38,8 @@ export interface NvdimmConfig {
   labelOverwrite?: boolean;
   slot?: number;
   addr?: number;
+  /** An NFIT flush hint: each guest flush of the DIMM is an fdatasync of its backend. */
+  flushHint?: boolean;
 }
 
 export interface VirtioPmemConfig {
@@ -72,13 +76,24 @@ export interface Nvdimm {
   backend: MemoryBackend;
   /** Added by device_add while pmemvm ran (query-memory-devices says so). */
   hotplugged: boolean;
+  /** It has an NFIT flush hint (flush-hint=on), served through MemoryDevices.flushHints. */
+  flushHint: boolean;
 }
+
+/** A flush-hint DIMM's counters, as the durability report gives them. */
+export interface FlushHintStats { requests: number; flushes: number; errors: number; lastError?: string }
 
 export class MemoryDevices {
   /** The live set: the command line's devices, then hot-added ones; a reboot builds the machine from it. */
   readonly nvdimms: Nvdimm[];
   readonly virtioPmems: VirtioPmemPlacement[];
   private unnamed: number;
+  /**
+   * Flush-hint state shared with the vCPU threads, by slot. It outlives guest
+   * reboots, as the backends do: a failed flush stays on the record.
+   */
+  readonly flushHints = new FlushHintTable();
+  private readonly warn: (message: string) => void;
 
   private constructor(
     readonly region: DeviceMemoryRegion,
@@ -86,10 +101,13 @@ export class MemoryDevices {
     private readonly backendMap: Map<string, MemoryBackend>,
     nvdimms: Nvdimm[],
     virtioPmems: VirtioPmemPlacement[],
+    warn: ((message: string) => void) | undefined,
   ) {
     this.nvdimms = nvdimms;
     this.virtioPmems = virtioPmems;
     this.unnamed = nvdimms.length + virtioPmems.length;
+    this.warn = warn ?? ((m: string) => fs.writeSync(2, `pmemvm: warning: ${m}\n`));
+    for (const n of nvdimms) this.attachFlushHint(n);
   }
 
   /** Memory backends by id: the command line's and object-add's, until object-del. */
@@ -105,7 +123,7 @@ export class MemoryDevices {
       const nvdimms = cfg.nvdimms.map((d, i) => placeNvdimm(allocator, backends, d, `nvdimm${i}`, false));
       const virtioPmems: VirtioPmemPlacement[] = [];
       for (const [i, d] of (cfg.virtioPmems ?? []).entries()) virtioPmems.push(placeVirtioPmem(allocator, backends, d, `virtio-pmem${i}`, virtioPmems, false));
-      return new MemoryDevices(region, allocator, backends, nvdimms, virtioPmems);
+      return new MemoryDevices(region, allocator, backends, nvdimms, virtioPmems, opts.warn);
     } catch (e) {
       for (const b of backends.values()) {
         try { b.close(); } catch { /* closing what we opened; the first error is the news */ }
@@ -149,7 +167,34 @@ export class MemoryDevices {
     const n = placeNvdimm(this.allocator, this.backendMap, d, `nvdimm${this.unnamed}`, true);
     this.unnamed++;
     this.nvdimms.push(n);
+    this.attachFlushHint(n);
     return n;
+  }
+
+  /** Serve the DIMM's flush hint (if it has one), and say so when it buys nothing. */
+  private attachFlushHint(n: Nvdimm): void {
+    if (!n.flushHint) return;
+    const b = n.backend;
+    this.flushHints.attach(n.slot, b.guestFlushFd);
+    if (b.guestFlushFd >= 0) return;
+    const why = b.mapSync ? `memdev '${b.id}' is mapped with MAP_SYNC (pmem=on on a DAX file), so guest stores reach persistent memory without a flush`
+      : b.durability().mode === 'devdax' ? `memdev '${b.id}' is device DAX, so guest stores reach persistent memory without a flush`
+      : `memdev '${b.id}' writes nothing back to a file (${b.durability().reason})`;
+    this.warn(`nvdimm '${n.name}': flush-hint=on is not needed: ${why}; the guest keeps the hint, and its flushes do nothing on the host`);
+  }
+
+  /** A flush-hint DIMM's counters (requests from the guest, fdatasyncs, failures). */
+  flushHintStats(n: Nvdimm): FlushHintStats {
+    const t = this.flushHints, errno = t.lastErrno(n.slot);
+    const s: FlushHintStats = { requests: t.requests(n.slot), flushes: t.flushes(n.slot), errors: t.errors(n.slot) };
+    return errno ? { ...s, lastError: libc.errnoName(errno) } : s;
+  }
+
+  private nvdimmDurability(n: Nvdimm): DurabilityReport {
+    if (!n.flushHint) return n.backend.durability();
+    const { errors, lastError } = this.flushHintStats(n);
+    const facts: FlushHintFacts = lastError ? { errors, lastError } : { errors };
+    return n.backend.durability({ flushHint: facts });
   }
 
   /** Add a virtio-pmem device to the live set (device_add); on an error nothing changed. */
@@ -165,6 +210,7 @@ export class MemoryDevices {
     const i = this.nvdimms.indexOf(n);
     if (i < 0) return;
     this.nvdimms.splice(i, 1);
+    if (n.flushHint) this.flushHints.detach(n.slot);
     this.allocator.release(n.name);
   }
 
@@ -179,16 +225,17 @@ export class MemoryDevices {
   /** One line per device: is what the guest writes there safe from a host crash, and why. */
   durabilityLines(): string[] {
     return [
-      ...this.nvdimms.map((d) => formatDurability(d.name, d.backend.durability())),
+      ...this.nvdimms.map((d) => formatDurability(d.name, this.nvdimmDurability(d))),
       ...this.virtioPmems.map((d) => formatDurability(d.name, d.backend.durability({ fsyncOnGuestFlush: true }))),
     ];
   }
 
   /** The same facts for programs: one entry per device, in command-line order. */
-  durabilityReport(): (DurabilityReport & { device: string; driver: 'nvdimm' | 'virtio-pmem-pci'; addr: number; size: number; slot?: number })[] {
+  durabilityReport(): (DurabilityReport & { device: string; driver: 'nvdimm' | 'virtio-pmem-pci'; addr: number; size: number; slot?: number; flushHint?: FlushHintStats })[] {
     return [
       ...this.nvdimms.map((d) => ({
-        device: d.name, driver: 'nvdimm' as const, slot: d.slot, addr: d.addr, size: d.size, ...d.backend.durability(),
+        device: d.name, driver: 'nvdimm' as const, slot: d.slot, addr: d.addr, size: d.size, ...this.nvdimmDurability(d),
+        ...(d.flushHint ? { flushHint: this.flushHintStats(d) } : {}),
       })),
       ...this.virtioPmems.map((d) => ({
         device: d.name, driver: 'virtio-pmem-pci' as const, addr: d.addr, size: d.size, ...d.backend.durability({ fsyncOnGuestFlush: true }),
@@ -221,7 +268,7 @@ function placeNvdimm(allocator: DeviceMemory, backends: ReadonlyMap<string, Memo
   }
   if (d.labelSize > 0 && !d.labelOverwrite) refuseToHideData(name, d, backend, size);
   const { addr, slot } = allocator.allocate({ id: name, size, align: backend.align, addrAlign: PLACEMENT_ALIGN, addr: d.addr, slot: d.slot });
-  return { id: d.id, name, slot, addr, size, labelOffset: size, labelSize: d.labelSize, unarmed: d.unarmed, backend, hotplugged };
+  return { id: d.id, name, slot, addr, size, labelOffset: size, labelSize: d.labelSize, unarmed: d.unarmed, backend, hotplugged, flushHint: d.flushHint ?? false };
 }
 
 /**

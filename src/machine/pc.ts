@@ -15,7 +15,8 @@ import { parseKernel } from '../boot/kernel-image.js';
 import { openImageFile } from '../boot/image-file.js';
 import { loadLinux } from '../boot/load-linux.js';
 import { RESET_VECTOR, resetVectorStub } from '../boot/reset-vector.js';
-import { ACPI_BASE, ACPI_SIZE, FOUR_GIB, e820Map, splitRam } from '../boot/layout.js';
+import { ACPI_BASE, ACPI_SIZE, FOUR_GIB, e820Map, flushHintAddress, splitRam } from '../boot/layout.js';
+import type { FlushHintTable } from '../kvm/flush-hints.js';
 import { IoBus } from '../devices/bus.js';
 import { Serial16550, COM1_BASE, COM1_IRQ } from '../devices/serial.js';
 import { I8042, I8042_COMMAND_PORT, I8042_DATA_PORT } from '../devices/i8042.js';
@@ -55,7 +56,11 @@ export interface MachineConfig {
   /** End of the device-memory region (-m slots/maxmem): the 64-bit PCI window goes above it. */
   deviceMemoryEnd?: number;
   /** -machine nvdimm=on: the ACPI NVDIMM root device, and these NVDIMMs (backends opened by the caller). */
-  nvdimm?: { persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[]; /** -m slots= */ slots: number };
+  nvdimm?: {
+    persistence?: 'cpu' | 'mem-ctrl'; dimms: readonly Nvdimm[]; /** -m slots= */ slots: number;
+    /** The flush-hint state of the live device set (DIMMs with flush-hint=on); shared with the vCPU threads. */
+    flushHints?: FlushHintTable;
+  };
   /** A virtio-pmem device left the guest (device_del, then the guest's eject) and pmemvm let it go. */
   onUnplugged?: (p: VirtioPmemPlacement) => void;
   /** QEMU's auto-enabled NUMA node 0 (maxmem above RAM): the guest gets an SRAT. */
@@ -215,8 +220,14 @@ export class PcMachine {
     }
 
     debug('ACPI tables and kernel loaded');
-    this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, { pio: this.pio, mmio: this.mmio }, cfg.cpuModel, [0x80], pciShared);
+    this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, { pio: this.pio, mmio: this.mmio }, cfg.cpuModel, [0x80], pciShared,
+      cfg.nvdimm?.flushHints?.sab);
     this.vcpus.onStop = (why) => this.end(vcpuExit(why));
+    this.vcpus.onFlushError = (slot, errno) => {
+      const d = cfg.nvdimm?.dimms.find((x) => x.slot === slot);
+      const what = d ? `nvdimm '${d.name}': fdatasync of memdev '${d.backend.id}'${d.backend.spec.memPath ? ` (${d.backend.spec.memPath})` : ''}` : `flush hint of slot ${slot}`;
+      process.stderr.write(`pmemvm: error: ${what} failed: ${libc.errnoName(errno)}; what the guest flushed may be lost, and the device is no longer crash-safe\n`);
+    };
     debug('vCPUs created');
   }
 
@@ -382,7 +393,7 @@ function pciWindows(cfg: MachineConfig): PciHostWindows {
 
 /** The NFIT's contents for these NVDIMMs. */
 function nfitOptions(n: NonNullable<MachineConfig['nvdimm']>): NfitOptions {
-  const dimms = n.dimms.map((d) => ({ slot: d.slot, base: d.addr, size: d.size, unarmed: d.unarmed }));
+  const dimms = n.dimms.map((d) => ({ slot: d.slot, base: d.addr, size: d.size, unarmed: d.unarmed, ...(d.flushHint ? { flushHint: flushHintAddress(d.slot) } : {}) }));
   return n.persistence ? { dimms, persistence: n.persistence } : { dimms };
 }
 

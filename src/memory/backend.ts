@@ -15,7 +15,7 @@ import * as libc from '../sys/libc.js';
 import { mapBackend } from './backend-map.js';
 import { mountOfPath } from './backend-mounts.js';
 import { planBackend, type BackendPlan } from './backend-validate.js';
-import { decideDurability, type DurabilityFacts, type DurabilityReport } from './durability.js';
+import { decideDurability, type DurabilityFacts, type DurabilityReport, type FlushHintFacts } from './durability.js';
 
 export interface BackendSpec {
   id: string;
@@ -40,8 +40,18 @@ export interface MemoryBackend {
   readonly mapSync: boolean;       // really mapped with MAP_SYNC
   /** The file pmemvm created for this backend (it did not exist), else null. */
   readonly createdPath: string | null;
-  /** `fsyncOnGuestFlush`: for a device that fsyncs the file at each guest flush (virtio-pmem). */
-  durability(opts?: { fsyncOnGuestFlush?: boolean }): DurabilityReport;
+  /**
+   * `fsyncOnGuestFlush`: for a device that fsyncs the file at each guest flush (virtio-pmem);
+   * `flushHint`: an NVDIMM whose flush hint fdatasyncs the file, and its failures.
+   */
+  durability(opts?: { fsyncOnGuestFlush?: boolean; flushHint?: FlushHintFacts }): DurabilityReport;
+  /**
+   * The fd whose fdatasync makes guest writes durable, or -1 when a guest
+   * flush has nothing to do on the host: no file written back (ram, share=off,
+   * readonly, discard-data), or stores that reach the media as they are
+   * (device DAX, MAP_SYNC).
+   */
+  readonly guestFlushFd: number;
   /** Make [offset, offset+len) durable (msync + fsync on shared file mappings). Throws SysError on EIO. */
   flush(offset?: number, len?: number): void;
   close(): void;
@@ -211,8 +221,12 @@ class MappedBackend implements MemoryBackend {
     this.align = plan.align;
   }
 
-  durability(opts: { fsyncOnGuestFlush?: boolean } = {}): DurabilityReport {
+  durability(opts: { fsyncOnGuestFlush?: boolean; flushHint?: FlushHintFacts } = {}): DurabilityReport {
     return decideDurability({ ...this.facts, ...opts });
+  }
+
+  get guestFlushFd(): number {
+    return this.writesBack && !this.mapSync && this.plan.target.type !== 'devdax' ? this.fd : -1;
   }
 
   /** Writes that can and should reach the file: a shared, writable, kept file mapping. */

@@ -45,10 +45,25 @@ export interface DurabilityFacts {
   fsType?: string;
   /** The device fsync()s the file whenever the guest flushes (virtio-pmem). */
   fsyncOnGuestFlush?: boolean;
+  /** An NVDIMM with an NFIT flush hint (flush-hint=on): each guest flush is an fdatasync of the file. */
+  flushHint?: FlushHintFacts;
+}
+
+/** A flush hint's record: failed fdatasyncs make the device no longer durable, for good (the page cache forgets). */
+export interface FlushHintFacts {
+  errors: number;
+  /** The last failure's errno name, e.g. EIO. */
+  lastError?: string;
 }
 
 export const PAGE_CACHE_ADVICE =
   'use unarmed=on, or virtio-pmem, or a DAX backend with pmem=on,share=on';
+
+/** What an NVDIMM's flush hint does and does not cover: the guest must flush, and only a flush reaches the host. */
+export const FLUSH_HINT_PROMISE =
+  'what the guest flushes (fsync, fdatasync, msync, O_DSYNC writes, flushes of /dev/pmemN, deep_flush) is fdatasync()ed to the file ' +
+  'before the flush returns (NFIT flush hint); NOT stores that a guest application persists with CPU cache flushes alone (MAP_SYNC), ' +
+  'nor file systems mounted without barriers';
 
 export function decideDurability(f: DurabilityFacts): DurabilityReport {
   const r = (crashSafe: boolean, mode: DurabilityMode, reason: string): DurabilityReport =>
@@ -62,6 +77,14 @@ export function decideDurability(f: DurabilityFacts): DurabilityReport {
   if (f.readonly) return r(false, mode, 'guest writes are refused (readonly=on)');
   if (f.discardData) return r(false, mode, 'guest writes are thrown away when pmemvm exits (discard-data=on)');
   if (f.devdax) return r(true, mode, 'device DAX: guest stores go straight to persistent memory, no page cache');
+  if (f.flushHint && !f.mapSync) {
+    const h = f.flushHint;
+    if (h.errors > 0) {
+      return r(false, mode, `a host fdatasync of the file failed (${h.lastError ?? 'error'}, ${h.errors} time${h.errors === 1 ? '' : 's'}): ` +
+        'what the guest flushed may be lost, and the guest was not told; check the host storage and the file before trusting it');
+    }
+    return r(true, mode, FLUSH_HINT_PROMISE);
+  }
   if (f.fsyncOnGuestFlush && !f.mapSync) {
     return r(true, mode, 'what the guest flushes (fsync, msync, a write barrier) is fsync()ed to the file before the flush returns');
   }

@@ -113,6 +113,11 @@ export function madvise(addr: bigint, len: number, advice: number): void {
 }
 export function fsync(fd: number): void { check('fsync', c.fsync(fd)); }
 export function fdatasync(fd: number): void { check('fdatasync', c.fdatasync(fd)); }
+/** fdatasync returning 0 or -errno (a vCPU thread's flush-hint exit: no exception objects there). */
+export function fdatasyncRaw(fd: number): number {
+  const r = c.fdatasync(fd) as number;
+  return r < 0 ? -koffi.errno() : 0;
+}
 export function eventfd(flags = EFD_CLOEXEC): number { return check('eventfd', c.eventfd(0, flags)); }
 export function read(fd: number, buf: Uint8Array): number { return check('read', c.read(fd, buf, buf.length)); }
 export function write(fd: number, buf: Uint8Array): number { return check('write', c.write(fd, buf, buf.length)); }

@@ -63,6 +63,25 @@ test('NFIT: header, reserved word, and SPA/memdev/DCR per DIMM', () => {
   assert.equal(dcr.getUint16(30, true), 0); // no block control windows
 });
 
+test('NFIT: flush-hint adds a Flush Hint Address structure (type 6) after the DIMM\'s DCR, and only for that DIMM', () => {
+  const nfit = buildNfit({
+    dimms: [
+      { slot: 0, base: 0x140000000, size: 0x40000000, unarmed: false },
+      { slot: 2, base: 0x180000000, size: 0x20000000, unarmed: false, flushHint: 0xfede0010 },
+    ],
+  });
+  assert.equal(sum8(nfit), 0);
+  const s = structures(nfit);
+  assert.deepEqual(s.map((x) => x.type), [0, 1, 4, 0, 1, 4, 6]);
+  const hint = view(s[6]!.body);
+  assert.equal(hint.getUint16(2, true), 24); // 16 + one 8-byte address
+  assert.equal(hint.getUint32(4, true), nfitHandle(2)); // the memdev's device handle
+  assert.equal(hint.getUint16(8, true), 1); // hint count
+  assert.deepEqual([...s[6]!.body.subarray(10, 16)], [0, 0, 0, 0, 0, 0]);
+  assert.equal(hint.getBigUint64(16, true), 0xfede0010n);
+  assert.equal(nfit.length, 40 + 2 * (56 + 48 + 80) + 24);
+});
+
 test('NFIT: QEMU index scheme', () => {
   assert.deepEqual([0, 1, 2].map(nfitHandle), [1, 2, 3]);
   assert.deepEqual([0, 1, 2].map(spaIndex), [2, 4, 6]);

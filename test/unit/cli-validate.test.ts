@@ -132,11 +132,12 @@ test('parseDevice: typed nvdimm and virtio-pmem-pci', () => {
   const dev = (arg: string) => parseDevice(parseArgs(['-device', arg]).devices[0]);
   assert.deepEqual(dev('nvdimm,memdev=m0,id=nv0,label-size=256K,unarmed,slot=0,addr=0x140000000,uuid=9E2B6B4A-0C3B-4D1A-8F27-5A0B6C3D2E1F'), {
     driver: 'nvdimm', id: 'nv0', memdev: 'm0', labelSize: 256n * 1024n, unarmed: true, slot: 0,
-    addr: 0x140000000n, uuid: '9e2b6b4a-0c3b-4d1a-8f27-5a0b6c3d2e1f', labelOverwrite: false,
+    addr: 0x140000000n, uuid: '9e2b6b4a-0c3b-4d1a-8f27-5a0b6c3d2e1f', labelOverwrite: false, flushHint: false,
   });
   assert.deepEqual(dev('nvdimm,memdev=m0,slot=-1,addr=0'), {
-    driver: 'nvdimm', id: undefined, memdev: 'm0', labelSize: undefined, unarmed: false, slot: undefined, addr: undefined, uuid: undefined, labelOverwrite: false,
+    driver: 'nvdimm', id: undefined, memdev: 'm0', labelSize: undefined, unarmed: false, slot: undefined, addr: undefined, uuid: undefined, labelOverwrite: false, flushHint: false,
   });
+  assert.equal((dev('nvdimm,memdev=m0,flush-hint=on') as { flushHint: boolean }).flushHint, true);
   assert.deepEqual(dev('virtio-pmem-pci,memdev=m0,id=p0,addr=1f.7'), { driver: 'virtio-pmem-pci', id: 'p0', memdev: 'm0', pciAddr: { slot: 31, fn: 7 } });
   assert.deepEqual(dev('virtio-pmem-pci,memdev=m0,addr=0x4'), { driver: 'virtio-pmem-pci', id: undefined, memdev: 'm0', pciAddr: { slot: 4, fn: 0 } });
 });
@@ -144,7 +145,8 @@ test('parseDevice: typed nvdimm and virtio-pmem-pci', () => {
 test('parseDevice errors, exact text', () => {
   const cases: [string, string][] = [
     ['foo', "-device foo: unsupported device 'foo' (pmemvm supports nvdimm and virtio-pmem-pci)"],
-    ['nvdimm,memdev=m0,foo=1', "-device nvdimm,memdev=m0,foo=1: unknown property 'foo'; nvdimm takes: memdev, label-size, unarmed, slot, addr, uuid, label-overwrite"],
+    ['nvdimm,memdev=m0,foo=1', "-device nvdimm,memdev=m0,foo=1: unknown property 'foo'; nvdimm takes: memdev, label-size, unarmed, slot, addr, uuid, label-overwrite, flush-hint"],
+    ['nvdimm,memdev=m0,flush-hint=yes!', "-device nvdimm,memdev=m0,flush-hint=yes!: property 'flush-hint' must be on or off, not 'yes!'"],
     ['nvdimm,memdev=m0,label-size=0', '-device nvdimm,memdev=m0,label-size=0: label-size=0B is too small; the label area must be at least 128K (or leave label-size out for no labels)'],
     ['nvdimm,memdev=m0,label-size=1X', "-device nvdimm,memdev=m0,label-size=1X: property 'label-size': invalid size (use a number with an optional K, M, G or T suffix, e.g. 512M)"],
     ['nvdimm,memdev=m0,unarmed=x', "-device nvdimm,memdev=m0,unarmed=x: property 'unarmed' must be on or off, not 'x'"],

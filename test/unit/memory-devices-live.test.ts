@@ -58,3 +58,39 @@ test('virtio-pmem: added, removed, and the freed range and PCI slot are reused',
     d.close();
   }
 });
+
+test('flush-hint=on: a hot-added NVDIMM gets its hint served (the backend fd), reported, and given back when the machine refuses it; a RAM backend gets a warning', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmemvm-live-'));
+  const warnings: string[] = [];
+  const file: BackendSpec = { id: 'f', kind: 'file', size: BigInt(64 * MiB), memPath: path.join(dir, 'f.img'), share: true, pmem: false, readonly: false, discardData: false };
+  const d = MemoryDevices.open({ ramSize: 256 * MiB, slots: 2, maxmem: 1024 * MiB, backends: [file, ram('r', 64 * MiB)], nvdimms: [] },
+    { warn: (m) => warnings.push(m) });
+  try {
+    const n = d.addNvdimm({ id: 'nv1', memdev: 'f', labelSize: 0, unarmed: false, flushHint: true });
+    assert.equal(n.flushHint, true);
+    assert.equal(d.flushHints.has(n.slot), true);
+    assert.equal(d.flushHints.flushSync(n.slot), 0);
+    const [entry] = d.durabilityReport();
+    assert.deepEqual(entry!.flushHint, { requests: 1, flushes: 1, errors: 0 });
+    assert.equal(entry!.crashSafe, true);
+    assert.match(d.durabilityLines()[0]!, /^nv1: f \(.*f\.img\) is crash-safe \[page-cache\]: what the guest flushes \(fsync, fdatasync, msync, O_DSYNC writes/);
+    assert.deepEqual(warnings, []);
+    d.removeNvdimm(n);
+    assert.equal(d.flushHints.has(n.slot), false, 'a refused device leaves no hint behind');
+
+    const m = d.addNvdimm({ id: 'nv2', memdev: 'r', labelSize: 0, unarmed: false, flushHint: true });
+    assert.equal(d.flushHints.has(m.slot), true, 'the guest keeps the hint it asked for');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /^nvdimm 'nv2': flush-hint=on is not needed: memdev 'r' writes nothing back to a file/);
+    // Off (the default): no hint, and the report is as before.
+    const o = d.addNvdimm({ id: 'nv3', memdev: 'f', labelSize: 0, unarmed: false });
+    assert.equal(d.flushHints.has(o.slot), false);
+    assert.equal('flushHint' in d.durabilityReport().find((x) => x.device === 'nv3')!, false);
+  } finally {
+    d.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

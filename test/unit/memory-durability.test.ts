@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { decideDurability, formatDurability, type DurabilityFacts } from '../../src/memory/durability.js';
+import { decideDurability, formatDurability, FLUSH_HINT_PROMISE, type DurabilityFacts } from '../../src/memory/durability.js';
 import { mountOf, parseMountinfo } from '../../src/memory/backend-mounts.js';
 import { devDaxInfo, devMajorMinor } from '../../src/memory/backend-devdax.js';
 import { humanSize, sizeOption } from '../../src/memory/backend-size.js';
@@ -32,6 +32,21 @@ test('durability: each way of mapping gets its verdict', () => {
   const ram = decideDurability({ ...base, kind: 'ram', path: undefined, share: false, pmem: false });
   assert.deepEqual(ram, { backend: 'mem0', crashSafe: false, mode: 'ram', reason: 'volatile: RAM backend, contents are lost when pmemvm exits' });
   assert.equal('path' in ram, false);
+});
+
+test('durability: an NVDIMM flush hint makes a page-cache file crash-safe for what the guest flushes, until a flush fails', () => {
+  const ok = decideDurability({ ...base, pmem: false, flushHint: { errors: 0 } });
+  assert.deepEqual({ crashSafe: ok.crashSafe, mode: ok.mode }, { crashSafe: true, mode: 'page-cache' });
+  assert.equal(ok.reason, FLUSH_HINT_PROMISE);
+  assert.match(ok.reason, /fsync, fdatasync, msync, O_DSYNC.*NOT stores .* CPU cache flushes alone \(MAP_SYNC\).*without barriers/);
+  const failed = decideDurability({ ...base, pmem: false, flushHint: { errors: 2, lastError: 'EIO' } });
+  assert.equal(failed.crashSafe, false);
+  assert.match(failed.reason, /^a host fdatasync of the file failed \(EIO, 2 times\): what the guest flushed may be lost/);
+  // Read-only, temporary and share=off backends keep their verdicts: the hint changes nothing there.
+  assert.equal(decideDurability({ ...base, readonly: true, flushHint: { errors: 0 } }).crashSafe, false);
+  assert.equal(decideDurability({ ...base, share: false, flushHint: { errors: 0 } }).mode, 'private');
+  // MAP_SYNC was durable without it.
+  assert.equal(decideDurability({ ...base, mapSync: true, dax: 'always', flushHint: { errors: 0 } }).mode, 'fsdax-map-sync');
 });
 
 test('durability: the banner line, and the report survives JSON', () => {
