@@ -146,7 +146,8 @@ export class Vcpus {
       if (r === 'interrupted') { setImmediate(slice); return; }
       // The guest wrote a flush hint: vCPU 0 stays out of the guest until the flush is done;
       // the event loop (the monitor, other vCPUs' requests) goes on meanwhile.
-      if (r === 'flushing') { void loop.pendingFlush!.then(() => setImmediate(slice)); return; }
+      // (Straight back into the guest when it is done: a setImmediate hop would add to every fsync.)
+      if (r === 'flushing') { void loop.pendingFlush!.then(slice); return; }
       if (r === 'paused') {
         // Kicks still come while parked (monitor input, the timer): take them now and then.
         const drain = setInterval(() => libc.drainSignal(sig), 1000);
