@@ -57,6 +57,7 @@ class PmemIoThread {
     const id = this.nextId++;
     const entry: Entry = { events };
     this.devices.set(id, entry);
+    this.hold();
     worker.postMessage({ type: 'add', id, device } satisfies PmemIoRequest);
     let removing: Promise<number> | null = null;
     return {
@@ -70,13 +71,12 @@ class PmemIoThread {
 
   private start(): Worker {
     const worker = new Worker(new URL('./pmem-worker.js', import.meta.url));
-    worker.unref(); // the machine's own work keeps pmemvm alive, not an idle I/O thread
     worker.on('message', (e: PmemIoEvent) => {
       const d = this.devices.get(e.id);
       if (!d) return;
       if (e.type === 'error') d.events.onError(e.message);
       else if (e.type === 'broken') d.events.onBroken(e.message);
-      else if (e.type === 'removed') { this.devices.delete(e.id); d.removed?.(e.flushes); }
+      else if (e.type === 'removed') { this.devices.delete(e.id); this.hold(); d.removed?.(e.flushes); }
     });
     const fail = (message: string) => {
       if (this.worker !== worker) return;
@@ -92,6 +92,16 @@ class PmemIoThread {
     worker.on('exit', () => fail('device I/O thread ended'));
     this.worker = worker;
     return worker;
+  }
+
+  /**
+   * The thread keeps the process alive while it serves a device (a removal's answer
+   * must arrive), and not when idle. Called after the listeners are on: adding a
+   * 'message' listener refs the worker again.
+   */
+  private hold(): void {
+    if (this.devices.size > 0) this.worker?.ref();
+    else this.worker?.unref();
   }
 }
 
