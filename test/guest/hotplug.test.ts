@@ -227,12 +227,19 @@ test('limits: slots, maxmem and a busy memdev are refused with QEMU\'s messages 
   }
 });
 
-/** Host resources of a process: what a plug/unplug cycle must give back. */
+/**
+ * Host resources of a process: what a plug/unplug cycle must give back. Mappings count
+ * files (backends) and shared memory (guest RAM, the mirror page), not private anonymous
+ * ones: those are the JavaScript heaps' pages (V8 also keeps freed pages as PROT_NONE
+ * reservations) and malloc's arenas, which come and go with garbage collection in the
+ * long-lived device I/O thread.
+ */
 function resources(pid: number): { fds: number; threads: number; maps: number } {
+  const privateAnonymous = (l: string) => /^\S+ \S\S\Sp 00000000 00:00 0\s*$/.test(l);
   return {
     fds: readdirSync(`/proc/${pid}/fd`).length,
     threads: readdirSync(`/proc/${pid}/task`).length,
-    maps: readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter(Boolean).length,
+    maps: readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((l) => l && !privateAnonymous(l)).length,
   };
 }
 
