@@ -41,19 +41,20 @@ const SCRIPT = [
 ].join('\n');
 
 /**
- * Resident KiB of every mapping except guest RAM (the anonymous or shared-zero mapping of at
- * least the RAM size) and the backend files under `dir`.
+ * Resident KiB of every mapping except guest RAM (the read-write anonymous or shared-zero
+ * mapping of at least the RAM size) and the backend files under `dir`.
  */
 function besideGuest(pid: number, dir: string): { kib: number; ramMappings: number } {
   const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n');
   let kib = 0, ramMappings = 0, skip = false;
   for (const line of smaps) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
       const size = parseInt(head[2]!, 16) - parseInt(head[1]!, 16);
-      const path = head[3]!;
+      const path = head[4]!;
       const anonymous = path === '' || path.startsWith('/dev/zero') || path.startsWith('/memfd:') || path.startsWith('[anon');
-      const ram = anonymous && size >= RAM_MIB * 2 ** 20;
+      // Address-space reservations (---p) are as big but hold nothing resident.
+      const ram = anonymous && head[3]!.startsWith('rw') && size >= RAM_MIB * 2 ** 20;
       if (ram) ramMappings++;
       skip = ram || path.startsWith(dir);
       continue;
