@@ -2,16 +2,16 @@
  * Plugging a virtio-pmem-pci device into the pc machine: its backend mapped at
  * its device-memory address, its PCI function on bus 0, its BAR on the MMIO
  * bus wherever the guest puts it, its queue notify register as a KVM
- * ioeventfd, and its request queue served by a thread of its own
- * (devices/virtio/pmem-worker.ts). Interrupts are MSI-X, or INTx routed as
- * the DSDT's _PRT says.
+ * ioeventfd, and its request queue served by the device I/O thread that
+ * serves every virtio-pmem device (devices/virtio/pmem-worker.ts). Interrupts
+ * are MSI-X, or INTx routed as the DSDT's _PRT says.
  */
 import type { IoBus } from '../devices/bus.js';
 import type { IrqSink } from '../devices/irq-sink.js';
 import type { PciHost } from '../devices/pci/host-bridge.js';
 import { COMMON_CONFIG_OFFSET, VirtioPciTransport, notifyOffset } from '../devices/virtio/pci.js';
 import { VirtioPmem } from '../devices/virtio/pmem.js';
-import { startPmemWorker, type PmemWorkerData, type PmemWorkerEvent } from '../devices/virtio/pmem-thread.js';
+import { pmemIoThread } from '../devices/virtio/pmem-thread.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { MemoryBackend } from '../memory/backend.js';
 import { intxGsi } from '../acpi/pci-host.js';
@@ -42,18 +42,18 @@ export interface VirtioPmemParts {
   memory: GuestMemory;
   /** Map host memory into the guest; returns the KVM slot. */
   mapMemory: (gpa: number, size: number, hostAddr: bigint, readonly: boolean) => number;
-  /** The device thread failed: the machine cannot go on. */
+  /** The device I/O thread failed: the machine cannot go on. */
   onFatal: (message: string) => void;
 }
 
 export interface VirtioPmemHandle {
   readonly placement: VirtioPmemPlacement;
-  /** Let the device thread finish the flush in hand, then end it. */
+  /** Let the I/O thread finish the device's flush in hand, then end its service. */
   stop(): Promise<void>;
   /**
    * Hot unplug, after the guest let go (its _EJ0): the PCI function, BAR, notify
-   * registers and memory leave the guest at once; the device thread ends after
-   * the flush in hand. The backend stays mapped in pmemvm (object-del closes it).
+   * registers and memory leave the guest at once; the device's service ends
+   * after the flush in hand. The backend stays mapped in pmemvm (object-del closes it).
    */
   detach(): Promise<void>;
   /** Release host memory the VM mapped (after the VM is closed). */
@@ -92,21 +92,16 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
     commonMirror: new Uint8Array(libc.view(mirrorAddr, PAGE)),
   });
 
-  const data: PmemWorkerData = {
+  const io = pmemIoThread().add({
     sab: transport.shared.sab, queues: model.queueSizes.length, vectors: transport.shared.vectors,
     regions: parts.memory.list().map((r) => ({ name: r.name, gpa: r.gpa, size: r.size, hostAddr: r.hostAddr })),
     backendFd: b.fd, notifyFd, vmFd: parts.vm.fd, intxGsi: gsi,
-  };
-  const worker = startPmemWorker(data);
-  worker.on('message', (e: PmemWorkerEvent) => {
-    if (e.type === 'error') log(e.message);
-    else if (e.type === 'broken') transport.broken(e.message);
-    else if (e.type === 'stopped') log(`${e.flushes} flushes`);
+  }, {
+    onError: log,
+    onBroken: (m) => transport.broken(m),
+    onFatal: (m) => parts.onFatal(`${p.name}: ${m}`),
   });
   let stopping = false;
-  worker.on('error', (e) => parts.onFatal(`${p.name}: device thread: ${e.message}`));
-  const exited = new Promise<void>((res) => worker.once('exit', () => res()));
-  void exited.then(() => { if (!stopping) parts.onFatal(`${p.name}: device thread ended`); });
 
   // The BAR follows the guest's PCI programming; the notify registers go with it into KVM.
   let fastNotify = false, mirrored = false;
@@ -150,9 +145,7 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
   let stopped: Promise<void> | null = null;
   const stop = () => stopped ??= (async () => {
     stopping = true;
-    transport.shared.stop();
-    libc.write(notifyFd, one);
-    await exited;
+    log(`${await io.remove()} flushes`);
     libc.close(notifyFd);
   })();
   let destroyed = false;
@@ -186,7 +179,7 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
       if (!q) return `${p.name}: queue not live`;
       let rings: string;
       try { rings = `avail.idx=${parts.memory.u16(q.avail + 2)} used.idx=${parts.memory.u16(q.used + 2)}`; } catch { rings = 'rings outside RAM'; }
-      return `${p.name}: queue size ${q.size} ${rings} vector ${transport.shared.queueVector(0)}; thread ${stopping ? 'stopping' : 'running'}`;
+      return `${p.name}: queue size ${q.size} ${rings} vector ${transport.shared.queueVector(0)}; service ${stopping ? 'ending' : 'running'}`;
     },
   };
 }

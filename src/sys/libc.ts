@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
+import { fsync as nodeFsync } from 'node:fs';
 
 const require = createRequire(import.meta.url);
 // koffi is CommonJS; load it through require so its types come along.
@@ -30,6 +31,7 @@ export function lastErrno(): number { return koffi.errno(); }
 const c = {
   open: lib.func('int open(const char *path, int flags, int mode)'),
   close: lib.func('int close(int fd)'),
+  dup: lib.func('int dup(int fd)'),
   ioctlInt: lib.func('int ioctl(int fd, unsigned long req, unsigned long arg)'),
   ioctlPtr: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
   mmap: lib.func('uintptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)'),
@@ -118,6 +120,13 @@ export function fdatasyncRaw(fd: number): number {
   const r = c.fdatasync(fd) as number;
   return r < 0 ? -koffi.errno() : 0;
 }
+/**
+ * fsync on libuv's thread pool: the calling thread goes on serving its event
+ * loop, and `done` runs there afterwards (with the error, if any). It is the
+ * fsync(2) system call all the same (strace sees it).
+ */
+export function fsyncAsync(fd: number, done: (error: Error | null) => void): void { nodeFsync(fd, done); }
+export function dup(fd: number): number { return check('dup', c.dup(fd)); }
 export function eventfd(flags = EFD_CLOEXEC): number { return check('eventfd', c.eventfd(0, flags)); }
 export function read(fd: number, buf: Uint8Array): number { return check('read', c.read(fd, buf, buf.length)); }
 export function write(fd: number, buf: Uint8Array): number { return check('write', c.write(fd, buf, buf.length)); }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SplitQueue, VirtqueueError } from '../../src/devices/virtio/queue.js';
 import { VirtioPciTransport, STATUS, VIRTIO_F_VERSION_1 } from '../../src/devices/virtio/pci.js';
-import { PmemRequestServer, VirtioPmem } from '../../src/devices/virtio/pmem.js';
+import { PmemRequestServer, VirtioPmem, type PmemServerOptions } from '../../src/devices/virtio/pmem.js';
 import type { IrqSink } from '../../src/devices/irq-sink.js';
 import { GuestMemory, GuestMemoryError } from '../../src/memory/guest-memory.js';
 import * as libc from '../../src/sys/libc.js';
@@ -105,7 +105,7 @@ function bringUp(t: VirtioPciTransport, features = VIRTIO_F_VERSION_1, vectors?:
 }
 
 /** A transport and its request server wired together in this thread, with every interrupt recorded. */
-function pmemDevice(flush: () => void, mem = fakeMemory()) {
+function pmemDevice(flush: () => void, mem = fakeMemory(), hostFlush?: PmemServerOptions['flush']) {
   const irq: string[] = [];
   const errors: string[] = [];
   const sink: IrqSink = {
@@ -116,7 +116,12 @@ function pmemDevice(flush: () => void, mem = fakeMemory()) {
   const t = new VirtioPciTransport(new VirtioPmem(0x1_0000_0000, 64 << 20), {
     memory: mem, irq: sink, notify: () => server!.service(), onError: (m) => errors.push(m),
   });
-  server = new PmemRequestServer({ shared: t.shared, memory: mem, flush, irq: sink, onError: (m) => errors.push(m), onBroken: (m) => t.broken(m) });
+  // By default the flush finishes inside the call (as a synchronous fsync would).
+  const atOnce: PmemServerOptions['flush'] = (done) => {
+    try { flush(); } catch (e) { done(e as Error); return; }
+    done(null);
+  };
+  server = new PmemRequestServer({ shared: t.shared, memory: mem, flush: hostFlush ?? atOnce, irq: sink, onError: (m) => errors.push(m), onBroken: (m) => t.broken(m) });
   return { t, mem, irq, errors, server };
 }
 
@@ -182,6 +187,82 @@ test('virtio-pmem: a reset while a flush is in hand drops its answer (nothing la
   assert.equal(usedIdx(dev.mem.ram), 0);
   assert.deepEqual([...dev.mem.ram.subarray(0x9000, 0x9004)], [0xee, 0xee, 0xee, 0xee]);
   assert.deepEqual(dev.irq, ['intx-'], 'only the reset lowering INTx');
+});
+
+/** Two flush requests (heads 0 and 2, status at 0x9000 and 0x9010), offered in that order. */
+function twoFlushes(ram: Uint8Array) {
+  putDesc(ram, 0, 0x8000, 4, 1, 1);
+  putDesc(ram, 1, 0x9000, 4, 2, 0);
+  putDesc(ram, 2, 0x8000, 4, 1, 3);
+  putDesc(ram, 3, 0x9010, 4, 2, 0);
+  ram.fill(0xee, 0x9000, 0x9014);
+  offer(ram, 0, 0, 1);
+  offer(ram, 1, 2, 2);
+}
+/** A host fsync that returns only when the test says so. */
+function heldFlushes() {
+  const pending: ((error: Error | null) => void)[] = [];
+  return { pending, flush: ((done) => { pending.push(done); }) as PmemServerOptions['flush'] };
+}
+const status = (ram: Uint8Array, at: number) => new DataView(ram.buffer).getUint32(at, true);
+
+test('virtio-pmem: while a flush is with the host, the next request waits; answers in arrival order, one fsync each', () => {
+  const host = heldFlushes();
+  const { t, mem, irq } = pmemDevice(() => {}, fakeMemory(), host.flush);
+  assert.ok(bringUp(t));
+  twoFlushes(mem.ram);
+  t.bar.write(0x3000, 2, 0);
+  t.bar.write(0x3000, 2, 0); // a second notify while the first flush is out changes nothing
+  assert.equal(host.pending.length, 1, 'one fsync at a time');
+  assert.equal(usedIdx(mem.ram), 0, 'not answered before the fsync returns');
+  assert.deepEqual(irq, []);
+  host.pending.shift()!(null);
+  assert.equal(usedIdx(mem.ram), 1);
+  assert.equal(status(mem.ram, 0x9000), 0);
+  assert.equal(status(mem.ram, 0x9010), 0xeeeeeeee, 'the second request is not answered with the first fsync');
+  assert.equal(host.pending.length, 1, 'its own fsync starts once the first is answered');
+  host.pending.shift()!(new Error('EIO'));
+  assert.equal(usedIdx(mem.ram), 2);
+  assert.equal(status(mem.ram, 0x9010), 1, 'a failed fsync answers EIO');
+  assert.equal(host.pending.length, 0);
+});
+
+test('virtio-pmem: stop with a flush in hand answers that flush, then serves nothing more', () => {
+  const host = heldFlushes();
+  const { t, mem, server } = pmemDevice(() => {}, fakeMemory(), host.flush);
+  assert.ok(bringUp(t));
+  twoFlushes(mem.ram);
+  t.bar.write(0x3000, 2, 0);
+  let idle = 0;
+  server.stop(() => { idle++; });
+  assert.equal(idle, 0, 'not idle while the fsync is out');
+  host.pending.shift()!(null);
+  assert.equal(idle, 1);
+  assert.equal(usedIdx(mem.ram), 1, 'the flush in hand is answered');
+  t.bar.write(0x3000, 2, 0);
+  assert.equal(host.pending.length, 0, 'nothing more is taken from the ring');
+  assert.equal(usedIdx(mem.ram), 1);
+  assert.equal(server.flushes, 1);
+  let idleAgain = 0;
+  pmemDevice(() => {}).server.stop(() => { idleAgain++; });
+  assert.equal(idleAgain, 1, 'with no flush in hand, idle at once');
+});
+
+test("virtio-pmem: devices are independent: one device's fsync still out does not hold up another's answer", () => {
+  const slow = heldFlushes();
+  const a = pmemDevice(() => {}, fakeMemory(), slow.flush);
+  let fast = 0;
+  const b = pmemDevice(() => { fast++; });
+  assert.ok(bringUp(a.t) && bringUp(b.t));
+  flushRequest(a.mem.ram, 0, 1);
+  flushRequest(b.mem.ram, 0, 1);
+  a.t.bar.write(0x3000, 2, 0);
+  b.t.bar.write(0x3000, 2, 0);
+  assert.equal(usedIdx(b.mem.ram), 1);
+  assert.equal(fast, 1);
+  assert.equal(usedIdx(a.mem.ram), 0);
+  slow.pending.shift()!(null);
+  assert.equal(usedIdx(a.mem.ram), 1);
 });
 
 /** Offset of the first capability with this id, walking the list as an OS does. */

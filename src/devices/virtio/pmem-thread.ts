@@ -1,12 +1,17 @@
 /**
- * Starting a virtio-pmem device thread (pmem-worker.ts) and what passes
- * between it and the main thread. Kept beside the worker so the worker's URL
- * is the same relative path in dist/ and in the bundle.
+ * The device I/O thread: one worker thread (pmem-worker.ts) serves the request
+ * queues of every virtio-pmem device in the process. It starts with the first
+ * device and stays; a device added later, at start or by hotplug, costs a
+ * message and a few objects in that thread, not a JavaScript isolate of its
+ * own (about 10 MiB and a second of start-up under emulation each).
+ * Kept beside the worker so the worker's URL is the same relative path in
+ * dist/ and in the bundle.
  */
 import { Worker } from 'node:worker_threads';
 import type { Region } from '../../memory/guest-memory.js';
 
-export interface PmemWorkerData {
+/** What the I/O thread needs to serve one device. */
+export interface PmemDeviceData {
   sab: SharedArrayBuffer;
   queues: number;
   vectors: number;
@@ -19,9 +24,87 @@ export interface PmemWorkerData {
   intxGsi: number;
 }
 
-/** Messages to the main thread. */
-export type PmemWorkerEvent = { type: 'error' | 'broken'; message: string } | { type: 'stopped'; flushes: number };
+/** Messages to the I/O thread. */
+export type PmemIoRequest = { type: 'add'; id: number; device: PmemDeviceData } | { type: 'remove'; id: number };
+/** Messages from it, each about one device. */
+export type PmemIoEvent =
+  | { type: 'error' | 'broken'; id: number; message: string }
+  | { type: 'removed'; id: number; flushes: number };
 
-export function startPmemWorker(data: PmemWorkerData): Worker {
-  return new Worker(new URL('./pmem-worker.js', import.meta.url), { workerData: data });
+export interface PmemDeviceEvents {
+  /** A request answered with an error, or a failed flush (for the log). */
+  onError(message: string): void;
+  /** The rings are unusable: the transport marks the device as needing reset. */
+  onBroken(message: string): void;
+  /** The I/O thread failed: the machine cannot go on. */
+  onFatal(message: string): void;
 }
+
+export interface PmemIoDevice {
+  /** End the device's service after the flush in hand; resolves with its flush count once the thread let go of it. */
+  remove(): Promise<number>;
+}
+
+interface Entry { events: PmemDeviceEvents; removed?: (flushes: number) => void }
+
+class PmemIoThread {
+  private worker: Worker | null = null;
+  private readonly devices = new Map<number, Entry>();
+  private nextId = 1;
+
+  add(device: PmemDeviceData, events: PmemDeviceEvents): PmemIoDevice {
+    const worker = this.worker ?? this.start();
+    const id = this.nextId++;
+    const entry: Entry = { events };
+    this.devices.set(id, entry);
+    this.hold();
+    worker.postMessage({ type: 'add', id, device } satisfies PmemIoRequest);
+    let removing: Promise<number> | null = null;
+    return {
+      remove: () => removing ??= new Promise<number>((res) => {
+        if (!this.devices.has(id) || this.worker !== worker) { res(0); return; } // the thread is gone, and the device with it
+        entry.removed = res;
+        worker.postMessage({ type: 'remove', id } satisfies PmemIoRequest);
+      }),
+    };
+  }
+
+  private start(): Worker {
+    const worker = new Worker(new URL('./pmem-worker.js', import.meta.url));
+    worker.on('message', (e: PmemIoEvent) => {
+      const d = this.devices.get(e.id);
+      if (!d) return;
+      if (e.type === 'error') d.events.onError(e.message);
+      else if (e.type === 'broken') d.events.onBroken(e.message);
+      else if (e.type === 'removed') { this.devices.delete(e.id); this.hold(); d.removed?.(e.flushes); }
+    });
+    const fail = (message: string) => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      const devices = [...this.devices.values()];
+      this.devices.clear();
+      for (const d of devices) {
+        if (d.removed) d.removed(0);
+        else d.events.onFatal(message);
+      }
+    };
+    worker.on('error', (e) => fail(`device I/O thread: ${e.message}`));
+    worker.on('exit', () => fail('device I/O thread ended'));
+    this.worker = worker;
+    return worker;
+  }
+
+  /**
+   * The thread keeps the process alive while it serves a device (a removal's answer
+   * must arrive), and not when idle. Called after the listeners are on: adding a
+   * 'message' listener refs the worker again.
+   */
+  private hold(): void {
+    if (this.devices.size > 0) this.worker?.ref();
+    else this.worker?.unref();
+  }
+}
+
+let thread: PmemIoThread | null = null;
+/** The process's device I/O thread (started with the first device). */
+export function pmemIoThread(): PmemIoThread { return thread ??= new PmemIoThread(); }

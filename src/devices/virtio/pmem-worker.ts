@@ -1,46 +1,60 @@
 /**
- * The thread that serves one virtio-pmem device's request queue. It sleeps
- * in read() on the notify eventfd, which KVM signals when the guest writes
- * the queue's notify register (KVM_IOEVENTFD: no exit reaches pmemvm), then
- * answers every request: fsync of the backend, status, used ring, and the
- * interrupt (KVM_SIGNAL_MSI, or INTx), all from here. One wake-up per flush,
- * and neither a vCPU nor the main thread waits for the disk.
+ * The device I/O thread: it serves the request queue of every virtio-pmem
+ * device (pmem-thread.ts adds and removes them). It waits on its event loop,
+ * where each device's notify eventfd is watched (KVM signals it when the
+ * guest writes the queue's notify register: KVM_IOEVENTFD, no exit reaches
+ * pmemvm), then answers the requests: fsync of the backend on libuv's thread
+ * pool (this thread meanwhile serves the other devices), status, used ring,
+ * and the interrupt (KVM_SIGNAL_MSI, or INTx), all from here. Neither a vCPU
+ * nor the main thread waits for the disk, and the disk of one device does
+ * not hold up another.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import * as libc from '../../sys/libc.js';
+import { watchEventfd, type EventfdWatch } from '../../sys/fd-watch.js';
 import { setIrqLine, signalMsi } from '../../kvm/irq.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
-import type { PmemWorkerData, PmemWorkerEvent } from './pmem-thread.js';
+import type { PmemDeviceData, PmemIoEvent, PmemIoRequest } from './pmem-thread.js';
 import { PmemRequestServer } from './pmem.js';
 import { VirtioShared } from './shared.js';
 
-const d = workerData as PmemWorkerData;
-const post = (e: PmemWorkerEvent) => parentPort!.postMessage(e);
-const shared = new VirtioShared(d.queues, d.vectors, d.sab);
-const memory = new GuestMemory();
-for (const r of d.regions) memory.add(r.name, r.gpa, r.size, r.hostAddr);
+const port = parentPort!;
+const post = (e: PmemIoEvent) => port.postMessage(e);
 
-const server = new PmemRequestServer({
-  shared,
-  memory,
-  flush: () => { if (d.backendFd >= 0) libc.fsync(d.backendFd); },
-  irq: {
-    setIntx: (level) => setIrqLine(d.vmFd, d.intxGsi, level),
-    signalMsi: (lo, hi, data) => signalMsi(d.vmFd, lo, hi, data),
-  },
-  onError: (message) => post({ type: 'error', message }),
-  onBroken: (message) => post({ type: 'broken', message }),
-});
+interface Device { server: PmemRequestServer; watch: EventfdWatch }
+const devices = new Map<number, Device>();
 
-const counter = new Uint8Array(8);
-while (!shared.stopping) {
-  try {
-    libc.read(d.notifyFd, counter); // blocks until notified (or asked to stop)
-  } catch (e) {
-    if ((e as libc.SysError).errno === libc.ERRNO.EINTR) continue;
-    throw e;
-  }
-  if (shared.stopping) break;
-  server.service();
+function add(id: number, d: PmemDeviceData): void {
+  const shared = new VirtioShared(d.queues, d.vectors, d.sab);
+  const memory = new GuestMemory();
+  for (const r of d.regions) memory.add(r.name, r.gpa, r.size, r.hostAddr);
+  const server = new PmemRequestServer({
+    shared,
+    memory,
+    flush: (done) => { if (d.backendFd >= 0) libc.fsyncAsync(d.backendFd, done); else done(null); },
+    irq: {
+      setIntx: (level) => setIrqLine(d.vmFd, d.intxGsi, level),
+      signalMsi: (lo, hi, data) => signalMsi(d.vmFd, lo, hi, data),
+    },
+    onError: (message) => post({ type: 'error', id, message }),
+    onBroken: (message) => post({ type: 'broken', id, message }),
+  });
+  // A notify that came before the watch is still in the eventfd's counter: the watch sees it.
+  const watch = watchEventfd(d.notifyFd, () => server.service(), (e) => { throw e; });
+  devices.set(id, { server, watch });
 }
-post({ type: 'stopped', flushes: server.flushes });
+
+function remove(id: number): void {
+  const d = devices.get(id);
+  if (!d) { post({ type: 'removed', id, flushes: 0 }); return; }
+  d.watch.close();
+  d.server.stop(() => {
+    devices.delete(id);
+    post({ type: 'removed', id, flushes: d.server.flushes });
+  });
+}
+
+port.on('message', (m: PmemIoRequest) => {
+  if (m.type === 'add') add(m.id, m.device);
+  else remove(m.id);
+});

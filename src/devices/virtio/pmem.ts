@@ -3,11 +3,13 @@
  * the guest at `start`; the guest's flush requests make it durable.
  *
  * VirtioPmem is what the transport shows (id, features, configuration).
- * PmemRequestServer answers the request queue; it runs on the device's own
- * thread (pmem-worker.ts), so a flush never holds up a vCPU or the main
- * thread: each request is one fsync of the backend, answered in arrival order,
- * and its interrupt is raised only after the used ring says so. EIO and
- * friends become ret = 1.
+ * PmemRequestServer answers the request queue; it runs on the device I/O
+ * thread (pmem-worker.ts) that serves every virtio-pmem device, so a flush
+ * never holds up a vCPU or the main thread: each request is one fsync of the
+ * backend, one at a time and answered in arrival order, and its interrupt is
+ * raised only after the used ring says so. The fsync runs off that thread, so
+ * one device's slow disk does not hold up another device. EIO and friends
+ * become ret = 1.
  */
 import { GuestMemoryError } from '../../memory/guest-memory.js';
 import type { IrqSink } from '../irq-sink.js';
@@ -38,8 +40,12 @@ export class VirtioPmem implements VirtioDeviceModel {
 export interface PmemServerOptions {
   shared: VirtioShared;
   memory: QueueMemory;
-  /** Make everything written to the backend durable (fsync); throws on failure. */
-  flush: () => void;
+  /**
+   * Make everything written to the backend durable (fsync), then call `done`
+   * (with the error if it failed). It may finish later, off this thread (the
+   * thread goes on serving other devices meanwhile), or at once.
+   */
+  flush: (done: (error: Error | null) => void) => void;
   irq: IrqSink;
   /** A request pmemvm answered with an error, or a failed flush, for the log. */
   onError?: (message: string) => void;
@@ -50,33 +56,89 @@ export interface PmemServerOptions {
 const bytes = (bufs: readonly { len: number }[]) => { let n = 0; for (let i = 0; i < bufs.length; i++) n += bufs[i]!.len; return n; };
 const le32 = (b: Uint8Array) => (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
 
+/** The request the server has handed to the host's fsync, answered when that returns. */
+interface InHand { q: SplitQueue; gen: number; chain: Chain }
+
 export class PmemRequestServer {
   private queue: SplitQueue | null = null;
   private gen = 0;
   /** A generation whose rings proved bad: not served again until the driver resets. */
   private deadGen: number | null = null;
+  /** The flush being made durable: one at a time, so requests are answered in arrival order. */
+  private inHand: InHand | null = null;
+  /** Inside the flush() call: a flush that finishes at once must not start service() again from within. */
+  private starting = false;
+  private stopping = false;
+  private onIdle: (() => void) | null = null;
   /** Host fsyncs done for the guest. */
   flushes = 0;
 
   constructor(private readonly o: PmemServerOptions) {}
 
-  /** Answer every request the driver has made available (called after each notify). */
+  /** Answer the requests the driver has made available (called after each notify and after each flush). */
   service(): void {
-    const q = this.currentQueue();
-    if (!q) return;
+    if (this.inHand || this.stopping) return; // the flush in hand comes first; service() runs again after it
     for (;;) {
+      const q = this.currentQueue();
+      if (!q) return;
       let chain: Chain | null;
-      let ret: number;
+      let type: number | null;
       try {
         chain = q.pop();
         if (!chain) return;
-        ret = this.perform(q, chain);
+        type = this.requestType(q, chain);
       } catch (e) {
         return this.broken(e);
       }
-      const err = this.answer(q, chain, ret);
+      if (type === REQ_TYPE_FLUSH) {
+        const hand: InHand = { q, gen: this.gen, chain };
+        this.inHand = hand;
+        this.starting = true;
+        try {
+          this.o.flush((error) => this.flushed(hand, error));
+        } catch (e) {
+          this.flushed(hand, e as Error);
+        } finally {
+          this.starting = false;
+        }
+        if (this.inHand === hand) return; // answered when the fsync returns
+        continue; // flushed() ran inside flush(): carry on without recursing
+      }
+      const err = this.answer(q, this.gen, chain, RET_EIO);
       if (err) return this.broken(err);
     }
+  }
+
+  /**
+   * Serve no more requests; `onIdle` runs once the flush in hand (if any) is
+   * answered. What the driver offers after that stays in the ring.
+   */
+  stop(onIdle: () => void): void {
+    this.stopping = true;
+    if (this.inHand) this.onIdle = onIdle;
+    else onIdle();
+  }
+
+  private flushed(hand: InHand, error: Error | null): void {
+    if (this.inHand !== hand) return; // a second call for the same flush
+    let ret = RET_OK;
+    if (error) {
+      this.o.onError?.(`virtio-pmem: flush failed: ${error.message}`);
+      ret = RET_EIO;
+    } else {
+      this.flushes++;
+    }
+    this.inHand = null;
+    const err = this.answer(hand.q, hand.gen, hand.chain, ret);
+    if (err) this.broken(err);
+    if (this.stopping) {
+      const idle = this.onIdle;
+      this.onIdle = null;
+      idle?.();
+      return;
+    }
+    // Inside flush() itself, service()'s loop goes on; from a callback, start it again.
+    if (!this.starting) this.service();
   }
 
   /** The queue as published now; a new generation (reset, re-enable) starts a fresh view. */
@@ -95,34 +157,25 @@ export class PmemRequestServer {
     return this.queue;
   }
 
-  private perform(q: SplitQueue, chain: Chain): number {
+  /** The request's type, or null for a malformed request (logged; answered with an error). */
+  private requestType(q: SplitQueue, chain: Chain): number | null {
     if (bytes(chain.readable) < 4 || bytes(chain.writable) < 4) {
       this.o.onError?.('virtio-pmem: request without a 4-byte device-readable type and a 4-byte device-writable status; answered with an error');
-      return RET_EIO;
+      return null;
     }
     // Linux puts the whole request in one buffer: read it in place (no garbage on the flush path).
     const first = chain.readable[0]!;
     const type = first.len >= 4 ? this.o.memory.u32(first.addr) : le32(q.gather(chain, 4));
-    if (type !== REQ_TYPE_FLUSH) {
-      this.o.onError?.(`virtio-pmem: unknown request type ${type}`);
-      return RET_EIO;
-    }
-    try {
-      this.o.flush();
-      this.flushes++;
-      return RET_OK;
-    } catch (e) {
-      this.o.onError?.(`virtio-pmem: flush failed: ${(e as Error).message}`);
-      return RET_EIO;
-    }
+    if (type !== REQ_TYPE_FLUSH) this.o.onError?.(`virtio-pmem: unknown request type ${type}`);
+    return type;
   }
 
   /** Status, used ring, interrupt, as one step under the lock; dropped if the driver reset the queue meanwhile. */
-  private answer(q: SplitQueue, chain: Chain, ret: number): Error | null {
+  private answer(q: SplitQueue, gen: number, chain: Chain, ret: number): Error | null {
     const sh = this.o.shared;
     sh.lock();
     try {
-      if (!sh.current(QUEUE, this.gen)) return null;
+      if (!sh.current(QUEUE, gen)) return null;
       const status = chain.writable[0];
       let written = 0;
       if (status && status.len >= 4) { this.o.memory.setU32(status.addr, ret); written = 4; }

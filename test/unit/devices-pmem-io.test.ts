@@ -1,0 +1,60 @@
+// The device I/O thread (pmem-thread.ts, pmem-worker.ts) without KVM: devices come and go
+// as messages, a removed device leaves no fd behind in the process, and an idle thread
+// does not keep pmemvm alive.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as libc from '../../src/sys/libc.js';
+import { pmemIoThread, type PmemDeviceData } from '../../src/devices/virtio/pmem-thread.js';
+import { VirtioShared } from '../../src/devices/virtio/shared.js';
+
+const fds = () => readdirSync('/proc/self/fd').length;
+const threads = () => readdirSync('/proc/self/task').length;
+const one = new Uint8Array(8);
+one[0] = 1;
+
+/** A device whose driver has not set up its queue: notifies find nothing to serve. */
+function idleDevice(notifyFd: number): PmemDeviceData {
+  const shared = new VirtioShared(1, 2);
+  return { sab: shared.sab, queues: 1, vectors: 2, regions: [], backendFd: -1, notifyFd, vmFd: -1, intxGsi: 0 };
+}
+const events = { onError: (m: string) => { throw new Error(m); }, onBroken: (m: string) => { throw new Error(m); }, onFatal: (m: string) => { throw new Error(m); } };
+
+test('device I/O thread: eight devices are served by one thread; each removal answers, and the process is left with the fds and threads it had', async () => {
+  // The first device starts the thread: measure from there.
+  const firstFd = libc.eventfd();
+  const first = pmemIoThread().add(idleDevice(firstFd), events);
+  await new Promise((r) => setTimeout(r, 500));
+  const before = { fds: fds(), threads: threads() };
+  const notifies = Array.from({ length: 8 }, () => libc.eventfd());
+  const devices = notifies.map((fd) => pmemIoThread().add(idleDevice(fd), events));
+  for (const fd of notifies) libc.write(fd, one);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(threads(), before.threads, 'no thread per device');
+  assert.deepEqual(await Promise.all(devices.map((d) => d.remove())), [0, 0, 0, 0, 0, 0, 0, 0], 'removed, no flushes');
+  assert.equal(await devices[0]!.remove(), 0, 'a second remove answers the same');
+  for (const fd of notifies) libc.close(fd);
+  assert.deepEqual({ fds: fds(), threads: threads() }, before);
+  assert.equal(await first.remove(), 0);
+  libc.close(firstFd);
+});
+
+test('device I/O thread: it keeps the process alive while it serves a device (a removal is answered), and not after the last one left', () => {
+  const module = fileURLToPath(new URL('../../src/devices/virtio/pmem-thread.js', import.meta.url));
+  const shared = fileURLToPath(new URL('../../src/devices/virtio/shared.js', import.meta.url));
+  const libcPath = fileURLToPath(new URL('../../src/sys/libc.js', import.meta.url));
+  const code = `
+    const { pmemIoThread } = await import(${JSON.stringify(module)});
+    const { VirtioShared } = await import(${JSON.stringify(shared)});
+    const libc = await import(${JSON.stringify(libcPath)});
+    const s = new VirtioShared(1, 2);
+    const d = pmemIoThread().add({ sab: s.sab, queues: 1, vectors: 2, regions: [], backendFd: -1, notifyFd: libc.eventfd(), vmFd: -1, intxGsi: 0 },
+      { onError() {}, onBroken() {}, onFatal(m) { console.log('fatal', m); } });
+    setTimeout(() => d.remove().then((n) => console.log('removed', n)), 300);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.error, undefined, `still running after 30 s: ${r.stdout}${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^removed 0$/m);
+});
