@@ -1,0 +1,105 @@
+// The power-loss harness: runs pmemvm inside a test host whose disk is an ext4 image on this
+// machine, lets the guest write and acknowledge records, and cuts the power at a random
+// moment (SIGKILL of the test host's QEMU: its RAM and page cache vanish; what QEMU had
+// written to the image stays, as on a disk). Then it checks the image as a rebooted host
+// would: e2fsck replays the journal on a copy, debugfs reads the backend out, and every
+// acknowledged record must be there iff pmemvm's start-up line called the backend crash-safe.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runInTestHost } from './runner.js';
+import { CONFIGS, RECORD_SIZE, recordText, type ConfigName } from './powerloss-configs.js';
+
+export interface TrialResult {
+  config: ConfigName;
+  seed: string;
+  /** pmemvm's start-up verdict for the device: true = "crash-safe". */
+  crashSafe: boolean;
+  verdictLine: string;
+  /** Records the guest acknowledged before the power cut. */
+  acked: number;
+  /** Acknowledged records missing or wrong on the disk after the crash. */
+  lost: number[];
+  /** e2fsck -fy's status on the crashed image (0, or 1 after a journal replay). */
+  fsckRepair: number;
+  /** Milliseconds between consecutive acknowledgements, as the harness saw them (write + flush + console). */
+  ackGapsMs: number[];
+}
+
+export class TrialError extends Error {}
+
+const DISK_SIZE = 256 << 20;
+
+function run(cmd: string, args: string[]): { status: number | null; out: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+/** A fresh ext4 image, fully initialised so the test host writes nothing in the background. */
+function makeDisk(path: string): void {
+  spawnSync('truncate', ['-s', String(DISK_SIZE), path]);
+  const r = run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', path]);
+  if (r.status !== 0) throw new TrialError(`mkfs.ext4 failed: ${r.out}`);
+}
+
+/**
+ * One trial: boot, let the guest acknowledge 1 to `maxAcks` records, wait up to `maxDelayMs`
+ * more (a cut in the middle of a write or flush), cut the power, check the disk.
+ */
+export async function runTrial(config: ConfigName, opts: { maxAcks?: number; maxDelayMs?: number; rng?: () => number; log?: (s: string) => void } = {}): Promise<TrialResult> {
+  const rng = opts.rng ?? Math.random;
+  const seed = Math.floor(rng() * 36 ** 8).toString(36);
+  const cutAfterAcks = 1 + Math.floor(rng() * (opts.maxAcks ?? 12));
+  const delayMs = Math.floor(rng() * (opts.maxDelayMs ?? 1500));
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-powerloss-'));
+  try {
+    const disk = join(dir, 'disk.img');
+    makeDisk(disk);
+    const cut = new AbortController();
+    let out = '';
+    const ackTimes: number[] = [];
+    let acked = 0;
+    const onOutput = (text: string) => {
+      out += text;
+      for (const m of text.matchAll(/^ACK (\d+)$/gm)) {
+        const n = Number(m[1]);
+        if (n !== acked + 1) continue; // the console is in order; anything else is noise
+        acked = n;
+        ackTimes.push(Date.now());
+        if (acked === cutAfterAcks) setTimeout(() => cut.abort(), delayMs);
+      }
+    };
+    const status = await runInTestHost([process.execPath, 'dist/testhost/powerloss-inner.js', config, seed], {
+      disk, pmem: 0, retries: 0, timeoutMs: 10 * 60_000, onOutput, powerCut: cut.signal,
+    });
+    if (status !== 137) throw new TrialError(`${config}: the test host ended (status ${status}) before the power cut; its output:\n${out}`);
+    const verdictLine = /^pmemvm: dev0: .*$/m.exec(out)?.[0];
+    if (!verdictLine) throw new TrialError(`${config}: pmemvm printed no start-up verdict for dev0:\n${out}`);
+    const crashSafe = / is crash-safe /.test(verdictLine);
+
+    // The crashed disk, as the next boot would see it: on a copy, journal replayed.
+    const copy = join(dir, 'after.img');
+    copyFileSync(disk, copy);
+    const repair = run('e2fsck', ['-fy', copy]);
+    if (repair.status !== 0 && repair.status !== 1) throw new TrialError(`${config}: e2fsck -fy exit ${repair.status}: the file system is damaged:\n${repair.out}`);
+    const clean = run('e2fsck', ['-fn', copy]);
+    if (clean.status !== 0) throw new TrialError(`${config}: e2fsck -fn after the repair exit ${clean.status}:\n${clean.out}`);
+    const backend = join(dir, 'backend.img');
+    run('debugfs', ['-R', `dump /backend.img ${backend}`, copy]);
+    if (!existsSync(backend)) throw new TrialError(`${config}: debugfs found no /backend.img on the crashed disk`);
+    const data = readFileSync(backend);
+    const lost: number[] = [];
+    for (let n = 1; n <= acked; n++) {
+      const want = recordText(n, seed);
+      if (data.toString('latin1', n * RECORD_SIZE, n * RECORD_SIZE + want.length) !== want) lost.push(n);
+    }
+    opts.log?.(`${config}: seed ${seed}, cut ${delayMs} ms after ack ${cutAfterAcks}; ${acked} acknowledged, ${lost.length} lost, e2fsck -fy ${repair.status}`);
+    const ackGapsMs = ackTimes.slice(1).map((t, i) => t - ackTimes[i]!);
+    return { config, seed, crashSafe, verdictLine, acked, lost, fsckRepair: repair.status ?? -1, ackGapsMs };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export { CONFIGS };
