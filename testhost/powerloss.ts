@@ -58,20 +58,23 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
     makeDisk(disk);
     const cut = new AbortController();
     let out = '';
+    let seen = 0; // `out` up to here is whole lines already looked at (chunks split lines)
     const ackTimes: number[] = [];
     let acked = 0;
     const onOutput = (text: string) => {
       out += text;
-      for (const m of text.matchAll(/^ACK (\d+)$/gm)) {
-        const n = Number(m[1]);
-        if (n !== acked + 1) continue; // the console is in order; anything else is noise
-        acked = n;
+      const end = out.lastIndexOf('\n') + 1;
+      for (const line of out.slice(seen, end).split('\n')) {
+        const m = /^ACK (\d+)\r?$/.exec(line);
+        if (!m || Number(m[1]) <= acked) continue;
+        acked = Number(m[1]);
         ackTimes.push(Date.now());
-        if (acked === cutAfterAcks) setTimeout(() => cut.abort(), delayMs);
+        if (ackTimes.length === cutAfterAcks) setTimeout(() => cut.abort(), delayMs);
       }
+      seen = end;
     };
     const status = await runInTestHost([process.execPath, 'dist/testhost/powerloss-inner.js', config, seed], {
-      disk, pmem: 0, retries: 0, timeoutMs: 10 * 60_000, onOutput, powerCut: cut.signal,
+      disk, pmem: 0, retries: 0, timeoutMs: 5 * 60_000, onOutput, powerCut: cut.signal,
     });
     if (status !== 137) throw new TrialError(`${config}: the test host ended (status ${status}) before the power cut; its output:\n${out}`);
     const verdictLine = /^pmemvm: dev0: .*$/m.exec(out)?.[0];
