@@ -16,7 +16,9 @@ if (process.env.PMEMVM_IN_TESTHOST === '1') {
 
 const rows: string[][] = [];
 let wrong = false;
-for (const config of Object.keys(CONFIGS) as ConfigName[]) {
+// PMEMVM_BENCH_POWERLOSS_CONFIGS=a,b: only these configurations.
+const only = process.env.PMEMVM_BENCH_POWERLOSS_CONFIGS?.split(',');
+for (const config of (Object.keys(CONFIGS) as ConfigName[]).filter((c) => !only || only.includes(c))) {
   const results: TrialResult[] = [];
   let failed = 0;
   for (let i = 0; i < TRIALS; i++) {

@@ -38,19 +38,34 @@ function writerScript(seed: string): string {
   ].join('\n');
 }
 
+/** The backend's home, as QEMU's docs/nvdimm.txt sets up DAX media; returns the backend path. */
+function setUpMedia(media: 'disk' | 'devdax' | 'daxfs'): string {
+  if (media === 'devdax') {
+    must('ndctl', ['create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax']);
+    return '/dev/dax0.0';
+  }
+  mkdirSync(MNT, { recursive: true });
+  if (media === 'disk') must('mount', ['-t', 'ext4', '-o', 'commit=600', '/dev/vda', MNT]);
+  else {
+    must('ndctl', ['create-namespace', '-f', '-e', 'namespace0.0', '-m', 'fsdax']);
+    must('mkfs.ext4', ['-q', '-F', '/dev/pmem0']);
+    must('mount', ['-t', 'ext4', '-o', 'dax,commit=600', '/dev/pmem0', MNT]);
+  }
+  const backend = join(MNT, 'backend.img');
+  // The file and its size are on the disk before the guest writes: the trial is about the data.
+  must('truncate', ['-s', BACKEND_SIZE, backend]);
+  must('sync', []);
+  return backend;
+}
+
 async function main(): Promise<void> {
   const [name, seed] = process.argv.slice(2);
   if (!name || !isConfigName(name) || !seed || !/^[0-9a-z]+$/.test(seed)) {
     process.stderr.write('usage: powerloss-inner.js <config> <seed [0-9a-z]+>\n');
     process.exit(2);
   }
-  mkdirSync(MNT, { recursive: true });
-  must('mount', ['-t', 'ext4', '-o', 'commit=600', '/dev/vda', MNT]);
   writebackOff();
-  const backend = join(MNT, 'backend.img');
-  // The file and its size are on the disk before the guest writes: the trial is about the data.
-  must('truncate', ['-s', BACKEND_SIZE, backend]);
-  must('sync', []);
+  const backend = setUpMedia(CONFIGS[name].media);
   const img = guestImage();
   const initrd = await makeScriptInitrd(img.initrd, writerScript(seed));
   process.stdout.write('POWERLOSS-START\n');

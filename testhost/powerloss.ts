@@ -5,10 +5,10 @@
 // would: e2fsck replays the journal on a copy, debugfs reads the backend out, and every
 // acknowledged record must be there iff pmemvm's start-up line called the backend crash-safe.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runInTestHost } from './runner.js';
+import { PMEM_SIZE_MIB, runInTestHost } from './runner.js';
 import { CONFIGS, RECORD_SIZE, recordText, type ConfigName } from './powerloss-configs.js';
 
 export interface TrialResult {
@@ -21,8 +21,8 @@ export interface TrialResult {
   acked: number;
   /** Acknowledged records missing or wrong on the disk after the crash. */
   lost: number[];
-  /** e2fsck -fy's status on the crashed image (0, or 1 after a journal replay). */
-  fsckRepair: number;
+  /** e2fsck -fy's status on the crashed file system (0, or 1 after a journal replay); null: device DAX, no file system. */
+  fsckRepair: number | null;
   /** Milliseconds between consecutive acknowledgements, as the harness saw them (write + flush + console). */
   ackGapsMs: number[];
 }
@@ -54,8 +54,13 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
   const delayMs = Math.floor(rng() * (opts.maxDelayMs ?? 1500));
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-powerloss-'));
   try {
+    const media = CONFIGS[config].media;
+    // The disk always: an L1 without /dev/vda would be another machine. NVDIMM media: one L1
+    // NVDIMM on a file here, kept after the cut like the disk.
     const disk = join(dir, 'disk.img');
     makeDisk(disk);
+    const pmemFile = join(dir, 'l1-nvdimm.img');
+    if (media !== 'disk') { writeFileSync(pmemFile, ''); spawnSync('truncate', ['-s', `${PMEM_SIZE_MIB}M`, pmemFile]); }
     const cut = new AbortController();
     let out = '';
     let seen = 0; // `out` up to here is whole lines already looked at (chunks split lines)
@@ -74,35 +79,74 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
       seen = end;
     };
     const status = await runInTestHost([process.execPath, 'dist/testhost/powerloss-inner.js', config, seed], {
-      disk, pmem: 0, retries: 0, timeoutMs: 5 * 60_000, onOutput, powerCut: cut.signal,
+      disk, ...(media === 'disk' ? { pmem: 0 } : { pmemFiles: [pmemFile] }), retries: 0, timeoutMs: 5 * 60_000, onOutput, powerCut: cut.signal,
     });
     if (status !== 137) throw new TrialError(`${config}: the test host ended (status ${status}) before the power cut; its output:\n${out}`);
     const verdictLine = /^pmemvm: dev0: .*$/m.exec(out)?.[0];
     if (!verdictLine) throw new TrialError(`${config}: pmemvm printed no start-up verdict for dev0:\n${out}`);
     const crashSafe = / is crash-safe /.test(verdictLine);
 
-    // The crashed disk, as the next boot would see it: on a copy, journal replayed.
-    const copy = join(dir, 'after.img');
-    copyFileSync(disk, copy);
-    const repair = run('e2fsck', ['-fy', copy]);
-    if (repair.status !== 0 && repair.status !== 1) throw new TrialError(`${config}: e2fsck -fy exit ${repair.status}: the file system is damaged:\n${repair.out}`);
-    const clean = run('e2fsck', ['-fn', copy]);
-    if (clean.status !== 0) throw new TrialError(`${config}: e2fsck -fn after the repair exit ${clean.status}:\n${clean.out}`);
-    const backend = join(dir, 'backend.img');
-    run('debugfs', ['-R', `dump /backend.img ${backend}`, copy]);
-    if (!existsSync(backend)) throw new TrialError(`${config}: debugfs found no /backend.img on the crashed disk`);
-    const data = readFileSync(backend);
+    let data: Buffer;
+    let fsckRepair: number | null = null;
+    if (media === 'devdax') {
+      data = readAt(pmemFile, namespaceData(pmemFile, 'NVDIMM_DAX_INFO'), RECORD_AREA);
+    } else {
+      // The crashed file system, as the next boot would see it: on a copy, journal replayed.
+      const copy = join(dir, 'after.img');
+      if (media === 'disk') copyFileSync(disk, copy);
+      else copyFrom(pmemFile, namespaceData(pmemFile, 'NVDIMM_PFN_INFO'), copy);
+      const repair = run('e2fsck', ['-fy', copy]);
+      if (repair.status !== 0 && repair.status !== 1) throw new TrialError(`${config}: e2fsck -fy exit ${repair.status}: the file system is damaged:\n${repair.out}`);
+      const clean = run('e2fsck', ['-fn', copy]);
+      if (clean.status !== 0) throw new TrialError(`${config}: e2fsck -fn after the repair exit ${clean.status}:\n${clean.out}`);
+      fsckRepair = repair.status;
+      const backend = join(dir, 'backend.img');
+      run('debugfs', ['-R', `dump /backend.img ${backend}`, copy]);
+      if (!existsSync(backend)) throw new TrialError(`${config}: debugfs found no /backend.img on the crashed disk`);
+      data = readFileSync(backend);
+    }
     const lost: number[] = [];
     for (let n = 1; n <= acked; n++) {
       const want = recordText(n, seed);
       if (data.toString('latin1', n * RECORD_SIZE, n * RECORD_SIZE + want.length) !== want) lost.push(n);
     }
-    opts.log?.(`${config}: seed ${seed}, cut ${delayMs} ms after ack ${cutAfterAcks}; ${acked} acknowledged, ${lost.length} lost, e2fsck -fy ${repair.status}`);
+    opts.log?.(`${config}: seed ${seed}, cut ${delayMs} ms after ack ${cutAfterAcks}; ${acked} acknowledged, ${lost.length} lost, e2fsck -fy ${fsckRepair ?? '-'}`);
     const ackGapsMs = ackTimes.slice(1).map((t, i) => t - ackTimes[i]!);
-    return { config, seed, crashSafe, verdictLine, acked, lost, fsckRepair: repair.status ?? -1, ackGapsMs };
+    return { config, seed, crashSafe, verdictLine, acked, lost, fsckRepair, ackGapsMs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 export { CONFIGS };
+
+/** Records live in the backend's first MiBs. */
+const RECORD_AREA = 16 << 20;
+
+function readAt(path: string, offset: number, len: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(len);
+    readSync(fd, b, 0, len, offset);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Where a label-less namespace's data starts in the L1's NVDIMM file: ndctl wrote an info
+ * block (Linux's struct nd_pfn_sb) 4 KiB in, whose dataoff (at 56) counts from start_pad (at 76).
+ */
+function namespaceData(path: string, signature: string): number {
+  const sb = readAt(path, 4096, 128);
+  const sig = sb.toString('latin1', 0, 16).replace(/\0+$/, '');
+  if (sig !== signature) throw new TrialError(`the test host's NVDIMM holds no ${signature} block (found ${JSON.stringify(sig)})`);
+  return Number(sb.readBigUInt64LE(56)) + sb.readUInt32LE(76);
+}
+
+/** The bytes of `path` from `offset` on, into a new file (the fsdax namespace's file system). */
+function copyFrom(path: string, offset: number, out: string): void {
+  const r = spawnSync('dd', [`if=${path}`, `of=${out}`, 'bs=1M', `skip=${offset}`, 'iflag=skip_bytes', 'conv=sparse', 'status=none']);
+  if (r.status !== 0) throw new TrialError(`dd failed: ${r.stderr}`);
+}

@@ -34,6 +34,8 @@ export interface RunOptions {
    * namespaces. Default: PMEMVM_TESTHOST_PMEM, else 2.
    */
   pmem?: number;
+  /** Backing files for the L1's NVDIMMs (PMEM_SIZE_MIB each), kept after the run; instead of `pmem`. */
+  pmemFiles?: string[];
   /** A raw disk image on this machine, shown to the L1 as a virtio-blk disk (/dev/vda). */
   disk?: string;
   /** Gets the command's output instead of stdout (the power-loss harness reads it). */
@@ -280,12 +282,13 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   }
   try { renameSync(consoleLog, lastLog); } catch { /* QEMU never started */ }
   rmSync(tmp, { recursive: true, force: true });
-  for (const f of pmem) rmSync(f, { force: true });
+  if (!opts.pmemFiles) for (const f of pmem) rmSync(f, { force: true });
   return { status, froze };
 }
 
 /** Fresh sparse backing files for the L1's NVDIMMs (per run: other runs share the cache). */
 function pmemDevices(opts: RunOptions, cache: string): string[] {
+  if (opts.pmemFiles) return opts.pmemFiles;
   const n = opts.pmem ?? Number(process.env.PMEMVM_TESTHOST_PMEM ?? 2);
   if (!Number.isInteger(n) || n < 0 || n > 8) throw new Error(`testhost: pmem=${n}: want 0 to 8 NVDIMMs`);
   const files: string[] = [];
