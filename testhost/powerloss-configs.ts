@@ -1,6 +1,7 @@
 // The power-loss harness's configurations: how pmemvm is run inside the test host, with its
-// backend on the test host's own disk. Each names the verdict pmemvm must print for it; the
+// backend on the test host's own media. Each names the verdict pmemvm must print for it; the
 // harness checks the records against that verdict (crash-safe: none lost; not: some lost).
+// Label configurations check NVDIMM labels instead: durable with pmem=on, else not.
 export interface PowerlossConfig {
   /**
    * Where the backend lives in the test host: a file on ext4 on its disk (page cache), its
@@ -13,13 +14,24 @@ export interface PowerlossConfig {
   crashSafe: boolean;
   /** Why, in a few words, for the report. */
   about: string;
+  /**
+   * Instead of records: the guest creates one namespace after another (ndctl, so _LSW label
+   * writes) and acknowledges each; `durable` says whether those labels must survive.
+   */
+  labels?: { durable: boolean };
 }
 
+/** Whether acknowledged writes may be lost in this configuration. */
+export function expectsLoss(c: PowerlossConfig): boolean { return c.labels ? !c.labels.durable : !c.crashSafe; }
+
 /** Backend size: records live in its first MiBs. */
-export const BACKEND_SIZE = '64M';
+export const BACKEND_SIZE = '256M';
+/** Label area of the label configurations (the last bytes of the backend). */
+export const LABEL_SIZE = '128K';
 
 const backendObject = (path: string, extra = '') => `memory-backend-file,id=m0,share=on,mem-path=${path},size=${BACKEND_SIZE}${extra}`;
-const nvdimm = (object: string) => ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=1G', '-object', object, '-device', 'nvdimm,memdev=m0,id=dev0'];
+const nvdimm = (object: string, device = '') => ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=1G', '-object', object, '-device', `nvdimm,memdev=m0,id=dev0${device}`];
+const nvdimmLabels = (object: string) => nvdimm(object, `,label-size=${LABEL_SIZE}`);
 
 export const CONFIGS = {
   'virtio-pmem': {
@@ -51,6 +63,20 @@ export const CONFIGS = {
     args: (b) => nvdimm(backendObject(b)),
     crashSafe: false,
     about: 'NVDIMM on a DAX file without pmem=on: the blocks a fault allocates are not committed',
+  },
+  'nvdimm-labels-pmem': {
+    media: 'disk',
+    args: (b) => nvdimmLabels(backendObject(b, ',pmem=on')),
+    crashSafe: false,
+    about: 'NVDIMM labels with pmem=on on a page-cache file: each _LSW is msync()ed and fsync()ed before it returns',
+    labels: { durable: true },
+  },
+  'nvdimm-labels': {
+    media: 'disk',
+    args: (b) => nvdimmLabels(backendObject(b)),
+    crashSafe: false,
+    about: 'NVDIMM labels without pmem=on (the negative control): label writes sit in the page cache',
+    labels: { durable: false },
   },
 } satisfies Record<string, PowerlossConfig>;
 

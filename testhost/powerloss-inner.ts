@@ -58,6 +58,21 @@ function setUpMedia(media: 'disk' | 'devdax' | 'daxfs'): string {
   return backend;
 }
 
+/** The guest for label configurations: namespace n is created (labels written), then acknowledged. */
+function labelsScript(): string {
+  return [
+    'ndctl disable-region all >/dev/null 2>&1',
+    'ndctl init-labels all >/dev/null 2>&1 || { echo "WRITE-FAILED init-labels"; exit 1; }',
+    'ndctl enable-region all >/dev/null 2>&1',
+    'i=1',
+    'while :; do',
+    '  ndctl create-namespace -r region0 -m raw -s 16M -n plns$i >/dev/null 2>&1 || { echo "WRITE-FAILED $i"; exit 1; }',
+    '  echo "ACK $i"',
+    '  i=$((i+1))',
+    'done',
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const [name, seed] = process.argv.slice(2);
   if (!name || !isConfigName(name) || !seed || !/^[0-9a-z]+$/.test(seed)) {
@@ -67,7 +82,7 @@ async function main(): Promise<void> {
   writebackOff();
   const backend = setUpMedia(CONFIGS[name].media);
   const img = guestImage();
-  const initrd = await makeScriptInitrd(img.initrd, writerScript(seed));
+  const initrd = await makeScriptInitrd(img.initrd, 'labels' in CONFIGS[name] ? labelsScript() : writerScript(seed));
   process.stdout.write('POWERLOSS-START\n');
   const child = spawn(process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), '-nographic',
     '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, ...CONFIGS[name].args(backend)], { stdio: 'inherit' });

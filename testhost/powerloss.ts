@@ -9,7 +9,8 @@ import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PMEM_SIZE_MIB, runInTestHost } from './runner.js';
-import { CONFIGS, RECORD_SIZE, recordText, type ConfigName } from './powerloss-configs.js';
+import { CONFIGS, LABEL_SIZE, RECORD_SIZE, recordText, type ConfigName, type PowerlossConfig } from './powerloss-configs.js';
+import { repoRoot } from './paths.js';
 
 export interface TrialResult {
   config: ConfigName;
@@ -29,7 +30,7 @@ export interface TrialResult {
 
 export class TrialError extends Error {}
 
-const DISK_SIZE = 256 << 20;
+const DISK_SIZE = 512 << 20;
 
 function run(cmd: string, args: string[]): { status: number | null; out: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -50,7 +51,8 @@ function makeDisk(path: string): void {
 export async function runTrial(config: ConfigName, opts: { maxAcks?: number; maxDelayMs?: number; rng?: () => number; log?: (s: string) => void } = {}): Promise<TrialResult> {
   const rng = opts.rng ?? Math.random;
   const seed = Math.floor(rng() * 36 ** 8).toString(36);
-  const cutAfterAcks = 1 + Math.floor(rng() * (opts.maxAcks ?? 12));
+  // Label configurations: the backend holds 15 namespaces of 16M; stay clear of the end.
+  const cutAfterAcks = 1 + Math.floor(rng() * (opts.maxAcks ?? ('labels' in CONFIGS[config] ? 6 : 12)));
   const delayMs = Math.floor(rng() * (opts.maxDelayMs ?? 1500));
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-powerloss-'));
   try {
@@ -81,6 +83,7 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
     const status = await runInTestHost([process.execPath, 'dist/testhost/powerloss-inner.js', config, seed], {
       disk, ...(media === 'disk' ? { pmem: 0 } : { pmemFiles: [pmemFile] }), retries: 0, timeoutMs: 5 * 60_000, onOutput, powerCut: cut.signal,
     });
+    if (status === 130 || status === 143) throw new Error(`${config}: interrupted (status ${status})`); // stop the campaign too
     if (status !== 137) throw new TrialError(`${config}: the test host ended (status ${status}) before the power cut; its output:\n${out}`);
     const verdictLine = /^pmemvm: dev0: .*$/m.exec(out)?.[0];
     if (!verdictLine) throw new TrialError(`${config}: pmemvm printed no start-up verdict for dev0:\n${out}`);
@@ -105,10 +108,17 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
       if (!existsSync(backend)) throw new TrialError(`${config}: debugfs found no /backend.img on the crashed disk`);
       data = readFileSync(backend);
     }
+    const cfg: PowerlossConfig = CONFIGS[config];
     const lost: number[] = [];
-    for (let n = 1; n <= acked; n++) {
-      const want = recordText(n, seed);
-      if (data.toString('latin1', n * RECORD_SIZE, n * RECORD_SIZE + want.length) !== want) lost.push(n);
+    if (cfg.labels) {
+      // Namespace n's label is there for every acknowledged n (img reads the label area as Linux would).
+      const found = labelledNamespaces(join(dir, 'backend.img'), cfg.labels.durable);
+      for (let n = 1; n <= acked; n++) if (!found.has(n)) lost.push(n);
+    } else {
+      for (let n = 1; n <= acked; n++) {
+        const want = recordText(n, seed);
+        if (data.toString('latin1', n * RECORD_SIZE, n * RECORD_SIZE + want.length) !== want) lost.push(n);
+      }
     }
     opts.log?.(`${config}: seed ${seed}, cut ${delayMs} ms after ack ${cutAfterAcks}; ${acked} acknowledged, ${lost.length} lost, e2fsck -fy ${fsckRepair ?? '-'}`);
     const ackGapsMs = ackTimes.slice(1).map((t, i) => t - ackTimes[i]!);
@@ -119,6 +129,22 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
 }
 
 export { CONFIGS };
+
+/**
+ * Which namespaces plnsN have a valid label in the backend's label area (pmemvm img info);
+ * where labels must be durable, the area must also pass pmemvm img check.
+ */
+function labelledNamespaces(backend: string, mustCheck: boolean): Set<number> {
+  const img = (args: string[]) => run(process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), 'img', ...args, backend, `--label-size=${LABEL_SIZE}`]);
+  if (mustCheck) {
+    const check = img(['check']);
+    if (check.status !== 0) throw new TrialError(`pmemvm img check of the crashed label area failed:\n${check.out}`);
+  }
+  const info = img(['info', '--json']);
+  let labels: { name?: string; valid?: boolean }[] = [];
+  try { labels = (JSON.parse(info.out) as { labels?: typeof labels }).labels ?? []; } catch { /* no label area: nothing there */ }
+  return new Set(labels.flatMap((l) => (l.valid !== false && /^plns\d+$/.test(l.name ?? '') ? [Number(l.name!.slice(4))] : [])));
+}
 
 /** Records live in the backend's first MiBs. */
 const RECORD_AREA = 16 << 20;
