@@ -128,7 +128,7 @@ extract_vmlinux() {
   mv "$out.tmp" "$out"
 }
 
-# Drop images of older recipes (each ~90 MB) once they are an hour old; in-flight runs keep theirs.
+# Drop images of older recipes (each ~90 MB) unused for an hour (publish_image touches the one in use).
 prune_old() {
   local prefix=$1 keep=$2
   find "$CACHE" -maxdepth 1 -name "$prefix-*" -type d ! -path "$keep" -mmin +60 -exec rm -rf {} + 2>/dev/null || true
@@ -137,6 +137,7 @@ prune_old() {
 # Point ${CACHE}/<name> at the finished image dir $2 (atomically), drop stale siblings, print it.
 publish_image() {
   local name=$1 out=$2
+  touch "$out"   # mtime = last use: prune_old keeps images other runs are using
   prune_old "$name" "$out"
   ln -sfn "$(basename "$out")" "$CACHE/$name.tmp" && mv -T "$CACHE/$name.tmp" "$CACHE/$name"
   echo "$out"

@@ -1,12 +1,13 @@
 #!/bin/bash
 # Builds the test host (L1) image: Debian kernel + a busybox initramfs with kvm_amd,
-# 9p and virtio-console, into ${PMEMVM_CACHE:-~/.cache/pmemvm}/testhost-<kver>-<hash>/
+# 9p, virtio-console, the persistent-memory stack (nfit, nd_pmem, device DAX) and
+# ext4/virtio-blk (the chroot's /lib/modules is this machine's, not the L1 kernel's), into ${PMEMVM_CACHE:-~/.cache/pmemvm}/testhost-<kver>-<hash>/
 # {bzImage,vmlinux,initrd.img}, and points ${cache}/testhost at it. Cached by recipe hash.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../guest/common.sh"
 
-MODULES="kvm kvm_amd 9p 9pnet_virtio virtio_pci virtio_console"
+MODULES="kvm kvm_amd 9p 9pnet_virtio virtio_pci virtio_console nfit nd_pmem nd_btt dax_pmem device_dax ext4 virtio_blk"
 PKG=$(kernel_pkg); VER=${PKG#linux-image-}
 OUT=$CACHE/testhost-$VER-$(recipe_hash "$MODULES" "$HERE/build.sh" "$HERE/init" "$HERE/../guest/common.sh")
 

@@ -1,7 +1,7 @@
 // Runs a command inside the test host: an L1 Linux VM under QEMU TCG (nested SVM) that
 // sees this machine's root over 9p and has real KVM (kvm_amd nested=1) for pmemvm's guests.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, isAbsolute } from 'node:path';
@@ -26,9 +26,26 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Boot the test host again when it freezes (default 2 more times). */
   retries?: number;
-  /** L1 memory, QEMU -m syntax (default 8G; TCG allocates lazily). */
+  /** L1 memory in MiB or GiB, e.g. "8G" (default 8G; TCG allocates lazily). */
   memory?: string;
+  /**
+   * NVDIMMs for the L1 (QEMU nvdimm=on), each of PMEM_SIZE on a fresh sparse file in the
+   * cache, removed after the run; inside they are region0, region1, ... with label-less
+   * namespaces. Default: PMEMVM_TESTHOST_PMEM, else 2.
+   */
+  pmem?: number;
+  /** Backing files for the L1's NVDIMMs (PMEM_SIZE_MIB each), kept after the run; instead of `pmem`. */
+  pmemFiles?: string[];
+  /** A raw disk image on this machine, shown to the L1 as a virtio-blk disk (/dev/vda). */
+  disk?: string;
+  /** Gets the command's output instead of stdout (the power-loss harness reads it). */
+  onOutput?: (text: string) => void;
+  /** Aborting it SIGKILLs the L1's QEMU: a power cut (the run then resolves to 137). */
+  powerCut?: AbortSignal;
 }
+
+/** Size of each L1 NVDIMM: room for a devdax and an fsdax namespace of a few hundred MiB. */
+export const PMEM_SIZE_MIB = 1024;
 
 const MARKER = 'PMEMVM-TESTHOST-EXIT=';
 const TICK_MS = 500;
@@ -89,7 +106,7 @@ export async function runInTestHost(argv: string[], opts: RunOptions = {}): Prom
   const image = buildImages();
   for (let attempt = 1; ; attempt++) {
     const r = await runOnce(argv, opts, image, deadline);
-    if (!r.froze) return r.status;
+    if (!r.froze || opts.powerCut?.aborted) return r.status;
     const left = Math.round((deadline - Date.now()) / 60_000);
     if (attempt > retries || left < 5) {
       process.stderr.write(`testhost: the test host froze (${r.froze}) and there is no retry left; see ${join(cacheDir(), 'testhost-console.log')}\n`);
@@ -112,6 +129,7 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   const cache = cacheDir();
   const verbose = !!process.env.PMEMVM_TESTHOST_VERBOSE;
   const t0 = Date.now();
+  const pmem = pmemDevices(opts, cache);
 
   const tmp = mkdtempSync(join(tmpdir(), 'pmemvm-testhost-'));
   const share = join(tmp, 'share');
@@ -138,7 +156,8 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
     // with one, L2 boots are as fast (the host has few cores anyway) and no freeze was seen.
     // PMEMVM_TESTHOST_CPU / _SMP: knobs for chasing TCG bugs, not for everyday use.
     '-accel', 'tcg', '-cpu', process.env.PMEMVM_TESTHOST_CPU ?? TESTHOST_CPU, '-smp', process.env.PMEMVM_TESTHOST_SMP ?? '1',
-    '-m', opts.memory ?? '8G', '-machine', 'pc',
+    ...memoryArgs(opts.memory ?? '8G', pmem),
+    ...(opts.disk ? ['-drive', `file=${opts.disk},format=raw,if=none,id=disk0,cache=writeback`, '-device', 'virtio-blk-pci,drive=disk0'] : []),
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', join(image, 'vmlinux'), // ELF with a PVH note: skips ~3 s of TCG decompression
     '-initrd', join(image, 'initrd.img'),
@@ -159,7 +178,7 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   let marker: number | null = null;
   let firstOutput = 0;
   let pending = '';
-  const emit = (text: string) => { if (text) process.stdout.write(text); };
+  const emit = (text: string) => { if (text) (opts.onOutput ?? ((t: string) => process.stdout.write(t)))(text); };
   qemu.stdout.setEncoding('utf8');
   qemu.stdout.on('data', (chunk: string) => {
     if (!firstOutput) firstOutput = Date.now();
@@ -222,6 +241,10 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   const onSignal = (sig: NodeJS.Signals) => { signalled = sig === 'SIGINT' ? 130 : 143; qemu.kill('SIGKILL'); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let cut = false;
+  const onCut = () => { cut = true; qemu.kill('SIGKILL'); };
+  if (opts.powerCut?.aborted) onCut();
+  else opts.powerCut?.addEventListener('abort', onCut, { once: true });
 
   const qemuStatus = await new Promise<number | null>((res) => {
     qemu.on('close', (code) => res(code));
@@ -234,11 +257,14 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   (tick as Socket | null)?.destroy();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  opts.powerCut?.removeEventListener('abort', onCut);
   emit(pending.startsWith(MARKER) ? '' : pending);
 
   let status: number;
   const statusFile = join(share, 'status');
-  if (froze) {
+  if (cut) {
+    status = 137;
+  } else if (froze) {
     status = 125;
   } else if (timedOut) {
     process.stderr.write(`testhost: timed out after ${timeoutMs} ms; QEMU killed\n`);
@@ -256,5 +282,38 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   }
   try { renameSync(consoleLog, lastLog); } catch { /* QEMU never started */ }
   rmSync(tmp, { recursive: true, force: true });
+  if (!opts.pmemFiles) for (const f of pmem) rmSync(f, { force: true });
   return { status, froze };
+}
+
+/** Fresh sparse backing files for the L1's NVDIMMs (per run: other runs share the cache). */
+function pmemDevices(opts: RunOptions, cache: string): string[] {
+  if (opts.pmemFiles) return opts.pmemFiles;
+  const n = opts.pmem ?? Number(process.env.PMEMVM_TESTHOST_PMEM ?? 2);
+  if (!Number.isInteger(n) || n < 0 || n > 8) throw new Error(`testhost: pmem=${n}: want 0 to 8 NVDIMMs`);
+  const files: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = join(cache, `testhost-pmem.${process.pid}.${i}.img`);
+    writeFileSync(f, '');
+    truncateSync(f, PMEM_SIZE_MIB * 1024 * 1024);
+    files.push(f);
+  }
+  return files;
+}
+
+/** -machine/-m and one memory-backend-file + nvdimm per file (maxmem leaves room for them). */
+export function memoryArgs(memory: string, pmem: string[]): string[] {
+  if (pmem.length === 0) return ['-m', memory, '-machine', 'pc'];
+  const m = /^(\d+)([MG])$/.exec(memory);
+  if (!m) throw new Error(`testhost: memory=${memory}: give it as <N>M or <N>G`);
+  const mib = Number(m[1]) * (m[2] === 'G' ? 1024 : 1);
+  return [
+    '-machine', 'pc,nvdimm=on',
+    '-m', `${mib}M,slots=${pmem.length},maxmem=${mib + pmem.length * PMEM_SIZE_MIB}M`,
+    ...pmem.flatMap((f, i) => [
+      // share=on: the L2's stores reach this file, as they would reach a real DIMM.
+      '-object', `memory-backend-file,id=pmem${i},share=on,mem-path=${f},size=${PMEM_SIZE_MIB}M`,
+      '-device', `nvdimm,memdev=pmem${i},id=nvdimm${i}`,
+    ]),
+  ];
 }

@@ -114,6 +114,12 @@ function inspectPath(spec: BackendSpec, p: string, fail: (m: string) => never): 
     if (!dax) return fail(`${p} is a character device but not device DAX; mem-path takes a file, a directory or /dev/daxX.Y`);
     if (!spec.share) fail(`device DAX ${p} can only be mapped shared; add share=on`);
     if (spec.size > dax.size) fail(`size=${sizeWithHex(spec.size)} is larger than device DAX ${p} (${sizeWithHex(dax.size)}); use size=${sizeOption(dax.size)} or less`);
+    // The kernel refuses a mapping of device DAX that is not aligned to its granule (QEMU 7.2
+    // fails with "unable to map backing store for guest RAM: Invalid argument"): say why.
+    if ((spec.align ?? 0n) < dax.align) {
+      const given = spec.align === undefined ? 'the backend has no align=' : `align=${sizeOption(spec.align)}`;
+      fail(`device DAX ${p} maps only in ${humanSize(dax.align)} units but ${given}; add align=${sizeOption(dax.align)}`);
+    }
     if (spec.size % dax.align !== 0n) fail(`size=${humanSize(spec.size)} is not a multiple of the alignment of device DAX ${p} (${humanSize(dax.align)})`);
     return { type: 'devdax', path: p, realPath, dax };
   }

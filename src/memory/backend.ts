@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 
 import { UserError } from '../errors.js';
 import * as libc from '../sys/libc.js';
+import { libpmemProblem, persist } from '../sys/libpmem.js';
 import { mapBackend } from './backend-map.js';
 import { mountOfPath } from './backend-mounts.js';
 import { planBackend, type BackendPlan } from './backend-validate.js';
@@ -70,6 +71,11 @@ export function openBackend(spec: BackendSpec, opts: OpenOptions = {}): MemoryBa
   const warn = opts.warn ?? ((m: string) => fs.writeSync(2, `pmemvm: warning: ${m}\n`));
   const t = plan.target;
 
+  // pmem=on on device DAX: pmemvm's own stores (labels) are persisted with libpmem, as QEMU does.
+  if (t.type === 'devdax' && spec.pmem && spec.share && !spec.readonly) {
+    const problem = libpmemProblem();
+    if (problem) throw new UserError(`memory backend '${spec.id}': pmem=on on device DAX ${t.path} needs ${problem}`);
+  }
   let fd = -1;
   let created: string | null = null;
   try {
@@ -238,9 +244,12 @@ class MappedBackend implements MemoryBackend {
   flush(offset = 0, len = this.size - offset): void {
     this.check(offset, len);
     if (!this.writesBack || len === 0) return;
-    // Device DAX has no page cache and no fsync (msync says EINVAL):
-    // stores are durable once out of the CPU caches, which is the writer's job.
-    if (this.plan.target.type === 'devdax') return;
+    // Device DAX has no page cache and no fsync (msync says EINVAL): a store is durable
+    // once out of the CPU caches, so write the lines back (pmem_persist), as QEMU does.
+    if (this.plan.target.type === 'devdax') {
+      if (libpmemProblem() === null) persist(this.hostAddr + BigInt(offset), len);
+      return;
+    }
     const page = this.plan.pageSize;
     const start = Math.floor(offset / page) * page;
     const end = Math.ceil((offset + len) / page) * page;
@@ -251,7 +260,8 @@ class MappedBackend implements MemoryBackend {
   close(): void {
     if (this.closed) return;
     let failure: unknown = null;
-    if (this.writesBack) {
+    // Device DAX: nothing is cached on the host's side; the guest wrote back its own stores.
+    if (this.writesBack && this.plan.target.type !== 'devdax') {
       try { this.flush(); } catch (e) { failure = e; }
     } else if (this.fd >= 0 && this.spec.share && this.spec.discardData && !this.spec.readonly && this.plan.target.type !== 'devdax') {
       // discard-data=on: free the blocks rather than write them back, as QEMU does at exit.

@@ -70,11 +70,11 @@ export function decideDurability(f: DurabilityFacts): DurabilityReport {
     f.path === undefined ? { backend: f.backend, crashSafe, mode, reason } : { backend: f.backend, path: f.path, crashSafe, mode, reason };
 
   if (f.kind === 'ram') return r(false, 'ram', 'volatile: RAM backend, contents are lost when pmemvm exits');
-  if (!f.share) return r(false, 'private', 'guest writes are discarded (share=off)');
-
-  const mode: DurabilityMode = f.devdax ? 'devdax' : f.mapSync ? 'fsdax-map-sync' : 'page-cache';
-  if (f.temporary) return r(false, mode, 'the backing file is a temporary file, deleted at start: contents are lost when pmemvm exits');
+  const mode: DurabilityMode = !f.share ? 'private' : f.devdax ? 'devdax' : f.mapSync ? 'fsdax-map-sync' : 'page-cache';
+  // readonly=on decides before share: the guest's writes are refused, not discarded.
   if (f.readonly) return r(false, mode, 'guest writes are refused (readonly=on)');
+  if (!f.share) return r(false, mode, 'guest writes are discarded (share=off)');
+  if (f.temporary) return r(false, mode, 'the backing file is a temporary file, deleted at start: contents are lost when pmemvm exits');
   if (f.discardData) return r(false, mode, 'guest writes are thrown away when pmemvm exits (discard-data=on)');
   if (f.devdax) return r(true, mode, 'device DAX: guest stores go straight to persistent memory, no page cache');
   if (f.flushHint && !f.mapSync) {

@@ -23,8 +23,12 @@ export interface RunGuestOptions {
   extraFiles?: CpioEntry[];
   /** Kill the VMM after this long (default 120 s). */
   timeoutMs?: number;
-  /** Written to the VMM's stdin (the guest console) once the guest prints PMEMVM-GUEST-READY; then stdin is closed. */
-  input?: string;
+  /**
+   * Written to the VMM's stdin (the guest console) once the guest prints PMEMVM-GUEST-READY;
+   * then stdin is closed. A function is called then with the VMM's pid (to look at the running
+   * process, e.g. its /proc/PID/smaps) and returns the input.
+   */
+  input?: string | ((pid: number) => string);
   /** Kill the VMM as soon as its output matches (a guest that never powers off). */
   until?: RegExp;
   /**
@@ -111,7 +115,8 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
     if (opts.until && opts.until.test(output)) child.kill('SIGKILL');
     if (!inputSent && output.includes('PMEMVM-GUEST-READY')) {
       inputSent = true;
-      child.stdin.end(opts.input);
+      const input = opts.input!;
+      child.stdin.end(typeof input === 'string' ? input : input(child.pid!));
     }
   };
   child.stdout.setEncoding('utf8').on('data', onData);

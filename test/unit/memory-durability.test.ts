@@ -23,6 +23,9 @@ test('durability: each way of mapping gets its verdict', () => {
     [{ dax: 'inode' }, false, 'page-cache', 'pmem=on but the kernel refused MAP_SYNC (the file is not DAX): guest writes sit in the host page cache; use unarmed=on, or virtio-pmem, or a DAX backend with pmem=on,share=on'],
     [{ pmem: false, dax: 'always' }, false, 'page-cache', 'file on a DAX filesystem mapped without MAP_SYNC: its block allocations may be lost in a host crash; add pmem=on'],
     [{ share: false, mapSync: false }, false, 'private', 'guest writes are discarded (share=off)'],
+    // Kata Containers' read-only image: refused, whatever share says (not "discarded").
+    [{ share: false, mapSync: false, readonly: true }, false, 'private', 'guest writes are refused (readonly=on)'],
+    [{ readonly: true, mapSync: false }, false, 'page-cache', 'guest writes are refused (readonly=on)'],
     [{ devdax: true, discardData: true }, false, 'devdax', 'guest writes are thrown away when pmemvm exits (discard-data=on)'],
   ];
   for (const [over, crashSafe, mode, reason] of cases) {

@@ -1,0 +1,89 @@
+// The power-loss harness's configurations: how pmemvm is run inside the test host, with its
+// backend on the test host's own media. Each names the verdict pmemvm must print for it; the
+// harness checks the records against that verdict (crash-safe: none lost; not: some lost).
+// Label configurations check NVDIMM labels instead: durable with pmem=on, else not.
+export interface PowerlossConfig {
+  /**
+   * Where the backend lives in the test host: a file on ext4 on its disk (page cache), its
+   * NVDIMM as device DAX (/dev/dax0.0), or a file on ext4 -o dax on that NVDIMM.
+   */
+  media: 'disk' | 'devdax' | 'daxfs';
+  /** pmemvm's device and backend options for a backend file at `backend`. */
+  args: (backend: string) => string[];
+  /** What the start-up line must say ("crash-safe" or "not crash-safe"). */
+  crashSafe: boolean;
+  /** Why, in a few words, for the report. */
+  about: string;
+  /**
+   * Instead of records: the guest creates one namespace after another (ndctl, so _LSW label
+   * writes) and acknowledges each; `durable` says whether those labels must survive.
+   */
+  labels?: { durable: boolean };
+}
+
+/** Whether acknowledged writes may be lost in this configuration. */
+export function expectsLoss(c: PowerlossConfig): boolean { return c.labels ? !c.labels.durable : !c.crashSafe; }
+
+/** Backend size: records live in its first MiBs. */
+export const BACKEND_SIZE = '256M';
+/** Label area of the label configurations (the last bytes of the backend). */
+export const LABEL_SIZE = '128K';
+
+const backendObject = (path: string, extra = '') => `memory-backend-file,id=m0,share=on,mem-path=${path},size=${BACKEND_SIZE}${extra}`;
+const nvdimm = (object: string, device = '') => ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=1G', '-object', object, '-device', `nvdimm,memdev=m0,id=dev0${device}`];
+const nvdimmLabels = (object: string) => nvdimm(object, `,label-size=${LABEL_SIZE}`);
+
+export const CONFIGS = {
+  'virtio-pmem': {
+    media: 'disk',
+    args: (b) => ['-m', '256M,maxmem=1G', '-object', backendObject(b), '-device', 'virtio-pmem-pci,memdev=m0,id=dev0'],
+    crashSafe: true,
+    about: 'virtio-pmem on a page-cache file: each guest flush is an fsync of the backend',
+  },
+  'nvdimm-page-cache': {
+    media: 'disk',
+    args: (b) => nvdimm(backendObject(b)),
+    crashSafe: false,
+    about: 'NVDIMM on a page-cache file (the negative control): guest flushes never reach the disk',
+  },
+  'nvdimm-devdax': {
+    media: 'devdax',
+    args: (b) => nvdimm(backendObject(b, ',align=2M')),
+    crashSafe: true,
+    about: 'NVDIMM on device DAX: guest stores reach the persistent memory, no page cache',
+  },
+  'nvdimm-dax-file': {
+    media: 'daxfs',
+    args: (b) => nvdimm(backendObject(b, ',pmem=on')),
+    crashSafe: true,
+    about: 'NVDIMM on a DAX file with pmem=on (MAP_SYNC): block allocations are committed on fault',
+  },
+  'nvdimm-dax-file-no-map-sync': {
+    media: 'daxfs',
+    args: (b) => nvdimm(backendObject(b)),
+    crashSafe: false,
+    about: 'NVDIMM on a DAX file without pmem=on: the blocks a fault allocates are not committed',
+  },
+  'nvdimm-labels-pmem': {
+    media: 'disk',
+    args: (b) => nvdimmLabels(backendObject(b, ',pmem=on')),
+    crashSafe: false,
+    about: 'NVDIMM labels with pmem=on on a page-cache file: each _LSW is msync()ed and fsync()ed before it returns',
+    labels: { durable: true },
+  },
+  'nvdimm-labels': {
+    media: 'disk',
+    args: (b) => nvdimmLabels(backendObject(b)),
+    crashSafe: false,
+    about: 'NVDIMM labels without pmem=on (the negative control): label writes sit in the page cache',
+    labels: { durable: false },
+  },
+} satisfies Record<string, PowerlossConfig>;
+
+export type ConfigName = keyof typeof CONFIGS;
+
+export function isConfigName(s: string): s is ConfigName { return Object.hasOwn(CONFIGS, s); }
+
+/** A record: 512 bytes at n * 512 of the backend (n ≥ 1), this text then zeros. */
+export const RECORD_SIZE = 512;
+export function recordText(n: number, seed: string): string { return `PL-REC ${n} ${seed}\n`; }
