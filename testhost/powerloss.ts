@@ -80,8 +80,8 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
       }
       seen = end;
     };
-    const status = await runInTestHost([process.execPath, 'dist/testhost/powerloss-inner.js', config, seed], {
-      disk, ...(media === 'disk' ? { pmem: 0 } : { pmemFiles: [pmemFile] }), retries: 0, timeoutMs: 5 * 60_000, onOutput, powerCut: cut.signal,
+    const status = await runInTestHost([process.execPath, join(repoRoot, 'dist', 'testhost', 'powerloss-inner.js'), config, seed], {
+      cwd: repoRoot, disk, ...(media === 'disk' ? { pmem: 0 } : { pmemFiles: [pmemFile] }), retries: 0, timeoutMs: 5 * 60_000, onOutput, powerCut: cut.signal,
     });
     if (status === 130 || status === 143) throw new Error(`${config}: interrupted (status ${status})`); // stop the campaign too
     if (status !== 137) throw new TrialError(`${config}: the test host ended (status ${status}) before the power cut; its output:\n${out}`);
