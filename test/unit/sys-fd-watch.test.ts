@@ -10,7 +10,11 @@ import { watchEventfd } from '../../src/sys/fd-watch.js';
 const fds = () => readdirSync('/proc/self/fd').length;
 const one = new Uint8Array(8);
 one[0] = 1;
-const turn = () => new Promise((r) => setTimeout(r, 20));
+const turn = () => new Promise((r) => setTimeout(r, 50));
+/** Turns of the event loop until `f()` holds (a slow machine may need many), at most 10 s. */
+async function until(f: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !f(); i++) await turn();
+}
 
 test('watchEventfd: each signal (coalesced if several come at once) is a call; closed, it leaves no fd and makes no more calls', async () => {
   const before = fds();
@@ -19,10 +23,11 @@ test('watchEventfd: each signal (coalesced if several come at once) is a call; c
   const w = watchEventfd(fd, () => { calls++; }, (e) => { throw e; });
   libc.write(fd, one);
   libc.write(fd, one);
+  await until(() => calls >= 1);
   await turn();
   assert.equal(calls, 1, 'two signals before the loop looked: one call');
   libc.write(fd, one);
-  await turn();
+  await until(() => calls >= 2);
   assert.equal(calls, 2);
   w.close();
   w.close();
@@ -38,7 +43,7 @@ test('watchEventfd: a signal that came before the watch is seen', async () => {
   libc.write(fd, one);
   let calls = 0;
   const w = watchEventfd(fd, () => { calls++; }, (e) => { throw e; });
-  await turn();
+  await until(() => calls >= 1);
   assert.equal(calls, 1);
   w.close();
   libc.close(fd);
