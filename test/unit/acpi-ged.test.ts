@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as aml from '../../src/acpi/aml.js';
-import { iasl } from '../lib/iasl.js';
+import { compileAsl, iasl } from '../lib/iasl.js';
 import { amlTable } from '../../src/acpi/table.js';
 import { buildDsdt, buildMadt, IOAPIC_BASE, LAPIC_BASE, MADT_ENTRY } from '../../src/acpi/tables.js';
 import {
@@ -18,18 +18,7 @@ import { pciHostDevice } from '../../src/acpi/pci-host.js';
 import { nvdimmRootDevice } from '../../src/acpi/nvdimm-root.js';
 
 
-/** Compile `body` (ASL terms) inside an SSDT with iasl; the AML after the 36-byte header. */
-function compile(body: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-ged-'));
-  try {
-    writeFileSync(join(dir, 't.asl'), `DefinitionBlock ("", "SSDT", 2, "PMEMVM", "GEDTEST", 1)\n{\n${body}\n}\n`);
-    const out = iasl(dir, ['t.asl']);
-    assert.match(out, /0 Errors, 0 Warnings/, out);
-    return Buffer.from(readFileSync(join(dir, 't.aml')).subarray(36)).toString('hex');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const compile = compileAsl;
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

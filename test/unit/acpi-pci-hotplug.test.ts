@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as aml from '../../src/acpi/aml.js';
-import { iasl } from '../lib/iasl.js';
+import { compileAsl, iasl } from '../lib/iasl.js';
 import { buildDsdt } from '../../src/acpi/tables.js';
 import { PCIHP_IO_BASE, PCIHP_IO_SIZE, pciHotplugTerms, pcHotplugSlots, slotDeviceName } from '../../src/acpi/pci-hotplug.js';
 import { pciHostDevice } from '../../src/acpi/pci-host.js';
@@ -17,17 +17,7 @@ import { ACPI_POWER } from '../../src/acpi/power.js';
 import { DSM_DOORBELL_PORT } from '../../src/acpi/nvdimm-dsm-abi.js';
 import { QUIET_LEGACY_PORTS } from '../../src/devices/legacy.js';
 
-function compile(body: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-pcihp-'));
-  try {
-    writeFileSync(join(dir, 't.asl'), `DefinitionBlock ("", "SSDT", 2, "PMEMVM", "PCIHP", 1)\n{\n${body}\n}\n`);
-    const out = iasl(dir, ['t.asl']);
-    assert.match(out, /0 Errors, 0 Warnings/, out);
-    return Buffer.from(readFileSync(join(dir, 't.aml')).subarray(36)).toString('hex');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const compile = compileAsl;
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const h = (n: number, digits = 2) => `0x${n.toString(16).toUpperCase().padStart(digits, '0')}`;
