@@ -1,5 +1,5 @@
 // bench/flush: latency of a 4 KiB write + fsync on a virtio-pmem /dev/pmem0 inside the
-// guest (p50, p99 over 1000 flushes), pmemvm beside QEMU in the same run, and the floor:
+// guest (p50, p99 over 500 flushes, in alternating rounds), pmemvm beside QEMU in the same run, and the floor:
 // the same write + fsync on the same kind of file straight from the (test) host. Plus the
 // guest's own share: the same loop on an NVDIMM, where a guest fsync never reaches the host
 // (what no VMM can take away), pmemvm's NVDIMM with flush-hint=on (each guest fsync an
@@ -11,9 +11,11 @@ import { sparseFile } from '../test/lib/files.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGuest } from '../test/lib/guest.js';
-import { percentile, printTable, repoRoot } from './table.js';
+import { median, percentile, printTable, repoRoot } from './table.js';
 
-const FLUSHES = Number(process.env.PMEMVM_BENCH_FLUSHES ?? 1000);
+const FLUSHES = Number(process.env.PMEMVM_BENCH_FLUSHES ?? 500);
+/** Rounds of the three flush paths that matter (pmemvm and QEMU virtio-pmem, pmemvm flush-hint), order rotated each round. */
+const ROUNDS = Number(process.env.PMEMVM_BENCH_FLUSH_ROUNDS ?? 5);
 const MiB = 1 << 20;
 const BW_MIB = 128;
 
@@ -78,23 +80,39 @@ const dir = mkdtempSync(join(work, 'flush-'));
 try {
   const helper = buildHelper();
   const base = floor(dir);
-  const pmemvm = await guestRun('pmemvm', dir, helper);
-  const qemu = await guestRun('qemu', dir, helper);
-  const pmemvmHint = await guestRun('pmemvm', dir, helper, 'nvdimm-hint');
+  // The same guest, alternated: the test host's disk (9p to this machine) drifts between minutes,
+  // so only ratios within one round are compared, and their median is the result.
+  type Path = 'pmemvm' | 'qemu' | 'hint';
+  const order: Path[] = ['pmemvm', 'qemu', 'hint'];
+  const runs: Record<Path, Result[]> = { pmemvm: [], qemu: [], hint: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < order.length; k++) {
+      const path = order[(round + k) % order.length]!;
+      runs[path].push(await guestRun(path === 'qemu' ? 'qemu' : 'pmemvm', dir, helper, path === 'hint' ? 'nvdimm-hint' : 'virtio-pmem'));
+    }
+  }
   const pmemvmGuest = await guestRun('pmemvm', dir, helper, 'nvdimm');
   const qemuGuest = await guestRun('qemu', dir, helper, 'nvdimm');
   const us = (x: number) => x.toFixed(0);
-  printTable(`4 KiB write + fsync on /dev/pmem0 (virtio-pmem unless named), µs (${FLUSHES} flushes; backend on ${process.env.PMEMVM_IN_TESTHOST ? "9p to this machine's disk" : 'local disk'})`,
-    ['who', 'p50', 'p99', 'mean', 'p50 vs QEMU', 'p50 vs floor'],
+  const x2 = (x: number) => `${x.toFixed(2)}x`;
+  const med = (path: Path, key: 'p50' | 'p99' | 'mean') => median(runs[path].map((r) => r[key]));
+  /** Median over rounds of this path's value divided by another path's value in the same round. */
+  const ratio = (a: Path, b: Path, key: 'p50' | 'p99') => median(runs[a].map((r, i) => r[key] / runs[b][i]![key]));
+  const perRound = (a: Path, b: Path, key: 'p50' | 'p99') => runs[a].map((r, i) => (r[key] / runs[b][i]![key]).toFixed(2)).join(' ');
+  printTable(`4 KiB write + fsync on /dev/pmem0, µs: median of ${ROUNDS} alternating rounds of ${FLUSHES} flushes (backend on ${process.env.PMEMVM_IN_TESTHOST ? "9p to this machine's disk" : 'local disk'}); ratios are medians of per-round ratios`,
+    ['who', 'p50', 'p99', 'mean', 'p50 vs QEMU', 'p99 vs QEMU', 'p50 vs pmemvm virtio-pmem', 'p50 vs floor'],
     [
-      ['pmemvm (guest)', us(pmemvm.p50), us(pmemvm.p99), us(pmemvm.mean), `${(pmemvm.p50 / qemu.p50).toFixed(2)}x`, `${(pmemvm.p50 / base.p50).toFixed(2)}x`],
-      ['QEMU (guest)', us(qemu.p50), us(qemu.p99), us(qemu.mean), '1.00x', `${(qemu.p50 / base.p50).toFixed(2)}x`],
-      ['pmemvm (guest), NVDIMM flush-hint=on', us(pmemvmHint.p50), us(pmemvmHint.p99), us(pmemvmHint.mean), `${(pmemvmHint.p50 / qemu.p50).toFixed(2)}x`, `${(pmemvmHint.p50 / base.p50).toFixed(2)}x`],
-      ['floor (host write + fsync)', us(base.p50), us(base.p99), us(base.mean), '', '1.00x'],
-      ['guest alone, pmemvm (NVDIMM)', us(pmemvmGuest.p50), us(pmemvmGuest.p99), us(pmemvmGuest.mean), '', `${(pmemvmGuest.p50 / base.p50).toFixed(2)}x`],
-      ['guest alone, QEMU (NVDIMM)', us(qemuGuest.p50), us(qemuGuest.p99), us(qemuGuest.mean), '', `${(qemuGuest.p50 / base.p50).toFixed(2)}x`],
+      ['pmemvm virtio-pmem', us(med('pmemvm', 'p50')), us(med('pmemvm', 'p99')), us(med('pmemvm', 'mean')), x2(ratio('pmemvm', 'qemu', 'p50')), x2(ratio('pmemvm', 'qemu', 'p99')), '1.00x', x2(med('pmemvm', 'p50') / base.p50)],
+      ['QEMU virtio-pmem', us(med('qemu', 'p50')), us(med('qemu', 'p99')), us(med('qemu', 'mean')), '1.00x', '1.00x', x2(ratio('qemu', 'pmemvm', 'p50')), x2(med('qemu', 'p50') / base.p50)],
+      ['pmemvm NVDIMM flush-hint=on', us(med('hint', 'p50')), us(med('hint', 'p99')), us(med('hint', 'mean')), x2(ratio('hint', 'qemu', 'p50')), x2(ratio('hint', 'qemu', 'p99')), x2(ratio('hint', 'pmemvm', 'p50')), x2(med('hint', 'p50') / base.p50)],
+      ['floor (host write + fsync)', us(base.p50), us(base.p99), us(base.mean), '', '', '', '1.00x'],
+      ['guest alone, pmemvm NVDIMM', us(pmemvmGuest.p50), us(pmemvmGuest.p99), us(pmemvmGuest.mean), '', '', '', x2(pmemvmGuest.p50 / base.p50)],
+      ['guest alone, QEMU NVDIMM', us(qemuGuest.p50), us(qemuGuest.p99), us(qemuGuest.mean), '', '', '', x2(qemuGuest.p50 / base.p50)],
     ]);
-  printTable(`virtio-pmem sequential bandwidth in the guest, MiB/s (${BW_MIB} MiB, bs=1M, O_DIRECT, first touch)`,
+  console.log(`per-round ratios: virtio-pmem p50 pmemvm/QEMU ${perRound('pmemvm', 'qemu', 'p50')}; p99 ${perRound('pmemvm', 'qemu', 'p99')}; ` +
+    `flush-hint/virtio-pmem p50 ${perRound('hint', 'pmemvm', 'p50')}`);
+  const pmemvm = runs.pmemvm[runs.pmemvm.length - 1]!, qemu = runs.qemu[runs.qemu.length - 1]!;
+  printTable(`virtio-pmem sequential bandwidth in the guest, MiB/s, last round (${BW_MIB} MiB, bs=1M, O_DIRECT, first touch)`,
     ['VMM', 'write', 'vs QEMU', 'read', 'vs QEMU'],
     [
       ['pmemvm', pmemvm.writeMiBs!.toFixed(0), `${(pmemvm.writeMiBs! / qemu.writeMiBs!).toFixed(2)}x`, pmemvm.readMiBs!.toFixed(0), `${(pmemvm.readMiBs! / qemu.readMiBs!).toFixed(2)}x`],

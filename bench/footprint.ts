@@ -44,9 +44,10 @@ const SCRIPT = [
  * Resident KiB of every mapping except guest RAM (the read-write anonymous or shared-zero
  * mapping of at least the RAM size) and the backend files under `dir`.
  */
-function besideGuest(pid: number, dir: string): { kib: number; ramMappings: number } {
+function besideGuest(pid: number, dir: string): { kib: number; ramMappings: number; biggest: string[] } {
   const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n');
-  let kib = 0, ramMappings = 0, skip = false;
+  let kib = 0, ramMappings = 0, skip = false, name = '';
+  const byName = new Map<string, number>();
   for (const line of smaps) {
     const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
@@ -57,15 +58,21 @@ function besideGuest(pid: number, dir: string): { kib: number; ramMappings: numb
       const ram = anonymous && head[3]!.startsWith('rw') && size >= RAM_MIB * 2 ** 20;
       if (ram) ramMappings++;
       skip = ram || path.startsWith(dir);
+      name = `${path || '[anonymous]'} ${head[3]}`;
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (rss && !skip) kib += Number(rss[1]);
+    if (rss && !skip) {
+      kib += Number(rss[1]);
+      byName.set(name, (byName.get(name) ?? 0) + Number(rss[1]));
+    }
   }
-  return { kib, ramMappings };
+  // Where the memory is, for the reader: the largest mappings by name and protection.
+  const biggest = [...byName].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([n, k]) => `${(k / 1024).toFixed(1)} MiB ${n}`);
+  return { kib, ramMappings, biggest };
 }
 
-interface Sample { mib: number; threads: number }
+interface Sample { mib: number; threads: number; biggest: string[] }
 
 async function measure(vmm: 'pmemvm' | 'qemu', c: Config): Promise<Sample> {
   const vm = await startVmm({ vmm, script: SCRIPT, args: (dir) => args(c, dir), qmp: false });
@@ -74,14 +81,16 @@ async function measure(vmm: 'pmemvm' | 'qemu', c: Config): Promise<Sample> {
     const pid = vm.child.pid!;
     const mib: number[] = [];
     const threads: number[] = [];
+    let biggest: string[] = [];
     for (let i = 0; i < SAMPLES; i++) {
       await new Promise((r) => setTimeout(r, 2000));
       const m = besideGuest(pid, vm.dir);
       if (m.ramMappings !== 1) throw new Error(`${vmm} ${c.name}: ${m.ramMappings} mappings look like guest RAM, expected 1`);
       mib.push(m.kib / 1024);
+      biggest = m.biggest;
       threads.push(readdirSync(`/proc/${pid}/task`).length);
     }
-    return { mib: median(mib), threads: median(threads) };
+    return { mib: median(mib), threads: median(threads), biggest };
   } finally {
     await vm.close();
   }
@@ -93,6 +102,7 @@ for (const c of CONFIGS) {
   const qemu = await measure('qemu', c);
   results.set(c.name, { pmemvm, qemu });
   console.log(`${c.name}: pmemvm ${pmemvm.mib.toFixed(1)} MiB ${pmemvm.threads} threads, QEMU ${qemu.mib.toFixed(1)} MiB ${qemu.threads} threads`);
+  console.log(`  pmemvm's largest: ${pmemvm.biggest.join('; ')}\n  QEMU's largest: ${qemu.biggest.join('; ')}`);
 }
 
 const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;

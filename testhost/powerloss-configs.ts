@@ -46,6 +46,24 @@ export const CONFIGS = {
     crashSafe: false,
     about: 'NVDIMM on a page-cache file (the negative control): guest flushes never reach the disk',
   },
+  'nvdimm-flush-hint': {
+    media: 'disk',
+    args: (b) => nvdimm(backendObject(b), ',flush-hint=on'),
+    crashSafe: true,
+    about: 'NVDIMM on a page-cache file with flush-hint=on: each guest flush writes the NFIT flush hint, and pmemvm fdatasync()s the backend before the write completes',
+  },
+  'nvdimm-pmem-on-page-cache': {
+    media: 'disk',
+    args: (b) => nvdimm(backendObject(b, ',pmem=on')),
+    crashSafe: false,
+    about: 'NVDIMM with pmem=on on a file that is not DAX (QEMU\'s fallback, the kernel refuses MAP_SYNC): guest writes sit in the page cache',
+  },
+  'nvdimm-share-off': {
+    media: 'disk',
+    args: (b) => ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=1G', '-object', backendObject(b).replace('share=on', 'share=off'), '-device', 'nvdimm,memdev=m0,id=dev0'],
+    crashSafe: false,
+    about: 'NVDIMM with share=off: a private copy, the file never sees a guest write',
+  },
   'nvdimm-devdax': {
     media: 'devdax',
     args: (b) => nvdimm(backendObject(b, ',align=2M')),

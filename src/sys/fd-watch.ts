@@ -35,15 +35,16 @@ export function watchEventfd(fd: number, onSignal: () => void, onError: (e: Erro
     throw new SysError('uv_pipe_open', -err);
   }
   // `handle` is what net.Socket itself uses for an fd it accepts (undocumented, so not in the types).
-  const socket = new Socket({ handle, readable: true, writable: false } as ConstructorParameters<typeof Socket>[0]);
-  socket.on('data', () => onSignal());
-  socket.on('error', onError);
+  // onread: libuv reads the 8-byte counter into this one buffer and calls back, with no Buffer
+  // allocated per wake-up and no 'data' event (garbage here would be collected on the flush path).
   let open = true;
+  const counter = Buffer.alloc(8);
+  const socket = new Socket({ handle, readable: true, writable: false, onread: { buffer: counter, callback: () => { if (open) onSignal(); } } } as ConstructorParameters<typeof Socket>[0]);
+  socket.on('error', onError);
   return {
     close() {
       if (!open) return;
       open = false;
-      socket.removeAllListeners('data');
       socket.destroy(); // uv_close closes the fd at once
     },
   };
