@@ -16,6 +16,7 @@ import { startMonitors, type MonitorEndpoint, type RunMonitors } from '../machin
 import type { ChardevInfo } from '../monitor/machine-control.js';
 import { connectedFilename, disconnectedFilename, resolveChardevs, resolveMonitors } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
+import { pmemIoThread } from '../devices/virtio/pmem-thread.js';
 import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
 import { parseMemoryBackend } from './backends.js';
 import { autoNuma } from '../machine/numa.js';
@@ -87,6 +88,8 @@ async function main(argv: string[]): Promise<number> {
     });
     const monitors = await startMonitors(endpoints, control, console);
     emit = (event, data) => monitors.hub.emit(event, data);
+    // A monitor that can hot-add a virtio-pmem device (maxmem leaves room): its I/O thread is ready before the first device_add.
+    if (endpoints.length > 0 && devices.region.size > 0) pmemIoThread().prestart();
     try {
       await monitors.ready;
       return await runMachine(runOptions, runner);

@@ -80,3 +80,22 @@ test('device I/O thread: it keeps the process alive while it serves a device (a 
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^removed 0$/m);
 });
+
+test('device I/O thread: prestart() starts it before any device (a hot-added device then waits for no isolate), and the idle thread does not keep the process alive', () => {
+  const module = fileURLToPath(new URL('../../src/devices/virtio/pmem-thread.js', import.meta.url));
+  const code = `
+    const { readdirSync } = await import('node:fs');
+    const { pmemIoThread } = await import(${JSON.stringify(module)});
+    const threads = () => readdirSync('/proc/self/task').length;
+    const before = threads();
+    pmemIoThread().prestart();
+    pmemIoThread().prestart(); // a second call starts nothing more
+    // The worker's thread appears as it starts; wait for it, then let the process end on its own.
+    const t0 = Date.now();
+    const poll = () => { if (threads() > before) console.log('started'); else if (Date.now() - t0 < 20000) setTimeout(poll, 50); };
+    poll();`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.error, undefined, `still running after 30 s (the idle thread holds the process): ${r.stdout}${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^started$/m);
+});
