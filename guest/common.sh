@@ -5,6 +5,11 @@
 CACHE=${PMEMVM_CACHE:-$HOME/.cache/pmemvm}
 DEBS=$CACHE/debs
 mkdir -p "$DEBS"
+# One build at a time per cache, held until the sourcing script exits: test hosts started side
+# by side (the suite and the power-loss runs) each check their images, and two builds of the
+# same image would tear each other's files down.
+exec 9>>"$CACHE/.build.lock"
+flock 9 2>/dev/null || true  # without flock(1) or file locks: no protection, nothing worse
 
 log() { echo "[$(basename "$0" .sh)] $*" >&2; }
 
