@@ -5,9 +5,9 @@
  * guest writes the queue's notify register: KVM_IOEVENTFD, no exit reaches
  * pmemvm), then answers the requests: fsync of the backend (on libuv's
  * thread pool when there are several devices, so that this thread serves the
- * others meanwhile), status, used ring, and the interrupt (KVM_SIGNAL_MSI, or INTx), all from here. Neither a vCPU
- * nor the main thread waits for the disk, and the disk of one device does
- * not hold up another.
+ * others meanwhile), status, used ring, and the interrupt (KVM_SIGNAL_MSI, or
+ * INTx), all from here. Neither a vCPU nor the main thread waits for the
+ * disk, and the disk of one device does not hold up another.
  */
 import { parentPort } from 'node:worker_threads';
 import * as libc from '../../sys/libc.js';
