@@ -1,7 +1,7 @@
 /**
  * The device I/O thread: one worker thread (pmem-worker.ts) serves the request
  * queues of every virtio-pmem device in the process. It starts with the first
- * device and stays; a device added later, at start or by hotplug, costs a
+ * device, or earlier when a monitor may hot-add one (prestart), and stays; a device added later, at start or by hotplug, costs a
  * message and a few objects in that thread, not a JavaScript isolate of its
  * own (about 10 MiB and a second of start-up under emulation each).
  * Kept beside the worker so the worker's URL is the same relative path in
