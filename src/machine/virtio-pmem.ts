@@ -95,7 +95,10 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
   const io = pmemIoThread().add({
     sab: transport.shared.sab, queues: model.queueSizes.length, vectors: transport.shared.vectors,
     regions: parts.memory.list().map((r) => ({ name: r.name, gpa: r.gpa, size: r.size, hostAddr: r.hostAddr })),
-    backendFd: b.fd, notifyFd, vmFd: parts.vm.fd, intxGsi: gsi,
+    // The file a guest flush must fsync, or none: device DAX (fsync is EINVAL there, and stores
+    // are already on the media), MAP_SYNC, or a backend whose writes are not kept (share=off,
+    // readonly, discard-data: no flushing for nothing, as discard-data asks).
+    backendFd: b.guestFlushFd, notifyFd, vmFd: parts.vm.fd, intxGsi: gsi,
   }, {
     onError: log,
     onBroken: (m) => transport.broken(m),

@@ -5,8 +5,8 @@ import { mapBackend } from '../../src/memory/backend-map.js';
 
 const TWO_MIB = 2 << 20;
 
-/** sha256 of the first `len` bytes (a multiple of 2 MiB) of a device DAX. */
-export function devdaxDigest(path: string, len: number): string {
+/** A copy of the first `len` bytes (a multiple of 2 MiB) of a device DAX. */
+export function devdaxRead(path: string, len: number): Buffer {
   const fd = libc.open(path, libc.O_RDONLY);
   try {
     const { addr } = mapBackend({
@@ -14,11 +14,16 @@ export function devdaxDigest(path: string, len: number): string {
       mapSync: false, onSyncRefused: () => {},
     });
     try {
-      return createHash('sha256').update(new Uint8Array(libc.view(addr, len))).digest('hex');
+      return Buffer.from(new Uint8Array(libc.view(addr, len)));
     } finally {
       libc.munmap(addr, len);
     }
   } finally {
     libc.close(fd);
   }
+}
+
+/** sha256 of the first `len` bytes (a multiple of 2 MiB) of a device DAX. */
+export function devdaxDigest(path: string, len: number): string {
+  return createHash('sha256').update(devdaxRead(path, len)).digest('hex');
 }

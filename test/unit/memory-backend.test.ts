@@ -242,7 +242,7 @@ test('backend: discard-data=on frees the file blocks at exit instead of writing 
   const dir = tmpDir(), p = path.join(dir, 'scratch.img');
   dataFile(p, 4 << 20);
   const b = openBackend(spec({ memPath: p, share: true, discardData: true }), noWarn);
-  assert.equal(b.durability().reason, 'guest writes are thrown away when pmemvm exits (discard-data=on)');
+  assert.equal(b.durability().reason, 'guest writes are not kept (discard-data=on): guest flushes are not synced to the file, and its blocks are freed when pmemvm exits');
   b.close();
   const after = fs.readFileSync(p);
   assert.equal(after.length, 4 << 20, 'size kept');
