@@ -230,3 +230,33 @@ test('TCP on loopback and HMP over a socket', async () => {
   sock.destroy();
   await m.close();
 });
+
+test('events reach every negotiated QMP client of every monitor, the same text; a client not yet negotiated gets none', async () => {
+  const hub = new QmpEventHub();
+  const machine = new FakeMachine((name, data) => hub.emit(name, data));
+  const unix = await qmpMonitor(machine, { hub });
+  const tcp = await startMonitor({ mode: 'qmp', address: { port: 0 }, machine, hub });
+  const hmp = await startMonitor({ mode: 'hmp', address: { path: sockPath() }, machine, hub });
+  const a = await QmpClient.connect(pathOf(unix));
+  const b = await QmpClient.connect(tcp.address as { host: string; port: number });
+  const third = await qmpMonitor(machine, { hub });
+  const pending = raw(pathOf(third));
+  await pending.until((s) => s.includes('"QMP"'));
+  pending.reset();
+  const got = [a.waitEvent('STOP'), b.waitEvent('STOP')];
+  await a.execute('stop');
+  const [ea, eb] = await Promise.all(got);
+  assert.deepEqual(ea, eb, 'one event, one timestamp');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(pending.text(), '', 'no events before qmp_capabilities');
+  pending.sock.write('{"execute":"qmp_capabilities"}');
+  await pending.until((s) => s.includes('{"return": {}}'));
+  pending.reset();
+  await b.execute('cont');
+  await pending.until((s) => s.includes('"RESUME"'));
+  assert.match(pending.text(), /^\{"timestamp": \{"seconds": \d+, "microseconds": \d+\}, "event": "RESUME"\}\r\n$/);
+  pending.sock.destroy();
+  await a.close();
+  await b.close();
+  for (const m of [unix, tcp, hmp, third]) await m.close();
+});
