@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startMonitor, QmpEventHub, type Monitor } from '../../src/monitor/server.js';
 import { FakeMachine } from '../../src/monitor/fake-machine.js';
-import { QmpClient, QmpCommandError } from '../../src/monitor/client.js';
+import { QmpClient, QmpCommandError, type QmpCpuInfoFast } from '../../src/monitor/client.js';
+import type { RunState } from '../../src/monitor/machine-control.js';
 import { QmpClient as PublicQmpClient } from 'pmemvm/qmp';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pmemvm-mon-'));
@@ -189,8 +190,14 @@ test('client against the server: execute, errors, events, HMP, bigint', async ()
   const m = await qmpMonitor(machine, { hub });
   const q = await QmpClient.connect(pathOf(m));
   assert.equal(q.greeting.QMP.version.qemu.minor, 2);
-  const status = await q.execute<{ status: string; running: boolean }>('query-status');
+  // Typed by the command's name (qmp-types.ts): no type argument, and the fields are known.
+  const status = await q.execute('query-status');
+  const state: RunState = status.status; // compiles only if the reply is typed
   assert.deepEqual(status, { status: 'running', singlestep: false, running: true });
+  assert.equal(state, 'running');
+  const cpus = await q.execute('query-cpus-fast');
+  const first: QmpCpuInfoFast | undefined = cpus[0];
+  assert.equal(typeof first?.['thread-id'], 'number');
   await assert.rejects(q.execute('device_del', { id: 'nope' }), (e: unknown) => e instanceof QmpCommandError && e.errorClass === 'DeviceNotFound' && e.desc === "Device 'nope' not found");
   const it = q.events();
   const stopEv = q.waitEvent('STOP');
