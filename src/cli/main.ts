@@ -14,7 +14,7 @@ import { openConsole, type ConsoleSpec } from '../machine/console.js';
 import { MonitorControl } from '../machine/monitor-control.js';
 import { startMonitors, type MonitorEndpoint, type RunMonitors } from '../machine/monitors.js';
 import type { ChardevInfo } from '../monitor/machine-control.js';
-import { connectedFilename, disconnectedFilename, resolveChardevs, resolveMonitors } from './monitors.js';
+import { connectedFilename, disconnectedFilename, exposedMonitorWarning, resolveChardevs, resolveMonitors } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import { pmemIoThread } from '../devices/virtio/pmem-thread.js';
 import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
@@ -87,12 +87,17 @@ async function main(argv: string[]): Promise<number> {
       emit: (event, data) => emit(event, data),
     });
     const monitors = await startMonitors(endpoints, control, console);
+    // Said once the port is bound: tcp:0.0.0.0:0 learns its port only then.
+    resolveMonitors(o).forEach((m, i) => {
+      const s = monitors.sockets()[i];
+      const text = s?.where.kind === 'tcp' ? exposedMonitorWarning(m.source, s.where.host, s.where.port) : undefined;
+      if (text) process.stderr.write(`pmemvm: warning: ${text}\n`);
+    });
     emit = (event, data) => monitors.hub.emit(event, data);
     // A monitor that can hot-add a virtio-pmem device (maxmem leaves room): its I/O thread is ready before the first device_add.
     if (endpoints.length > 0 && devices.region.size > 0) pmemIoThread().prestart();
     try {
-      await monitors.ready;
-      return await runMachine(runOptions, runner);
+      return await runMachine(runOptions, runner, monitors.ready);
     } finally {
       await monitors.close();
       console.close();
@@ -118,18 +123,9 @@ function chardevList(o: VmOptions, monitors: RunMonitors): ChardevInfo[] {
   return list;
 }
 
-/** Where each monitor listens; a warning for a TCP monitor anyone on the network can reach. */
+/** Where each monitor listens. */
 function monitorEndpoints(o: VmOptions): MonitorEndpoint[] {
-  return resolveMonitors(o).map((m): MonitorEndpoint => {
-    if (m.where.kind === 'tcp' && !isLoopback(m.where.host)) {
-      process.stderr.write(`pmemvm: warning: ${m.source}: the monitor listens on ${m.where.host}, not only on this machine: whoever reaches port ${m.where.port} controls the guest\n`);
-    }
-    return { protocol: m.protocol, where: m.where, wait: m.wait, mux: m.mux };
-  });
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return resolveMonitors(o).map((m): MonitorEndpoint => ({ protocol: m.protocol, where: m.where, wait: m.wait, mux: m.mux }));
 }
 
 /** -durability-report: the start-up lines' facts for programs; no KVM, no guest. */

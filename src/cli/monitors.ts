@@ -119,6 +119,17 @@ function resolveOne(m: MonitorSpec, label: string, chardevs: Map<string, Chardev
   }
 }
 
+/**
+ * The warning for a TCP monitor that listens beyond this machine (QEMU says nothing):
+ * whoever reaches it controls the guest. Loopback hosts get none. `port` is the bound one.
+ */
+export function exposedMonitorWarning(source: string, host: string, port: number): string | undefined {
+  const loopback = host === 'localhost' || host === '::1' || /^127\./.test(host) || /^::ffff:127\./i.test(host);
+  if (loopback) return undefined;
+  const where = host === '' || host === '0.0.0.0' || host === '::' ? 'every address' : host;
+  return `${source}: the monitor listens on ${where}, so other machines can reach it: whoever reaches port ${port} controls the guest (use 127.0.0.1 to keep it local)`;
+}
+
 export function nullMonitorMessage(source: string, id: string): string {
   return `${source}: chardev '${id}' is a null chardev, which a monitor can neither read nor answer on; use a socket or stdio chardev`;
 }

@@ -35,6 +35,9 @@ export class MachineRunner {
   /** Wakes a run waiting in the 'shutdown' state (-no-shutdown) for system_reset or quit. */
   private wakeShutdown: (() => void) | null = null;
   private readonly emit: EmitEvent;
+  private quitNow!: () => void;
+  /** Resolves once quit() is called: a quit while wait=on waits for its client ends pmemvm without a boot. */
+  readonly quitRequested = new Promise<void>((r) => { this.quitNow = r; });
 
   constructor(private readonly o: RunOptions, private readonly kvm: KvmSystem = new KvmSystem()) {
     this.runState = o.startPaused ? 'prelaunch' : 'running';
@@ -47,6 +50,7 @@ export class MachineRunner {
 
   /** Returns the process exit code. */
   async run(): Promise<number> {
+    if (this.quitCause) return 0; // told to quit before the first boot (waiting for a wait=on client)
     for (;;) {
       const m = this.current = new PcMachine(this.kvm, this.o.machine, this.o.console);
       this.o.onBoot?.(m);
@@ -122,6 +126,7 @@ export class MachineRunner {
   quit(cause: ShutdownCause): void {
     if (this.quitCause) return;
     this.quitCause = cause;
+    this.quitNow();
     this.emit('SHUTDOWN', { guest: false, reason: cause });
     this.current?.end({ kind: 'poweroff', cause });
     this.wakeShutdown?.();
@@ -131,8 +136,11 @@ export class MachineRunner {
 /**
  * The run with the process's signals hooked up: SIGINT, SIGTERM and SIGHUP
  * end it (as QEMU does), SIGUSR1 prints where the guest is and goes on.
+ * The first boot waits for `ready` (every wait=on monitor has its client);
+ * a signal or quit meanwhile ends the run with no boot, the monitors'
+ * sockets removed by the caller as after any run.
  */
-export async function runMachine(o: RunOptions, runner = new MachineRunner(o)): Promise<number> {
+export async function runMachine(o: RunOptions, runner = new MachineRunner(o), ready: Promise<void> = Promise.resolve()): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     process.stderr.write(`pmemvm: terminating on signal ${sig}\n`);
     runner.quit('host-signal');
@@ -147,6 +155,7 @@ export async function runMachine(o: RunOptions, runner = new MachineRunner(o)): 
   process.on('SIGHUP', onSignal);
   process.on('SIGUSR1', onDump);
   try {
+    await Promise.race([ready, runner.quitRequested]);
     return await runner.run();
   } finally {
     process.off('SIGINT', onSignal);

@@ -2,7 +2,7 @@
  * A small typed QMP client for Node programs (and pmemvm's own tests):
  *
  *   const qmp = await QmpClient.connect('/tmp/qmp.sock');   // or { host, port }
- *   const status = await qmp.execute<{ status: string }>('query-status');
+ *   const { status } = await qmp.execute('query-status');     // typed: QmpCommandMap (qmp-types.ts)
  *   for await (const ev of qmp.events()) ...
  *   await qmp.close();
  *
@@ -13,6 +13,9 @@
 import net from 'node:net';
 import { JsonStream } from './json-stream.js';
 import { fromPlain, isQDict, toJson, toPlain, type QObject } from './qobject.js';
+import type { QmpCommandMap, QmpCommandName } from './qmp-types.js';
+
+export type * from './qmp-types.js';
 
 export class QmpCommandError extends Error {
   override name = 'QmpCommandError';
@@ -87,8 +90,11 @@ export class QmpClient {
     return client;
   }
 
-  /** Runs a command; resolves with its "return" value. */
-  execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+  /** Runs a command pmemvm serves; arguments and "return" value typed by QmpCommandMap. */
+  execute<K extends QmpCommandName>(command: K, args?: QmpCommandMap[K][0]): Promise<QmpCommandMap[K][1]>;
+  /** Runs any other command (QEMU's), or one with a reply type of the caller's. */
+  execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T>;
+  execute<T>(command: string, args?: Record<string, unknown>): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     const msg: Record<string, unknown> = { execute: command, id };

@@ -30,6 +30,8 @@ export async function hmpSession(path: string) {
       const text = (await untilPrompt(JSON.stringify(line))).replace(/\r\n/g, '\n');
       return text.slice(text.indexOf('\n') + 1);
     },
+    /** Sends a line without waiting for a prompt (quit gets none). */
+    send: (line: string) => { sock.write(line + '\r'); },
     close: () => sock.destroy(),
   };
 }

@@ -4,7 +4,7 @@ import { parseArgs } from '../../src/cli/options.js';
 import { validateOptions } from '../../src/cli/validate.js';
 import { readChardev } from '../../src/cli/chardev.js';
 import {
-  connectedFilename, disconnectedFilename, monitorLabels, resolveChardevs, resolveMonitors, serialChardev,
+  connectedFilename, disconnectedFilename, exposedMonitorWarning, monitorLabels, resolveChardevs, resolveMonitors, serialChardev,
 } from '../../src/cli/monitors.js';
 import { HELP_TEXT } from '../../src/cli/options.js';
 import { UserError } from '../../src/errors.js';
@@ -226,4 +226,12 @@ test('-help documents the monitor options', () => {
   for (const s of ['-mon [chardev=]id', '-chardev socket,id=id,path=path,server=on', '-chardev socket,id=id,host=host,port=port', '-chardev stdio,id=id[,mux=on|off][,signal=on|off]', '-chardev null,id=id', 'tcp:[host]:port,server=on', '-nic none, -net none', '-vga none']) {
     assert.ok(HELP_TEXT.includes(s), s);
   }
+});
+
+test('a TCP monitor beyond loopback gets a warning naming the bound port; loopback gets none', () => {
+  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '::ffff:127.0.0.1']) assert.equal(exposedMonitorWarning('-qmp x', host, 4444), undefined, host);
+  assert.equal(exposedMonitorWarning('-qmp tcp:0.0.0.0:0,server=on', '0.0.0.0', 40123),
+    '-qmp tcp:0.0.0.0:0,server=on: the monitor listens on every address, so other machines can reach it: whoever reaches port 40123 controls the guest (use 127.0.0.1 to keep it local)');
+  assert.match(exposedMonitorWarning('-qmp tcp:10.0.0.5:4444,server=on', '10.0.0.5', 4444) ?? '', /listens on 10\.0\.0\.5, so other machines can reach it: whoever reaches port 4444/);
+  assert.match(exposedMonitorWarning('-mon c', '::', 1) ?? '', /listens on every address/);
 });

@@ -143,6 +143,14 @@ test('backend: size rules', () => {
   assert.deepEqual(fs.readdirSync(dir), []);
 });
 
+test('backend: a file it created is removed when opening fails after creating it (object-add leaves nothing behind)', () => {
+  const dir = tmpDir(), p = path.join(dir, 'huge.img');
+  // 256 TiB: ext4 refuses the size (EFBIG), tmpfs takes it and then the mapping fails (ENOMEM).
+  assert.throws(() => openBackend(spec({ memPath: p, size: 256n << 40n, share: true }), noWarn),
+    (e: unknown) => e instanceof UserError && /can't make a|unable to map/.test(e.message));
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
+
 test('backend: path mistakes', () => {
   const dir = tmpDir();
   const missingDir = path.join(dir, 'nodir', 'x.img');

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startMonitor, QmpEventHub, type Monitor } from '../../src/monitor/server.js';
 import { FakeMachine } from '../../src/monitor/fake-machine.js';
-import { QmpClient, QmpCommandError } from '../../src/monitor/client.js';
+import { QmpClient, QmpCommandError, type QmpCpuInfoFast } from '../../src/monitor/client.js';
+import type { RunState } from '../../src/monitor/machine-control.js';
 import { QmpClient as PublicQmpClient } from 'pmemvm/qmp';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pmemvm-mon-'));
@@ -189,8 +190,14 @@ test('client against the server: execute, errors, events, HMP, bigint', async ()
   const m = await qmpMonitor(machine, { hub });
   const q = await QmpClient.connect(pathOf(m));
   assert.equal(q.greeting.QMP.version.qemu.minor, 2);
-  const status = await q.execute<{ status: string; running: boolean }>('query-status');
+  // Typed by the command's name (qmp-types.ts): no type argument, and the fields are known.
+  const status = await q.execute('query-status');
+  const state: RunState = status.status; // compiles only if the reply is typed
   assert.deepEqual(status, { status: 'running', singlestep: false, running: true });
+  assert.equal(state, 'running');
+  const cpus = await q.execute('query-cpus-fast');
+  const first: QmpCpuInfoFast | undefined = cpus[0];
+  assert.equal(typeof first?.['thread-id'], 'number');
   await assert.rejects(q.execute('device_del', { id: 'nope' }), (e: unknown) => e instanceof QmpCommandError && e.errorClass === 'DeviceNotFound' && e.desc === "Device 'nope' not found");
   const it = q.events();
   const stopEv = q.waitEvent('STOP');
@@ -229,4 +236,34 @@ test('TCP on loopback and HMP over a socket', async () => {
   assert.ok(text.endsWith(`unknown command: '${'y'.repeat(4095)}'\r\n(qemu) `));
   sock.destroy();
   await m.close();
+});
+
+test('events reach every negotiated QMP client of every monitor, the same text; a client not yet negotiated gets none', async () => {
+  const hub = new QmpEventHub();
+  const machine = new FakeMachine((name, data) => hub.emit(name, data));
+  const unix = await qmpMonitor(machine, { hub });
+  const tcp = await startMonitor({ mode: 'qmp', address: { port: 0 }, machine, hub });
+  const hmp = await startMonitor({ mode: 'hmp', address: { path: sockPath() }, machine, hub });
+  const a = await QmpClient.connect(pathOf(unix));
+  const b = await QmpClient.connect(tcp.address as { host: string; port: number });
+  const third = await qmpMonitor(machine, { hub });
+  const pending = raw(pathOf(third));
+  await pending.until((s) => s.includes('"QMP"'));
+  pending.reset();
+  const got = [a.waitEvent('STOP'), b.waitEvent('STOP')];
+  await a.execute('stop');
+  const [ea, eb] = await Promise.all(got);
+  assert.deepEqual(ea, eb, 'one event, one timestamp');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(pending.text(), '', 'no events before qmp_capabilities');
+  pending.sock.write('{"execute":"qmp_capabilities"}');
+  await pending.until((s) => s.includes('{"return": {}}'));
+  pending.reset();
+  await b.execute('cont');
+  await pending.until((s) => s.includes('"RESUME"'));
+  assert.match(pending.text(), /^\{"timestamp": \{"seconds": \d+, "microseconds": \d+\}, "event": "RESUME"\}\r\n$/);
+  pending.sock.destroy();
+  await a.close();
+  await b.close();
+  for (const m of [unix, tcp, hmp, third]) await m.close();
 });
