@@ -44,13 +44,17 @@ export class MachineRunner {
     this.emit = o.emit ?? (() => {});
   }
 
-  get state(): RunState { return this.runState; }
+  /** run() has started the first boot (before it, wait=on monitors may still wait for their clients). */
+  private launched = false;
+  /** QEMU's RunState; 'prelaunch' until the first boot, as with -S, while nothing runs yet. */
+  get state(): RunState { return !this.launched && this.runState === 'running' ? 'prelaunch' : this.runState; }
   /** The machine of the current boot, if one is built. */
   get machine(): PcMachine | null { return this.current; }
 
   /** Returns the process exit code. */
   async run(): Promise<number> {
     if (this.quitCause) return 0; // told to quit before the first boot (waiting for a wait=on client)
+    this.launched = true;
     for (;;) {
       const m = this.current = new PcMachine(this.kvm, this.o.machine, this.o.console);
       this.o.onBoot?.(m);

@@ -53,6 +53,8 @@ test('quit while a wait=on monitor waits for its client: exit 0 without a boot, 
   const events: QmpEvent[] = [];
   qmp.onEvent((e) => events.push(e));
   assert.deepEqual(await qmp.execute('query-name'), {});
+  // Nothing runs yet: QEMU's state before the first boot.
+  assert.deepEqual(await qmp.execute('query-status'), { status: 'prelaunch', singlestep: false, running: false });
   await qmp.execute('quit');
   assert.equal(await vm.exit(), 0, vm.stderr());
   assert.deepEqual(events.map((e) => [e.event, e.data]), [['SHUTDOWN', { guest: false, reason: 'host-qmp-quit' }]]);

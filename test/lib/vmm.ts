@@ -51,7 +51,8 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
     ? ['qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio', '-kernel', img.vmlinux, ...common]]
     : [process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), '-nographic', '-kernel', img.bzImage, ...common]];
   if (o.vmm === 'qemu' && !common.includes('-machine')) argv.push('-machine', 'pc');
-  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // In its private directory, so relative paths typed at the monitor (the documents' mem-path=new_nvdimm.img) land there.
+  const child = spawn(cmd, argv, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   const waiters = new Set<() => void>();
   // \r\n may be split between two chunks: hold a trailing \r back until the next one.
