@@ -7,7 +7,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../guest/common.sh"
 
-MODULES="kvm kvm_amd 9p 9pnet_virtio virtio_pci virtio_console nfit nd_pmem nd_btt dax_pmem device_dax ext4 virtio_blk"
+MODULES="kvm kvm_amd 9p 9pnet_virtio virtio_pci virtio_console nfit nd_pmem nd_btt dax_pmem device_dax ext4 virtio_blk dm_flakey"
 PKG=$(kernel_pkg); VER=${PKG#linux-image-}
 OUT=$CACHE/testhost-$VER-$(recipe_hash "$MODULES" "$HERE/build.sh" "$HERE/init" "$HERE/../guest/common.sh")
 

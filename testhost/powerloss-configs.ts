@@ -21,10 +21,15 @@ export interface PowerlossConfig {
    * writes) and acknowledges each; `durable` says whether those labels must survive.
    */
   labels?: { durable: boolean };
+  /**
+   * The disk starts failing every write (dm-flakey) once the guest has acknowledged this many
+   * records: what was acknowledged before is on the disk, and pmemvm must log the failed sync.
+   */
+  failDiskAtAck?: number;
 }
 
 /** Whether acknowledged writes may be lost in this configuration. */
-export function expectsLoss(c: PowerlossConfig): boolean { return c.labels ? !c.labels.durable : !c.crashSafe; }
+export function expectsLoss(c: PowerlossConfig): boolean { return c.labels ? !c.labels.durable : !c.crashSafe || c.failDiskAtAck !== undefined; }
 
 /** Backend size: records live in its first MiBs. */
 export const BACKEND_SIZE = '256M';
@@ -54,6 +59,13 @@ export const CONFIGS = {
     args: (b) => nvdimm(backendObject(b), ',flush-hint=on'),
     crashSafe: true,
     about: 'NVDIMM on a page-cache file with flush-hint=on: each guest flush writes the NFIT flush hint, and pmemvm fdatasync()s the backend before the write completes',
+  },
+  'nvdimm-flush-hint-failing-disk': {
+    media: 'disk',
+    args: (b) => nvdimm(backendObject(b), ',flush-hint=on'),
+    crashSafe: true,
+    about: 'NVDIMM with flush-hint=on whose disk starts failing writes: the guest cannot be told (a flush hint has no status), so pmemvm logs each failed fdatasync and reports the device not crash-safe; what the guest flushed after it is lost',
+    failDiskAtAck: 3,
   },
   'nvdimm-pmem-on-page-cache': {
     media: 'disk',

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIGS, isConfigName, RECORD_SIZE, BACKEND_SIZE } from './powerloss-configs.js';
+import { CONFIGS, isConfigName, RECORD_SIZE, BACKEND_SIZE, type PowerlossConfig } from './powerloss-configs.js';
 import { repoRoot } from './paths.js';
 import { DEFAULT_APPEND, guestImage } from '../test/lib/guest.js';
 import { makeScriptInitrd } from '../test/lib/cpio.js';
@@ -38,14 +38,32 @@ function writerScript(seed: string): string {
   ].join('\n');
 }
 
+/** The failing-disk configurations' disk: a device-mapper device over /dev/vda, linear until failDisk(). */
+const DM = 'pl';
+function diskTable(target: string): string {
+  const sectors = spawnSync('blockdev', ['--getsz', '/dev/vda'], { encoding: 'utf8' }).stdout.trim();
+  return `0 ${sectors} ${target}`;
+}
+function setUpFailableDisk(): string {
+  must('dmsetup', ['create', DM, '--noudevsync', '--table', diskTable('linear /dev/vda 0')]);
+  must('dmsetup', ['mknodes', DM]);
+  return `/dev/mapper/${DM}`;
+}
+/** From now on every write to the disk fails (dm-flakey, always down); suspending first syncs the file system. */
+function failDisk(): void {
+  must('dmsetup', ['suspend', DM]);
+  must('dmsetup', ['load', DM, '--table', diskTable('flakey /dev/vda 0 0 1 1 error_writes')]);
+  must('dmsetup', ['resume', '--noudevsync', DM]);
+}
+
 /** The backend's home, as QEMU's docs/nvdimm.txt sets up DAX media; returns the backend path. */
-function setUpMedia(media: 'disk' | 'devdax' | 'daxfs'): string {
+function setUpMedia(media: 'disk' | 'devdax' | 'daxfs', failable = false): string {
   if (media === 'devdax') {
     must('ndctl', ['create-namespace', '-f', '-e', 'namespace0.0', '-m', 'devdax']);
     return '/dev/dax0.0';
   }
   mkdirSync(MNT, { recursive: true });
-  if (media === 'disk') must('mount', ['-t', 'ext4', '-o', 'commit=600', '/dev/vda', MNT]);
+  if (media === 'disk') must('mount', ['-t', 'ext4', '-o', 'commit=600', failable ? setUpFailableDisk() : '/dev/vda', MNT]);
   else {
     must('ndctl', ['create-namespace', '-f', '-e', 'namespace0.0', '-m', 'fsdax']);
     must('mkfs.ext4', ['-q', '-F', '/dev/pmem0']);
@@ -80,12 +98,33 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   writebackOff();
-  const backend = setUpMedia(CONFIGS[name].media);
+  const config: PowerlossConfig = CONFIGS[name];
+  const failAt = config.failDiskAtAck;
+  const backend = setUpMedia(config.media, failAt !== undefined);
   const img = guestImage();
   const initrd = await makeScriptInitrd(img.initrd, 'labels' in CONFIGS[name] ? labelsScript() : writerScript(seed));
   process.stdout.write('POWERLOSS-START\n');
   const child = spawn(process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), '-nographic',
-    '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, ...CONFIGS[name].args(backend)], { stdio: 'inherit' });
+    '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, ...config.args(backend)], { stdio: ['inherit', failAt === undefined ? 'inherit' : 'pipe', 'inherit'] });
+  if (failAt !== undefined) {
+    // Forward the guest's lines; right after ACK failAt, fail the disk and say so in the same stream:
+    // every record acknowledged up to that line is on the disk (the suspend synced it).
+    let rest = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      rest += chunk;
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, nl + 1);
+        rest = rest.slice(nl + 1);
+        process.stdout.write(line);
+        const ack = /^ACK (\d+)\r?$/.exec(line.trimEnd());
+        if (ack && Number(ack[1]) === failAt) {
+          failDisk();
+          process.stdout.write(`POWERLOSS-DISK-FAILING-AFTER-ACK ${failAt}\n`);
+        }
+      }
+    });
+  }
   const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 1)));
   process.stdout.write(`POWERLOSS-VMM-EXIT=${code}\n`); // only when the guest stopped writing: a failed trial
   process.exit(1);

@@ -21,6 +21,11 @@ for (const config of Object.keys(CONFIGS) as ConfigName[]) {
       assert.ok(r.acked >= 1, what);
       if (!loss) assert.deepEqual(r.lost, [], what);
       else assert.ok(r.lost.length > 0, `the negative control lost nothing: the harness cannot see a loss (${what})`);
+      if (want.failDiskAtAck !== undefined) {
+        // What was acknowledged while the disk worked is there; the failure was said, not hidden.
+        assert.deepEqual(r.lost.filter((n) => n <= r.failedAfterAck!), [], what);
+        assert.ok(r.syncErrorLogged, `pmemvm did not log the failed fdatasync (${what})`);
+      }
     }
   });
 }

@@ -26,6 +26,10 @@ export interface TrialResult {
   fsckRepair: number | null;
   /** Milliseconds between consecutive acknowledgements, as the harness saw them (write + flush + console). */
   ackGapsMs: number[];
+  /** Failing-disk configurations: records up to this one were acknowledged before the disk failed, and must be there. */
+  failedAfterAck?: number;
+  /** Failing-disk configurations: pmemvm logged the failed sync and that the device is no longer crash-safe. */
+  syncErrorLogged?: boolean;
 }
 
 export class TrialError extends Error {}
@@ -52,7 +56,9 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
   const rng = opts.rng ?? Math.random;
   const seed = Math.floor(rng() * 36 ** 8).toString(36);
   // Label configurations: the backend holds 15 namespaces of 16M; stay clear of the end.
-  const cutAfterAcks = 1 + Math.floor(rng() * (opts.maxAcks ?? ('labels' in CONFIGS[config] ? 6 : 12)));
+  const cfg: PowerlossConfig = CONFIGS[config];
+  // Failing-disk configurations: cut a few acknowledgements after the disk failed.
+  const cutAfterAcks = (cfg.failDiskAtAck !== undefined ? cfg.failDiskAtAck + 2 : 1) + Math.floor(rng() * (opts.maxAcks ?? (cfg.labels ? 6 : 12)));
   const delayMs = Math.floor(rng() * (opts.maxDelayMs ?? 1500));
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-powerloss-'));
   try {
@@ -108,7 +114,6 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
       if (!existsSync(backend)) throw new TrialError(`${config}: debugfs found no /backend.img on the crashed disk`);
       data = readFileSync(backend);
     }
-    const cfg: PowerlossConfig = CONFIGS[config];
     const lost: number[] = [];
     if (cfg.labels) {
       // Namespace n's label is there for every acknowledged n (img reads the label area as Linux would).
@@ -122,7 +127,14 @@ export async function runTrial(config: ConfigName, opts: { maxAcks?: number; max
     }
     opts.log?.(`${config}: seed ${seed}, cut ${delayMs} ms after ack ${cutAfterAcks}; ${acked} acknowledged, ${lost.length} lost, e2fsck -fy ${fsckRepair ?? '-'}`);
     const ackGapsMs = ackTimes.slice(1).map((t, i) => t - ackTimes[i]!);
-    return { config, seed, crashSafe, verdictLine, acked, lost, fsckRepair, ackGapsMs };
+    const result: TrialResult = { config, seed, crashSafe, verdictLine, acked, lost, fsckRepair, ackGapsMs };
+    if (cfg.failDiskAtAck !== undefined) {
+      const failed = /^POWERLOSS-DISK-FAILING-AFTER-ACK (\d+)\r?$/m.exec(out);
+      if (!failed) throw new TrialError(`${config}: the disk never failed (no POWERLOSS-DISK-FAILING line):\n${out}`);
+      result.failedAfterAck = Number(failed[1]);
+      result.syncErrorLogged = /^pmemvm: error: nvdimm 'dev0': fdatasync of memdev 'm0' .* failed: EIO; .* no longer crash-safe\r?$/m.test(out);
+    }
+    return result;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
