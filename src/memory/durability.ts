@@ -75,12 +75,10 @@ export function decideDurability(f: DurabilityFacts): DurabilityReport {
   if (f.readonly) return r(false, mode, 'guest writes are refused (readonly=on)');
   if (!f.share) return r(false, mode, 'guest writes are discarded (share=off)');
   if (f.temporary) return r(false, mode, 'the backing file is a temporary file, deleted at start: contents are lost when pmemvm exits');
-  if (f.discardData) {
-    // Device DAX has no page cache to skip and no blocks to free: only the intent differs.
-    return r(false, mode, f.devdax ? 'guest writes are not meant to be kept (discard-data=on)'
-      : 'guest writes are not kept (discard-data=on): guest flushes are not synced to the file, and its blocks are freed when pmemvm exits');
-  }
-  if (f.devdax) return r(true, mode, 'device DAX: guest stores go straight to persistent memory, no page cache');
+  const devdax = 'device DAX: guest stores go straight to persistent memory, no page cache';
+  // Device DAX has no page cache to skip and no blocks to free: discard-data=on changes nothing there.
+  if (f.devdax) return r(true, mode, f.discardData ? `${devdax} (discard-data=on changes nothing on device DAX)` : devdax);
+  if (f.discardData) return r(false, mode, 'guest writes are not kept (discard-data=on): guest flushes are not synced to the file, and its blocks are freed when pmemvm exits');
   if (f.flushHint && !f.mapSync) {
     const h = f.flushHint;
     if (h.errors > 0) {
