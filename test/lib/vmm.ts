@@ -20,6 +20,13 @@ export interface StartVmmOptions {
   script: string;
   /** Connect a QMP client (default true). */
   qmp?: boolean;
+  /**
+   * The guest image's kernel file: by default QEMU gets the vmlinux (PVH entry, no
+   * decompression in the guest) and pmemvm the bzImage; set to give both the same file.
+   */
+  kernel?: 'bzImage' | 'vmlinux';
+  /** Extra environment for the VMM. */
+  env?: Record<string, string>;
 }
 
 export interface RunningVmm {
@@ -48,11 +55,11 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
   const common = ['-initrd', initrd, '-append', DEFAULT_APPEND, '-qmp', `unix:${qmpPath},server=on,wait=off`,
     ...(typeof o.args === 'function' ? o.args(dir) : o.args ?? [])];
   const [cmd, argv] = o.vmm === 'qemu'
-    ? ['qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio', '-kernel', img.vmlinux, ...common]]
-    : [process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), '-nographic', '-kernel', img.bzImage, ...common]];
+    ? ['qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio', '-kernel', img[o.kernel ?? 'vmlinux'], ...common]]
+    : [process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), '-nographic', '-kernel', img[o.kernel ?? 'bzImage'], ...common]];
   if (o.vmm === 'qemu' && !common.includes('-machine')) argv.push('-machine', 'pc');
   // In its private directory, so relative paths typed at the monitor (the documents' mem-path=new_nvdimm.img) land there.
-  const child = spawn(cmd, argv, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
   let out = '';
   const waiters = new Set<() => void>();
   // \r\n may be split between two chunks: hold a trailing \r back until the next one.
