@@ -103,6 +103,12 @@ export const CONFIGS = {
     crashSafe: true,
     about: 'virtio-pmem on device DAX: guest stores reach the persistent memory; a guest flush needs no host call',
   },
+  'virtio-pmem-dax-file': {
+    media: 'daxfs',
+    args: (b) => virtioPmem(backendObject(b, ',pmem=on')),
+    crashSafe: true,
+    about: 'virtio-pmem on a DAX file with pmem=on (MAP_SYNC): stores reach the media and faults commit the blocks, so a guest flush needs no host fsync',
+  },
   // Verdicts decided by an option that keeps nothing: each on virtio-pmem on the disk, which
   // would be crash-safe without that option, so the loss is the option's.
   'virtio-pmem-ram': {
