@@ -11,7 +11,8 @@ import { median, percentile, printTable } from './table.js';
 const ROUNDS = Number(process.env.PMEMVM_BENCH_QMP_ROUNDS ?? 200);
 /** Boots of each VMM, taking turns (pmemvm, QEMU, pmemvm, ...): this machine's noise drifts over minutes. */
 const TURNS = Number(process.env.PMEMVM_BENCH_QMP_TURNS ?? 3);
-const WARMUP = 50;
+/** Requests before timing starts: pmemvm's JavaScript needs a few hundred to reach V8's optimising tier. */
+const WARMUP = Number(process.env.PMEMVM_BENCH_QMP_WARMUP ?? 500);
 const SCRIPT = 'echo QMP-BENCH-IDLE; read x; echo QMP-BENCH-BUSY; while :; do :; done';
 
 /** Round-trip times in ms of `rounds` query-status requests, one at a time (`gapMs` apart). */
