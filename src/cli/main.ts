@@ -81,15 +81,17 @@ async function main(argv: string[]): Promise<number> {
       emit: (event: string, data?: Record<string, unknown>) => emit(event, data),
     };
     const runner = new MachineRunner(runOptions);
-    const endpoints = monitorEndpoints(o);
+    const resolved = resolveMonitors(o);
+    const endpoints = resolved.map((m): MonitorEndpoint => ({ protocol: m.protocol, where: m.where, wait: m.wait, mux: m.mux }));
     const control = new MonitorControl({
       runner, devices, ramSize, smp: o.smp, name: o.name, nvdimmEnabled: o.machine.nvdimm, chardevs: () => chardevList(o, monitors),
       emit: (event, data) => emit(event, data),
     });
     const monitors = await startMonitors(endpoints, control, console);
     // Said once the port is bound: tcp:0.0.0.0:0 learns its port only then.
-    resolveMonitors(o).forEach((m, i) => {
-      const s = monitors.sockets()[i];
+    const bound = monitors.sockets();
+    resolved.forEach((m, i) => {
+      const s = bound[i];
       const text = s?.where.kind === 'tcp' ? exposedMonitorWarning(m.source, s.where.host, s.where.port) : undefined;
       if (text) process.stderr.write(`pmemvm: warning: ${text}\n`);
     });
@@ -121,11 +123,6 @@ function chardevList(o: VmOptions, monitors: RunMonitors): ChardevInfo[] {
     entry.filename = s.client ? connectedFilename(s.where, s.client === 'unix' ? undefined : s.client) : disconnectedFilename(s.where);
   });
   return list;
-}
-
-/** Where each monitor listens. */
-function monitorEndpoints(o: VmOptions): MonitorEndpoint[] {
-  return resolveMonitors(o).map((m): MonitorEndpoint => ({ protocol: m.protocol, where: m.where, wait: m.wait, mux: m.mux }));
 }
 
 /** -durability-report: the start-up lines' facts for programs; no KVM, no guest. */
