@@ -10,8 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_APPEND, guestImage, runGuest } from '../lib/guest.js';
-import { makeScriptInitrd } from '../lib/cpio.js';
+import { runGuest } from '../lib/guest.js';
 import { field, jsonBlock, printBlock } from '../lib/guest-json.js';
 import { ringDoorbellElf } from '../lib/ring-doorbell-elf.js';
 import { DSM_DOORBELL_PORT, DSM_PAGE } from '../../src/acpi/nvdimm-dsm-abi.js';
@@ -165,17 +164,16 @@ async function initLabels(file: string, pmem: boolean, dir: string): Promise<{ m
     'ndctl init-labels all 2>&1; echo INIT=$?',
     'ndctl enable-region all >/dev/null 2>&1',
   ].join('\n');
-  const img = guestImage();
-  const initrd = await makeScriptInitrd(img.initrd, script);
   const trace = join(dir, `strace-${pmem}.txt`);
-  const r = spawnSync('strace', ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=msync', '-o', trace, process.execPath, PMEMVM,
-    '-machine', 'pc,nvdimm=on', '-m', '256M,slots=1,maxmem=1G',
-    '-object', `memory-backend-file,id=mem0,share=on,mem-path=${file},size=64M${pmem ? ',pmem=on' : ''}`,
-    '-device', 'nvdimm,id=nv0,memdev=mem0,label-size=128K',
-    '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, '-nographic'], { encoding: 'utf8', timeout: 180_000 });
-  rmSync(dirname(initrd), { recursive: true, force: true });
-  const out = `${r.stdout}${r.stderr}`;
-  assert.equal(r.status, 0, out);
+  const r = await runGuest({
+    vmm: 'pmemvm', script, wrap: ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=msync', '-o', trace],
+    args: ['-machine', 'pc,nvdimm=on', '-m', '256M,slots=1,maxmem=1G',
+      '-object', `memory-backend-file,id=mem0,share=on,mem-path=${file},size=64M${pmem ? ',pmem=on' : ''}`,
+      '-device', 'nvdimm,id=nv0,memdev=mem0,label-size=128K'],
+    timeoutMs: 180_000, dumpAfterMs: 170_000,
+  });
+  const out = r.output;
+  assert.equal(r.exitCode, 0, out);
   assert.equal(field(out, 'INIT'), '0', out);
   const calls = readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('msync('));
   // The last msync is pmemvm's write-back of the whole backend at exit (its length is the backend's).

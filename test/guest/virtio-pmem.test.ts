@@ -90,16 +90,14 @@ async function fsyncRun(file: string, n: number, dir: string): Promise<{ fsyncs:
     "echo BAR4=$(sed -n 5p /sys/bus/pci/devices/0000:00:02.0/resource | cut -d' ' -f1)",
     "echo QUEUEIRQ=$(grep virtio0-flush_queue /proc/interrupts | awk '{print $2, $3}')",
   ].join('\n');
-  const img = guestImage();
-  const initrd = await makeScriptInitrd(img.initrd, script);
   const trace = join(dir, `strace-${n}.txt`);
   // --seccomp-bpf: only fsync/msync stop the tracee, so the VM runs at full speed.
-  const r = spawnSync('strace', ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=fsync,msync', '-o', trace,
-    process.execPath, PMEMVM, ...vpmemArgs(file), '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, '-nographic'],
-  { encoding: 'utf8', timeout: 180_000, env: { ...process.env, PMEMVM_EXIT_STATS: '1' } });
-  rmSync(dirname(initrd), { recursive: true, force: true });
-  const out = `${r.stdout}${r.stderr}`;
-  assert.equal(r.status, 0, out);
+  const r = await runGuest({
+    vmm: 'pmemvm', args: vpmemArgs(file), script, env: { PMEMVM_EXIT_STATS: '1' },
+    wrap: ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=fsync,msync', '-o', trace], timeoutMs: 180_000, dumpAfterMs: 170_000,
+  });
+  const out = r.output;
+  assert.equal(r.exitCode, 0, out);
   assert.match(out, new RegExp(`^FSYNCS-DONE=${n}$`, 'm'));
   assert.doesNotMatch(out, /^FAIL/m);
   const calls = readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(fsync|msync)\(/.test(l));
@@ -155,7 +153,7 @@ test('SIGKILL at a random moment never loses a write that the guest\'s fsync ack
     const initrd = await makeScriptInitrd(img.initrd, script);
     let acked = -1;
     for (let round = 0; round < 3; round++) {
-      const child = spawn(process.execPath, [PMEMVM, ...vpmemArgs(file), '-kernel', img.bzImage, '-initrd', initrd,
+      const child = spawn(process.execPath, [PMEMVM, ...vpmemArgs(file), '-kernel', img.vmlinux, '-initrd', initrd,
         '-append', DEFAULT_APPEND, '-nographic'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let killAfter = -1;

@@ -1,7 +1,7 @@
 // Boots the pmemvm guest image under pmemvm or QEMU (the reference) and collects its
 // serial console: tests compare what the guest sees under each VMM.
 import { spawn } from 'node:child_process';
-import { existsSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,12 @@ export interface RunGuestOptions {
   dumpAfterMs?: number;
   /** Extra environment for the VMM (e.g. PMEMVM_DEBUG=1). */
   env?: Record<string, string>;
+  /**
+   * Run the VMM under this command (e.g. strace's argv up to the traced program). The
+   * wrapper and the VMM form their own process group, killed whole on timeout: a
+   * tracer killed alone leaves its tracee running, holding the console pipe open.
+   */
+  wrap?: string[];
 }
 
 export interface GuestResult {
@@ -80,12 +86,11 @@ function vmmCommand(vmm: RunGuestOptions['vmm'], args: string[], initrd: string)
     // -nodefaults + -serial stdio: ttyS0 is our pipes; -no-reboot: panic=-1 ends QEMU.
     a.push('-accel', 'kvm', '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio', '-no-reboot');
     if (!has(args, '-machine', '-M')) a.push('-machine', 'pc');
-    // vmlinux (PVH entry) skips in-guest decompression: ~2 s less per boot under nested KVM.
-    if (!has(args, '-kernel')) a.push('-kernel', img.vmlinux);
-  } else {
-    if (!has(args, '-nographic', '-serial', '-display')) a.push('-nographic');
-    if (!has(args, '-kernel')) a.push('-kernel', img.bzImage);
-  }
+  } else if (!has(args, '-nographic', '-serial', '-display')) a.push('-nographic');
+  // Both VMMs get the same kernel file, the vmlinux the bzImage decompresses to: it skips the
+  // in-guest decompressor (3-5 s of each boot under nested KVM in the test host). The bzImage
+  // boot has tests of its own (boot.test.ts, the power-loss harness, the Debian installer).
+  if (!has(args, '-kernel')) a.push('-kernel', img.vmlinux);
   if (!has(args, '-initrd')) a.push('-initrd', initrd);
   if (!has(args, '-append')) a.push('-append', DEFAULT_APPEND);
   const cmd = vmm === 'qemu' ? 'qemu-system-x86_64' : process.execPath;
@@ -102,8 +107,18 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
   const base = at >= 0 && at + 1 < args.length ? args[at + 1]! : guestImage().initrd;
   const initrd = opts.script !== undefined ? await makeScriptInitrd(base, opts.script, opts.extraFiles) : base;
   if (at >= 0) args[at + 1] = initrd;
-  const [cmd, argv] = vmmCommand(opts.vmm, args, initrd);
-  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const [vmmCmd, vmmArgv] = vmmCommand(opts.vmm, args, initrd);
+  const [cmd, argv] = opts.wrap?.length ? [opts.wrap[0]!, [...opts.wrap.slice(1), vmmCmd, ...vmmArgv]] : [vmmCmd, vmmArgv];
+  const wrapped = cmd !== vmmCmd;
+  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, detached: wrapped });
+  const kill = () => {
+    try { if (wrapped) process.kill(-child.pid!, 'SIGKILL'); else child.kill('SIGKILL'); } catch { /* gone already */ }
+  };
+  // The VMM's pid: the wrapper's child when wrapped.
+  const vmmPid = (): number[] => {
+    if (!wrapped) return child.pid ? [child.pid] : [];
+    try { return readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+  };
   let output = '';
   const debug: string[] = [];
   let inputSent = opts.input === undefined;
@@ -112,11 +127,11 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
   const onData = (s: string) => {
     output += s;
     // Type the input only once the guest's console is open (a UART drops early bytes).
-    if (opts.until && opts.until.test(output)) child.kill('SIGKILL');
+    if (opts.until && opts.until.test(output)) kill();
     if (!inputSent && output.includes('PMEMVM-GUEST-READY')) {
       inputSent = true;
       const input = opts.input!;
-      child.stdin.end(typeof input === 'string' ? input : input(child.pid!));
+      child.stdin.end(typeof input === 'string' ? input : input(vmmPid()[0] ?? child.pid!));
     }
   };
   child.stdout.setEncoding('utf8').on('data', onData);
@@ -125,8 +140,9 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
     onData(s.replace(/^pmemvm: debug: .*\n/gm, (line) => { debug.push(line.trimEnd()); return ''; }));
   });
 
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-  const dump = opts.vmm === 'pmemvm' && opts.dumpAfterMs !== undefined ? setTimeout(() => child.kill('SIGUSR1'), opts.dumpAfterMs) : undefined;
+  const timer = setTimeout(kill, opts.timeoutMs ?? 120_000);
+  const dump = opts.vmm === 'pmemvm' && opts.dumpAfterMs !== undefined
+    ? setTimeout(() => { for (const pid of vmmPid()) { try { process.kill(pid, 'SIGUSR1'); } catch { /* exited */ } } }, opts.dumpAfterMs) : undefined;
   const exitCode = await new Promise<number | null>((res) => {
     child.on('close', (code) => res(code));
     child.on('error', (e) => { output += `runGuest: cannot start ${cmd}: ${e.message}\n`; res(null); });
