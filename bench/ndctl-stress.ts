@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sparseFile } from '../test/lib/files.js';
-import { runGuest } from '../test/lib/guest.js';
+import { guestImage, runGuest } from '../test/lib/guest.js';
 import { median, printTable } from './table.js';
 
 const BOOTS = Number(process.env.PMEMVM_BENCH_STRESS_BOOTS ?? 50);
@@ -45,7 +45,8 @@ try {
     for (let i = 0; i < BOOTS; i++) {
       for (const vmm of (i % 2 ? ['qemu', 'pmemvm'] : ['pmemvm', 'qemu']) as Vmm[]) {
         const r = await runGuest({
-          vmm, args: [...c.args(), ...(vmm === 'qemu' ? ['-cpu', 'host'] : [])],
+          // pmemvm boots the bzImage, as in the report (the test library's default is the vmlinux).
+          vmm, args: [...c.args(), ...(vmm === 'qemu' ? ['-cpu', 'host'] : ['-kernel', guestImage().bzImage])],
           script: 'ndctl list -BDRN -v; echo NDCTL-DONE=$?', timeoutMs: 90_000, dumpAfterMs: 85_000,
         });
         if (r.output.includes('NDCTL-DONE=0') && r.exitCode === 0) {

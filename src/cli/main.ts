@@ -14,7 +14,7 @@ import { openConsole, type ConsoleSpec } from '../machine/console.js';
 import { MonitorControl } from '../machine/monitor-control.js';
 import { startMonitors, type MonitorEndpoint, type RunMonitors } from '../machine/monitors.js';
 import type { ChardevInfo } from '../monitor/machine-control.js';
-import { connectedFilename, disconnectedFilename, exposedMonitorWarning, resolveChardevs, resolveMonitors } from './monitors.js';
+import { connectedFilename, disconnectedFilename, exposedMonitorWarning, resolveChardevs, resolveMonitors, serialChardev } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import { pmemIoThread } from '../devices/virtio/pmem-thread.js';
 import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
@@ -85,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
     const endpoints = resolved.map((m): MonitorEndpoint => ({ protocol: m.protocol, where: m.where, wait: m.wait, mux: m.mux }));
     const control = new MonitorControl({
       runner, devices, ramSize, smp: o.smp, name: o.name, nvdimmEnabled: o.machine.nvdimm, chardevs: () => chardevList(o, monitors),
+      serialLabels: () => { const l = serialChardev(o, 0)?.label; return l === undefined ? [] : [l, `${l}-base`]; },
+      sendBreak: () => console.sendBreak(),
       emit: (event, data) => emit(event, data),
     });
     const monitors = await startMonitors(endpoints, control, console);

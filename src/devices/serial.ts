@@ -77,6 +77,7 @@ export const MCR_LOOP = 0x10;
 // LSR bits.
 export const LSR_DR = 0x01;
 export const LSR_OE = 0x02;
+export const LSR_BI = 0x10;
 export const LSR_THRE = 0x20;
 export const LSR_TEMT = 0x40;
 
@@ -132,6 +133,8 @@ export class Serial16550 implements BusDevice {
   private thrPending = false;
 
   private readonly rx = new Uint8Array(RX_FIFO_SIZE);
+  /** 1 where the byte in `rx` is a break's (a 0 received with LSR.BI). */
+  private readonly rxBreak = new Uint8Array(RX_FIFO_SIZE);
   private rxHead = 0;
   private rxCount = 0;
   private lastRx = 0;
@@ -167,9 +170,22 @@ export class Serial16550 implements BusDevice {
    */
   receive(bytes: Uint8Array): number {
     const n = Math.min(bytes.length, this.rxSpace());
-    for (let i = 0; i < n; i++) this.rxPush(bytes[i]!);
+    for (let i = 0; i < n; i++) this.rxPush(bytes[i]!, false);
     if (n > 0) this.updateIrq();
     return n;
+  }
+
+  /**
+   * A break on the line (Ctrl-A b, chardev-send-break): a 0 byte that reports LSR.BI
+   * when it reaches the top of the FIFO, as a 16550A receives one. Linux's 8250 driver
+   * counts it and, on the console, takes the next byte as a magic SysRq key. Returns
+   * false when the FIFO is full (the caller offers it again, in order with its bytes).
+   */
+  receiveBreak(): boolean {
+    if (this.rxSpace() === 0) return false;
+    this.rxPush(0, true);
+    this.updateIrq();
+    return true;
   }
 
   /** Change the modem input lines (CTS/DSR/RI/DCD bits of MSR) as seen outside loopback. */
@@ -235,7 +251,9 @@ export class Serial16550 implements BusDevice {
         break;
       case LSR:
         value = this.lsr();
-        this.overrun = false; // error bits clear on read
+        // Error bits clear on read; BI belongs to the byte at the top of the FIFO.
+        this.overrun = false;
+        if (value & LSR_BI) this.rxBreak[this.rxHead] = 0;
         break;
       case MSR:
         value = this.modemStatus() | this.msrDeltas;
@@ -302,7 +320,7 @@ export class Serial16550 implements BusDevice {
   private transmit(byte: number): void {
     if (this.mcr & MCR_LOOP) {
       // Loopback: the byte comes straight back to our own receiver.
-      if (this.rxCount < this.rxCapacity()) this.rxPush(byte);
+      if (this.rxCount < this.rxCapacity()) this.rxPush(byte, false);
       else this.overrun = true;
     } else {
       this.output(byte);
@@ -332,13 +350,16 @@ export class Serial16550 implements BusDevice {
     return this.fifoEnabled ? RX_FIFO_SIZE : 1;
   }
 
-  private rxPush(b: number): void {
-    this.rx[(this.rxHead + this.rxCount) % RX_FIFO_SIZE] = b;
+  private rxPush(b: number, isBreak: boolean): void {
+    const at = (this.rxHead + this.rxCount) % RX_FIFO_SIZE;
+    this.rx[at] = b;
+    this.rxBreak[at] = isBreak ? 1 : 0;
     this.rxCount++;
   }
 
   private rxPop(): number {
     const b = this.rx[this.rxHead]!;
+    this.rxBreak[this.rxHead] = 0;
     this.rxHead = (this.rxHead + 1) % RX_FIFO_SIZE;
     this.rxCount--;
     return b;
@@ -350,7 +371,11 @@ export class Serial16550 implements BusDevice {
   }
 
   private lsr(): number {
-    return (this.rxCount > 0 ? LSR_DR : 0) | (this.overrun ? LSR_OE : 0) | LSR_THRE | LSR_TEMT;
+    return (this.rxCount > 0 ? LSR_DR : 0) | (this.overrun ? LSR_OE : 0) | (this.breakAtTop() ? LSR_BI : 0) | LSR_THRE | LSR_TEMT;
+  }
+
+  private breakAtTop(): boolean {
+    return this.rxCount > 0 && this.rxBreak[this.rxHead] === 1;
   }
 
   /** CTS/DSR/RI/DCD as the guest sees them; loopback wires them to MCR outputs. */
@@ -377,7 +402,7 @@ export class Serial16550 implements BusDevice {
   /** Enabled, pending sources as SRC_* bits. */
   private sources(): number {
     let s = 0;
-    if (this.ier & IER_RLSI && this.overrun) s |= SRC_LS;
+    if (this.ier & IER_RLSI && (this.overrun || this.breakAtTop())) s |= SRC_LS;
     if (this.ier & IER_RDI && this.rxCount > 0) s |= SRC_RX;
     if (this.ier & IER_THRI && this.thrPending) s |= SRC_THR;
     if (this.ier & IER_MSI && this.msrDeltas) s |= SRC_MS;

@@ -11,8 +11,13 @@ export type ConsoleSpec = { kind: 'stdio'; muxEscape: boolean } | { kind: 'file'
 export interface GuestConsole {
   /** Bytes from the guest. */
   write(byte: number): void;
-  /** Start delivering host input to `sink`; it returns how many bytes it took. */
-  attachInput(sink: (bytes: Uint8Array) => number): void;
+  /**
+   * Start delivering host input to `sink` (it returns how many bytes it took) and breaks
+   * to `breakSink` (false: no room now), in the order they came.
+   */
+  attachInput(sink: (bytes: Uint8Array) => number, breakSink: () => boolean): void;
+  /** A break after the input held so far (chardev-send-break; Ctrl-A b on stdio). */
+  sendBreak(): void;
   /** Offer held-back input again (the guest drained its FIFO). */
   pump(): void;
   onQuit: () => void;
@@ -25,8 +30,9 @@ export interface GuestConsole {
   close(): void;
 }
 
-/** QEMU's mux keys (Ctrl-A h); pmemvm has no disk snapshot, timestamps or break. */
-const MUX_HELP = 'C-a h    print this help\r\nC-a x    exit emulator\r\nC-a c    switch between console and monitor\r\nC-a C-a  sends C-a\r\n';
+/** QEMU's mux keys (Ctrl-A h), in its order; pmemvm has no disk snapshot or timestamps. */
+const MUX_HELP = 'C-a h    print this help\r\nC-a x    exit emulator\r\nC-a b    send break (magic sysrq)\r\n' +
+  'C-a c    switch between console and monitor\r\nC-a C-a  sends C-a\r\n';
 
 const CTRL_A = 0x01;
 
@@ -55,7 +61,10 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
   };
 
   let held = Buffer.alloc(0);
+  /** Where in `held` a break comes (before the byte at that offset), in order. */
+  let breaks: number[] = [];
   let sink: ((b: Uint8Array) => number) | null = null;
+  let breakSink: (() => boolean) | null = null;
   let monitor: { input: (b: Buffer) => void; focus: (on: boolean) => void } | null = null;
   let monitorFocus = false;
   let sawCtrlA = false;
@@ -68,8 +77,9 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
       if (pending.length >= 4096) flush();
       else if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
     },
-    attachInput(s) {
+    attachInput(s, b) {
       sink = s; // a rebooted machine brings a new UART; stdin stays hooked up
+      breakSink = b;
       if (spec.kind !== 'stdio' || listening) return;
       listening = true;
       if (stdin.isTTY) stdin.setRawMode(true);
@@ -84,6 +94,7 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
             sawCtrlA = false;
             if (b === 0x78 /* x */) { con.onQuit(); return; }
             if (b === 0x68 /* h */) { writeSync(1, MUX_HELP); continue; }
+            if (b === 0x62 /* b */) { if (!monitorFocus) breaks.push(held.length + keep.length); continue; }
             if (b === 0x63 /* c */ && monitor) {
               deliver();
               monitorFocus = !monitorFocus;
@@ -105,10 +116,23 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
     attachMonitor(input, focus) {
       monitor = { input, focus };
     },
+    sendBreak() {
+      breaks.push(held.length);
+      con.pump();
+    },
     pump() {
-      if (!sink || held.length === 0) return;
-      const n = sink(held);
-      held = held.subarray(n);
+      if (!sink) return;
+      for (;;) {
+        const upTo = breaks.length ? breaks[0]! : held.length;
+        if (upTo > 0) {
+          const n = sink(held.subarray(0, upTo));
+          held = held.subarray(n);
+          breaks = breaks.map((o) => o - n);
+          if (n < upTo) break;
+        }
+        if (!breaks.length || !breakSink?.()) break;
+        breaks.shift();
+      }
       if (held.length < 1 << 15 && stdin.isPaused()) stdin.resume();
     },
     close() {

@@ -33,6 +33,10 @@ export interface MonitorControlOptions {
   nvdimmEnabled: boolean;
   /** query-chardev's list (the monitors know whether a client is connected). */
   chardevs: () => ChardevInfo[];
+  /** The chardev labels that reach the guest's COM1 (its own and, under a mux, its base's). */
+  serialLabels: () => string[];
+  /** A break on COM1's line. */
+  sendBreak: () => void;
   /** QMP events (DEVICE_DELETED). */
   emit: (event: string, data?: Record<string, unknown>) => void;
 }
@@ -108,6 +112,12 @@ export class MonitorControl implements MachineControl {
   }
 
   chardevs(): ChardevInfo[] { return this.o.chardevs(); }
+
+  chardevSendBreak(id: string): void {
+    if (!this.o.chardevs().some((c) => c.label === id)) throw new QmpError('GenericError', `Chardev '${id}' not found`);
+    // A monitor's chardev has no serial port behind it: the break goes nowhere, as in QEMU.
+    if (this.o.serialLabels().includes(id)) this.o.sendBreak();
+  }
   durability(): DurabilityEntry[] { return this.o.devices.durabilityReport(); }
 
   objectAdd(props: Record<string, string>): void {

@@ -137,7 +137,7 @@ export class PcMachine {
       setIrq: (level) => this.vm.setIrqLine(COM1_IRQ, level),
       onRxDrained: () => console.pump(),
     });
-    console.attachInput((bytes) => this.serial.receive(bytes));
+    console.attachInput((bytes) => this.serial.receive(bytes), () => this.serial.receiveBreak());
     this.pio.register(COM1_BASE, 8, this.serial, 'serial0');
     if (debugOn) {
       this.pio.onUnmapped = (kind, addr, size, value) =>

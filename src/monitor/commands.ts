@@ -194,6 +194,10 @@ export const COMMANDS: CommandDef[] = [
     name: 'query-chardev', args: noArgs,
     handler: (_a, { machine }) => machine.chardevs().map((c) => ({ label: c.label, filename: c.filename, 'frontend-open': c.frontendOpen })),
   },
+  {
+    name: 'chardev-send-break', args: [{ name: 'id', type: 'str' }],
+    handler: (a, { machine }) => machine.chardevSendBreak(a['id'] as string),
+  },
   { name: 'stop', args: noArgs, handler: (_a, { machine }) => machine.stop() },
   { name: 'cont', args: noArgs, handler: (_a, { machine }) => machine.cont() },
   { name: 'system_reset', args: noArgs, handler: (_a, { machine }) => machine.reset() },

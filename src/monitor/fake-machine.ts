@@ -73,6 +73,12 @@ export class FakeMachine implements MachineControl {
       { label: 'compat_monitor0', filename: 'unix:/tmp/mon/q2.sock,server=on', frontendOpen: true },
     ];
   }
+  /** Breaks sent, by chardev label (tests read it). */
+  readonly breaks: string[] = [];
+  chardevSendBreak(id: string): void {
+    if (!this.chardevs().some((c) => c.label === id)) throw new QmpError('GenericError', `Chardev '${id}' not found`);
+    this.breaks.push(id);
+  }
   durability(): DurabilityEntry[] {
     return [{
       device: 'nv1', driver: 'nvdimm', slot: 0, addr: 4294967296, size: 66977792, backend: 'mem1', path: '/tmp/mon/nv.img',

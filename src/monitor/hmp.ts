@@ -86,6 +86,10 @@ function optsDict(text: string, implied: string): QDict {
 }
 
 const HMP_COMMANDS: HmpCommand[] = [
+  {
+    name: 'chardev-send-break', args: [{ key: 'id', type: 's' }], params: 'id', help: 'send a break on chardev',
+    run: (a, ctx) => viaQmp('chardev-send-break', dict({ id: a['id'] }), ctx, nothing),
+  },
   simple('cont|c', 'resume emulation', 'cont'),
   {
     name: 'device_add', args: [{ key: 'device', type: 'O', optional: true }],

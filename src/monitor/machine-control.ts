@@ -139,6 +139,8 @@ export interface MachineControl {
   memdevs(): MemdevInfo[];
   pci(): PciBusInfo[];
   chardevs(): ChardevInfo[];
+  /** chardev-send-break: a break on the chardev `id` (the guest's serial port sees it if it is attached there). */
+  chardevSendBreak(id: string): void;
   durability(): DurabilityEntry[];
   /**
    * object-add: `props` holds qom-type, id and the backend's properties as the command

@@ -46,6 +46,7 @@ export interface QmpCommandMap {
   'query-memdev': [undefined, QmpMemdev[]];
   'query-pci': [undefined, { bus: number; devices: QmpPciDevice[] }[]];
   'query-chardev': [undefined, { label: string; filename: string; 'frontend-open': boolean }[]];
+  'chardev-send-break': [{ id: string }, Empty];
   'stop': [undefined, Empty];
   'cont': [undefined, Empty];
   'system_reset': [undefined, Empty];

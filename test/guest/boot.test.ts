@@ -108,3 +108,14 @@ test('without -no-reboot, a guest reboot boots the machine again', async () => {
   const boots = r.output.match(/^BOOTED-ONCE$/gm)?.length ?? 0;
   assert.ok(boots >= 2, `expected at least two boots, saw ${boots}:\n${r.output}`);
 });
+
+test('a stuck guest explains itself: pmemvm\'s state (SIGUSR1), and through a break on the serial line (Ctrl-A b) the guest\'s own SysRq dumps', async () => {
+  // runGuest's dumpAfterMs does both before the timeout; here the guest just never ends.
+  const r = await runGuest({ vmm: 'pmemvm', args: ['-m', '256M'], script: 'echo STUCK; sleep 1000', timeoutMs: 45_000, dumpAfterMs: 30_000 });
+  assert.match(r.output, /^STUCK$/m);
+  assert.match(r.output, /^pmemvm: state: vCPU 0: /m, r.output);
+  assert.match(r.output, /sysrq: Changing Loglevel/, r.output);
+  assert.match(r.output, /sysrq: Show Blocked State/, r.output);
+  assert.match(r.output, /sysrq: Show backtrace of all active CPUs/, r.output);
+  assert.equal(r.guestExit, null);
+});

@@ -163,7 +163,7 @@ test('-serial mon:stdio: Ctrl-A h lists the keys, Ctrl-A c switches stdio betwee
     await vm.waitFor(/^TICK 3$/m);
     let from = vm.output().length;
     vm.child.stdin!.write('\x01h');
-    await vm.waitFor(/C-a h {4}print this help\nC-a x {4}exit emulator\nC-a c {4}switch between console and monitor\n/, 30_000, from);
+    await vm.waitFor(/C-a h {4}print this help\nC-a x {4}exit emulator\nC-a b {4}send break \(magic sysrq\)\nC-a c {4}switch between console and monitor\n/, 30_000, from);
     from = vm.output().length;
     vm.child.stdin!.write('\x01c');
     await vm.waitFor(/QEMU 7\.2\.0 monitor - type 'help' for more information\n\(qemu\) /, 30_000, from);
@@ -179,6 +179,33 @@ test('-serial mon:stdio: Ctrl-A h lists the keys, Ctrl-A c switches stdio betwee
     await vm.qmp.waitEvent('RESUME');
     vm.child.stdin!.write('\x01c'); // back to the guest: keys go to its console again
     vm.child.stdin!.write('\x01x');
+    assert.equal(await vm.exit(), 0);
+  } finally {
+    await vm.close();
+  }
+});
+
+test('a break on the serial line reaches the guest: Ctrl-A b, QMP chardev-send-break and HMP chardev-send-break, each followed by a key, are a magic SysRq', async () => {
+  // Debian's kernel takes a break on its serial console as SysRq (CONFIG_MAGIC_SYSRQ_SERIAL); h prints the help.
+  const vm = await startVmm({ vmm: 'pmemvm', script: 'echo 1 > /proc/sys/kernel/sysrq; echo SYSRQ-ON; sleep 1000', args: ['-m', '256M', '-serial', 'mon:stdio'] });
+  const helps = (from: number) => vm.output().slice(from).split('sysrq: HELP : ').length - 1;
+  try {
+    await vm.waitFor(/^SYSRQ-ON$/m);
+    const from = vm.output().length;
+    vm.child.stdin!.write('\x01bh');
+    await vm.waitFor(/sysrq: HELP : /, 30_000, from);
+    const labels = (await vm.qmp.execute('query-chardev')).map((c) => c.label);
+    assert.ok(labels.includes('serial0'), labels.join(' '));
+    assert.deepEqual(await vm.qmp.execute('chardev-send-break', { id: 'serial0' }), {});
+    vm.child.stdin!.write('h');
+    await vm.waitFor(/sysrq: HELP : [^]*sysrq: HELP : /, 30_000, from);
+    assert.equal(await vm.qmp.execute('human-monitor-command', { 'command-line': 'chardev-send-break serial0' }), '');
+    vm.child.stdin!.write('h');
+    await vm.waitFor(/sysrq: HELP : [^]*sysrq: HELP : [^]*sysrq: HELP : /, 30_000, from);
+    // Without a break, h is just a key for the guest's shell; a chardev that is not there is named.
+    await assert.rejects(vm.qmp.execute('chardev-send-break', { id: 'nope' }), { errorClass: 'GenericError', desc: "Chardev 'nope' not found" });
+    assert.equal(helps(from), 3);
+    await vm.qmp.execute('quit');
     assert.equal(await vm.exit(), 0);
   } finally {
     await vm.close();

@@ -35,6 +35,9 @@ export interface RunGuestOptions {
    * pmemvm only: if it is still running this long after the start, send it SIGUSR1 so
    * that it prints where the guest is (every vCPU, the IOAPIC, the devices) into the output
    * before the timeout kills it: a stuck guest explains itself in the test's failure.
+   * With its console on stdio (no -serial) and no `input`, the guest is also asked through
+   * magic SysRq (a break on the serial line, Ctrl-A b) for its blocked tasks and every
+   * CPU's backtrace; the script enables SysRq first for that.
    */
   dumpAfterMs?: number;
   /** Extra environment for the VMM (e.g. PMEMVM_DEBUG=1). */
@@ -105,7 +108,9 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
   const args = [...opts.args];
   const at = args.indexOf('-initrd');
   const base = at >= 0 && at + 1 < args.length ? args[at + 1]! : guestImage().initrd;
-  const initrd = opts.script !== undefined ? await makeScriptInitrd(base, opts.script, opts.extraFiles) : base;
+  const sysrq = opts.vmm === 'pmemvm' && opts.dumpAfterMs !== undefined && opts.input === undefined && opts.script !== undefined && !has(args, '-serial');
+  const script = sysrq ? `echo 1 > /proc/sys/kernel/sysrq\n${opts.script}` : opts.script;
+  const initrd = script !== undefined ? await makeScriptInitrd(base, script, opts.extraFiles) : base;
   if (at >= 0) args[at + 1] = initrd;
   const [vmmCmd, vmmArgv] = vmmCommand(opts.vmm, args, initrd);
   const [cmd, argv] = opts.wrap?.length ? [opts.wrap[0]!, [...opts.wrap.slice(1), vmmCmd, ...vmmArgv]] : [vmmCmd, vmmArgv];
@@ -123,7 +128,7 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
   const debug: string[] = [];
   let inputSent = opts.input === undefined;
   child.stdin.on('error', () => {}); // the VMM may exit before reading its input
-  if (inputSent) child.stdin.end();
+  if (inputSent && !sysrq) child.stdin.end(); // kept open for the SysRq keys
   const onData = (s: string) => {
     output += s;
     // Type the input only once the guest's console is open (a UART drops early bytes).
@@ -142,7 +147,11 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
 
   const timer = setTimeout(kill, opts.timeoutMs ?? 120_000);
   const dump = opts.vmm === 'pmemvm' && opts.dumpAfterMs !== undefined
-    ? setTimeout(() => { for (const pid of vmmPid()) { try { process.kill(pid, 'SIGUSR1'); } catch { /* exited */ } } }, opts.dumpAfterMs) : undefined;
+    ? setTimeout(() => {
+      for (const pid of vmmPid()) { try { process.kill(pid, 'SIGUSR1'); } catch { /* exited */ } }
+      // SysRq 9: every message on the console (the tasks' dumps are KERN_INFO); w: blocked tasks; l: backtraces.
+      if (sysrq) for (const [i, key] of ['9', 'w', 'l'].entries()) setTimeout(() => child.stdin.write(`\x01b${key}`), 300 * i);
+    }, opts.dumpAfterMs) : undefined;
   const exitCode = await new Promise<number | null>((res) => {
     child.on('close', (code) => res(code));
     child.on('error', (e) => { output += `runGuest: cannot start ${cmd}: ${e.message}\n`; res(null); });

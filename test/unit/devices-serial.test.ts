@@ -282,3 +282,37 @@ test('serial: MSR delta bits and the modem status interrupt', () => {
   uart.setModemInputs(0x30); // RI falls: TERI
   assert.equal(r(MSR), 0x34);
 });
+
+test('serial: a break is a 0 byte with LSR.BI at the top of the FIFO, a line-status interrupt, in order with the bytes around it', () => {
+  const { uart, r, w, irq } = setup();
+  w(FCR, 0x01); // FIFOs on
+  w(MCR, 0x08); // OUT2
+  w(IER, 0x05); // RDI | RLSI, as Linux's 8250 driver sets
+  assert.equal(uart.receive(new Uint8Array([0x61])), 1);
+  assert.equal(uart.receiveBreak(), true);
+  assert.equal(uart.receive(new Uint8Array([0x74])), 1);
+  assert.equal(irq.at(-1), true);
+  // 'a' first: data ready, no break yet.
+  assert.equal(r(LSR) & 0x11, 0x01);
+  assert.equal(r(RBR), 0x61);
+  // The break at the top: BI with DR, reported as a line-status interrupt (the highest priority).
+  assert.equal(r(IIR) & 0x0f, 0x06);
+  assert.equal(r(LSR) & 0x11, 0x11);
+  // LSR read clears BI; the byte itself is a 0.
+  assert.equal(r(LSR) & 0x11, 0x01);
+  assert.equal(r(RBR), 0x00);
+  assert.equal(r(LSR) & 0x11, 0x01);
+  assert.equal(r(RBR), 0x74);
+  assert.equal(r(LSR) & 0x11, 0x00);
+  assert.equal(r(IIR) & 0x0f, 0x01);
+});
+
+test('serial: a break waits for room in the FIFO', () => {
+  const { uart, r } = setup();
+  // 16450 mode: one byte of FIFO.
+  assert.equal(uart.receive(new Uint8Array([0x41])), 1);
+  assert.equal(uart.receiveBreak(), false);
+  assert.equal(r(RBR), 0x41);
+  assert.equal(uart.receiveBreak(), true);
+  assert.equal(r(LSR) & 0x10, 0x10);
+});

@@ -76,6 +76,7 @@ test('parse errors, unknown commands and help: QEMU 7.2\'s texts', () => {
   for (const [line, want] of vectors) assert.equal(run(line), want, line);
   // QEMU's own lines for pmemvm's commands, in QEMU's (sorted) order.
   assert.equal(helpText(undefined), [
+    'chardev-send-break id -- send a break on chardev',
     'cont|c  -- resume emulation',
     'device_add driver[,prop=value][,...] -- add device, like -device on the command line',
     'device_del device -- remove device',
