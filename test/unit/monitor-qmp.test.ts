@@ -145,11 +145,16 @@ test('commands: the whole list, object/device round trip, durability, quit after
   send('{"execute":"qmp_capabilities"}');
   const names = (JSON.parse(send('{"execute":"query-commands"}')) as { return: { name: string }[] }).return.map((c) => c.name).sort();
   for (const c of ['qmp_capabilities', 'query-version', 'query-commands', 'query-status', 'query-name', 'query-kvm', 'query-cpus-fast',
-    'query-memory-size-summary', 'query-memory-devices', 'query-memdev', 'query-pci', 'query-chardev', 'stop', 'cont', 'system_reset',
+    'query-memory-size-summary', 'query-memory-devices', 'query-memdev', 'query-pci', 'query-chardev', 'chardev-send-break', 'stop', 'cont', 'system_reset',
     'system_powerdown', 'quit', 'human-monitor-command', 'object-add', 'object-del', 'device_add', 'device_del', DURABILITY_COMMAND]) {
     assert.ok(names.includes(c), c);
   }
   assert.equal(names.length, COMMANDS.length);
+  // chardev-send-break: a chardev query-chardev lists, else QEMU's error.
+  assert.equal(send('{"execute":"chardev-send-break","arguments":{"id":"compat_monitor0"}}'), '{"return": {}}\r\n');
+  assert.deepEqual(machine.breaks, ['compat_monitor0']);
+  assert.equal(send('{"execute":"chardev-send-break","arguments":{"id":"serial9"}}'), G("Chardev 'serial9' not found"));
+  assert.equal(send('{"execute":"chardev-send-break"}'), G("Parameter 'id' is missing"));
   // object-add is flat; numbers and booleans reach the machine as the command line spells them.
   assert.equal(send('{"execute":"object-add","arguments":{"qom-type":"memory-backend-file","id":"mem1","mem-path":"/x","size":1073741824,"share":true}}'), '{"return": {}}\r\n');
   assert.deepEqual(machine.objects.get('mem1'), { 'qom-type': 'memory-backend-file', id: 'mem1', 'mem-path': '/x', size: '1073741824', share: 'on' });
