@@ -161,6 +161,8 @@ async function exchange(vmm: 'pmemvm' | 'qemu'): Promise<Transcript> {
     await put('wrong-typed argument', 'object-del', { id: 1 });
     await put('wrong-typed argument (hmp)', 'human-monitor-command', { 'command-line': true });
     await put('device_del unknown', 'device_del', { id: 'nope' });
+    await put('chardev-send-break on the serial port', 'chardev-send-break', { id: 'serial0' });
+    await put('chardev-send-break unknown', 'chardev-send-break', { id: 'nope' });
     await put('object-del unknown', 'object-del', { id: 'nope' });
     await put('object-del of the RAM backend', 'object-del', { id: 'pc.ram' });
     await put('object-del of a backend in use', 'object-del', { id: 'mem0' });
