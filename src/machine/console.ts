@@ -65,6 +65,9 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
   let breaks: number[] = [];
   let sink: ((b: Uint8Array) => number) | null = null;
   let breakSink: (() => boolean) | null = null;
+  // Breaks with no byte between them are one break, as on a line: a monitor client that
+  // sends them faster than the guest reads its FIFO cannot make this list grow.
+  const addBreak = (at: number) => { if (breaks.at(-1) !== at) breaks.push(at); };
   let monitor: { input: (b: Buffer) => void; focus: (on: boolean) => void } | null = null;
   let monitorFocus = false;
   let sawCtrlA = false;
@@ -94,7 +97,7 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
             sawCtrlA = false;
             if (b === 0x78 /* x */) { con.onQuit(); return; }
             if (b === 0x68 /* h */) { writeSync(1, MUX_HELP); continue; }
-            if (b === 0x62 /* b */) { if (!monitorFocus) breaks.push(held.length + keep.length); continue; }
+            if (b === 0x62 /* b */) { if (!monitorFocus) addBreak(held.length + keep.length); continue; }
             if (b === 0x63 /* c */ && monitor) {
               deliver();
               monitorFocus = !monitorFocus;
@@ -117,7 +120,7 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
       monitor = { input, focus };
     },
     sendBreak() {
-      breaks.push(held.length);
+      addBreak(held.length);
       con.pump();
     },
     pump() {
