@@ -5,6 +5,8 @@
  * transmitter is empty again before the access returns, so LSR.THRE and
  * LSR.TEMT always read 1.
  *
+ * A break (receiveBreak) is a 0 byte whose LSR.BI shows while it is at the top of the FIFO.
+ *
  * Receive never loses typed input: `receive()` takes only what fits in the
  * RX FIFO (16 bytes with FIFOs on, 1 byte in 16450 mode) and returns how
  * many bytes it took; the VMM keeps the rest and offers them again when
@@ -359,7 +361,6 @@ export class Serial16550 implements BusDevice {
 
   private rxPop(): number {
     const b = this.rx[this.rxHead]!;
-    this.rxBreak[this.rxHead] = 0;
     this.rxHead = (this.rxHead + 1) % RX_FIFO_SIZE;
     this.rxCount--;
     return b;

@@ -113,8 +113,8 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestResult> {
   const initrd = script !== undefined ? await makeScriptInitrd(base, script, opts.extraFiles) : base;
   if (at >= 0) args[at + 1] = initrd;
   const [vmmCmd, vmmArgv] = vmmCommand(opts.vmm, args, initrd);
-  const [cmd, argv] = opts.wrap?.length ? [opts.wrap[0]!, [...opts.wrap.slice(1), vmmCmd, ...vmmArgv]] : [vmmCmd, vmmArgv];
-  const wrapped = cmd !== vmmCmd;
+  const wrapped = !!opts.wrap?.length;
+  const [cmd, argv] = wrapped ? [opts.wrap![0]!, [...opts.wrap!.slice(1), vmmCmd, ...vmmArgv]] : [vmmCmd, vmmArgv];
   const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, detached: wrapped });
   const kill = () => {
     try { if (wrapped) process.kill(-child.pid!, 'SIGKILL'); else child.kill('SIGKILL'); } catch { /* gone already */ }
