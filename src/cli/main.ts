@@ -9,7 +9,7 @@ import { parseArgs, HELP_TEXT, VERSION_TEXT, type VmOptions } from './options.js
 import { validateOptions } from './validate.js';
 import { sizeToNumber } from './size.js';
 import { hardwareVirtProblem, TEST_HOST_HINT } from '../kvm/system.js';
-import { MachineRunner, runMachine } from '../machine/run.js';
+import { MachineRunner, hookSignals, runMachine } from '../machine/run.js';
 import { openConsole, type ConsoleSpec } from '../machine/console.js';
 import { MonitorControl } from '../machine/monitor-control.js';
 import { startMonitors, type MonitorEndpoint, type RunMonitors } from '../machine/monitors.js';
@@ -89,7 +89,14 @@ async function main(argv: string[]): Promise<number> {
       sendBreak: () => console.sendBreak(),
       emit: (event, data) => emit(event, data),
     });
-    const monitors = await startMonitors(endpoints, control, console);
+    const unhookSignals = hookSignals(runOptions, runner);
+    let monitors: RunMonitors;
+    try {
+      monitors = await startMonitors(endpoints, control, console);
+    } catch (e) {
+      unhookSignals();
+      throw e;
+    }
     // Said once the port is bound: tcp:0.0.0.0:0 learns its port only then.
     const bound = monitors.sockets();
     resolved.forEach((m, i) => {
@@ -101,8 +108,9 @@ async function main(argv: string[]): Promise<number> {
     // A monitor that can hot-add a virtio-pmem device (maxmem leaves room): its I/O thread is ready before the first device_add.
     if (endpoints.length > 0 && devices.region.size > 0) pmemIoThread().prestart();
     try {
-      return await runMachine(runOptions, runner, monitors.ready);
+      return await runMachine(runner, monitors.ready);
     } finally {
+      unhookSignals();
       await monitors.close();
       console.close();
     }

@@ -138,13 +138,12 @@ export class MachineRunner {
 }
 
 /**
- * The run with the process's signals hooked up: SIGINT, SIGTERM and SIGHUP
- * end it (as QEMU does), SIGUSR1 prints where the guest is and goes on.
- * The first boot waits for `ready` (every wait=on monitor has its client);
- * a signal or quit meanwhile ends the run with no boot, the monitors'
- * sockets removed by the caller as after any run.
+ * The process's signals, hooked to the runner until the returned function unhooks them:
+ * SIGINT, SIGTERM and SIGHUP end the run (as QEMU does), SIGUSR1 prints where the guest
+ * is and goes on. Hooked before anything can be told that pmemvm is up (a monitor's
+ * socket, its warning line), so that a signal then still ends it cleanly.
  */
-export async function runMachine(o: RunOptions, runner = new MachineRunner(o), ready: Promise<void> = Promise.resolve()): Promise<number> {
+export function hookSignals(o: RunOptions, runner: MachineRunner): () => void {
   const onSignal = (sig: NodeJS.Signals) => {
     process.stderr.write(`pmemvm: terminating on signal ${sig}\n`);
     runner.quit('host-signal');
@@ -158,13 +157,20 @@ export async function runMachine(o: RunOptions, runner = new MachineRunner(o), r
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   process.on('SIGUSR1', onDump);
-  try {
-    await Promise.race([ready, runner.quitRequested]);
-    return await runner.run();
-  } finally {
+  return () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
     process.off('SIGUSR1', onDump);
-  }
+  };
+}
+
+/**
+ * The run: the first boot waits for `ready` (every wait=on monitor has its client); a
+ * signal or quit meanwhile ends the run with no boot, the monitors' sockets removed by
+ * the caller as after any run. The caller has hooked the signals (hookSignals).
+ */
+export async function runMachine(runner: MachineRunner, ready: Promise<void> = Promise.resolve()): Promise<number> {
+  await Promise.race([ready, runner.quitRequested]);
+  return runner.run();
 }
