@@ -20,6 +20,7 @@
  * token by token: a deliberate difference.
  */
 import { QFloat, type QDict, type QObject, newQDict } from './qobject.js';
+import { parseFastObject } from './json-fast.js';
 
 export interface JsonLimits {
   /** Bytes of tokens in one value (QEMU counts each token's length + 1). */
@@ -41,6 +42,7 @@ const enum S {
 }
 
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
+const isSpace = (b: number) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 
 export class JsonStream {
   private state = S.Start;
@@ -60,7 +62,33 @@ export class JsonStream {
   ) {}
 
   feed(data: Uint8Array): void {
-    for (let i = 0; i < data.length; i++) this.feedByte(data[i]!);
+    let i = this.idle() ? this.feedFast(data) : 0;
+    for (; i < data.length; i++) this.feedByte(data[i]!);
+  }
+
+  /** Between values, with nothing pending: the one-pass path may read what follows. */
+  private idle(): boolean {
+    return this.state === S.Start && this.tokLen === 0 && this.tokens.length === 0 && !this.skipping;
+  }
+
+  /**
+   * Whole plain objects at the start of `data`, by json-fast.ts, and the white space after
+   * them (the exact lexer skips it too); returns where the exact path takes over.
+   */
+  private feedFast(data: Uint8Array): number {
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const { maxValueBytes, maxTokens, maxNesting } = this.limits;
+    // Within these bytes the exact path could not reach a limit (each token is at least a byte).
+    const maxBytes = Math.min(maxValueBytes - 1, maxTokens);
+    let i = 0;
+    for (;;) {
+      while (i < buf.length && isSpace(buf[i]!)) i++;
+      if (i >= buf.length || buf[i] !== 0x7b) return i;
+      const r = parseFastObject(buf, i, buf.length, maxBytes, maxNesting);
+      if (!r) return i;
+      i = r.end;
+      this.emit({ value: r.value });
+    }
   }
 
   /** Forgets any partial value (a new client on the same monitor). */

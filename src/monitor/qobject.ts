@@ -51,9 +51,24 @@ const BUCKETS = 512;
 
 /** The order in which QEMU iterates a QDict whose keys were inserted in `keys` order. */
 export function qdictOrder(keys: string[]): string[] {
-  const indexed = keys.map((k, i) => ({ k, i, b: bucketOf(k) }));
-  indexed.sort((x, y) => x.b - y.b || y.i - x.i); // same bucket: QLIST_INSERT_HEAD puts the newest first
-  return indexed.map((e) => e.k);
+  const n = keys.length;
+  if (n > 16) {
+    const indexed = keys.map((k, i) => ({ k, i, b: bucketOf(k) }));
+    indexed.sort((x, y) => x.b - y.b || y.i - x.i); // same bucket: QLIST_INSERT_HEAD puts the newest first
+    return indexed.map((e) => e.k);
+  }
+  // Replies' dicts are small: an insertion sort without closures or objects (every reply
+  // passes here, often before V8 has optimised anything). A key goes before the keys of
+  // its bucket that came before it, as the sort above puts them.
+  const out = new Array<string>(n), buckets = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!, b = bucketOf(k);
+    let j = i;
+    for (; j > 0 && buckets[j - 1]! >= b; j--) { out[j] = out[j - 1]!; buckets[j] = buckets[j - 1]!; }
+    out[j] = k;
+    buckets[j] = b;
+  }
+  return out;
 }
 
 /** "%.17g", what QEMU prints for a double. */
@@ -71,7 +86,11 @@ export function formatDouble(x: number): string {
 }
 
 /** QEMU's quoted_str(): escapes, and \uXXXX for controls, DEL and everything beyond ASCII. */
+/** Characters quoteString must rewrite; a string without any is copied as it is. */
+const NEEDS_QUOTING = /["\\\u0000-\u001f\u007f-\uffff]/;
+
 export function quoteString(s: string): string {
+  if (!NEEDS_QUOTING.test(s)) return '"' + s + '"';
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -114,9 +133,15 @@ export function toJson(v: QObject): string {
   if (typeof v === 'number') return Number.isSafeInteger(v) ? String(v) : formatDouble(v);
   if (typeof v === 'string') return quoteString(v);
   if (v instanceof QFloat) return formatDouble(v.value);
-  if (Array.isArray(v)) return '[' + v.map(toJson).join(', ') + ']';
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i ? ', ' : '') + toJson(v[i]!);
+    return out + ']';
+  }
   const keys = qdictOrder(Object.keys(v));
-  return '{' + keys.map((k) => `${quoteString(k)}: ${toJson(v[k]!)}`).join(', ') + '}';
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) out += (i ? ', ' : '') + quoteString(keys[i]!) + ': ' + toJson(v[keys[i]!]!);
+  return out + '}';
 }
 
 /** A QObject as a plain JS value (floats unwrapped, safe bigints as numbers): what handlers and clients see. */
@@ -139,7 +164,11 @@ export function fromPlain(v: unknown): QObject {
   if (Array.isArray(v)) return v.map(fromPlain);
   if (typeof v === 'object') {
     const d = newQDict();
-    for (const [k, x] of Object.entries(v as object)) if (x !== undefined) d[k] = fromPlain(x);
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      const x = o[k];
+      if (x !== undefined) d[k] = fromPlain(x);
+    }
     return d;
   }
   throw new TypeError(`not JSON: ${typeof v}`);

@@ -241,8 +241,11 @@ export function threadSignalMask(): Uint8Array {
 
 const ZERO_TIMESPEC = new Uint8Array(16);
 /** Take every pending instance of a blocked signal, without waiting. */
+/** drainSignal runs after every slice of vCPU 0: one set per signal, not one per call. */
+const drainSets = new Map<number, Uint8Array>();
 export function drainSignal(sig: number): void {
-  const set = sigset(sig);
+  let set = drainSets.get(sig);
+  if (!set) drainSets.set(sig, set = sigset(sig));
   while ((c.sigtimedwait(set, null, ZERO_TIMESPEC) as number) >= 0) { /* one more taken */ }
 }
 export function pthreadKill(thread: bigint, sig: number): void {
