@@ -108,6 +108,17 @@ export function parseFastObject(buf: Buffer, start: number, end: number, maxByte
     }
   };
 
+  /** After a member: the closing bracket (true), or a comma and the next member (false). */
+  const closedOrNext = (close: number): boolean => {
+    ws();
+    const b = need();
+    p++;
+    if (b === close) return true;
+    if (b !== 0x2c) throw GIVE_UP;
+    ws();
+    return false;
+  };
+
   const object = (depth: number): QDict => {
     if (depth > depthLimit) throw GIVE_UP;
     p++; // '{'
@@ -124,12 +135,7 @@ export function parseFastObject(buf: Buffer, start: number, end: number, maxByte
       const v = value(depth);
       if (Object.prototype.hasOwnProperty.call(dict, key)) throw GIVE_UP;
       dict[key] = v;
-      ws();
-      const b = need();
-      p++;
-      if (b === 0x7d) return dict;
-      if (b !== 0x2c) throw GIVE_UP;
-      ws();
+      if (closedOrNext(0x7d)) return dict;
     }
   };
 
@@ -141,12 +147,7 @@ export function parseFastObject(buf: Buffer, start: number, end: number, maxByte
     if (need() === 0x5d) { p++; return list; }
     for (;;) {
       list.push(value(depth));
-      ws();
-      const b = need();
-      p++;
-      if (b === 0x5d) return list;
-      if (b !== 0x2c) throw GIVE_UP;
-      ws();
+      if (closedOrNext(0x5d)) return list;
     }
   };
 
