@@ -21,6 +21,9 @@ const MAX_DIGITS = 15;
 class GiveUp {}
 const GIVE_UP = new GiveUp();
 
+/** JSON's white space, as QEMU's lexer skips it between tokens. */
+export const isJsonSpace = (b: number): boolean => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+
 const SIMPLE_ESCAPES: Record<number, string> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
 
 /**
@@ -33,10 +36,7 @@ export function parseFastObject(buf: Buffer, start: number, end: number, maxByte
   let p = start;
 
   const ws = (): void => {
-    for (; p < stop; p++) {
-      const b = buf[p]!;
-      if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return;
-    }
+    while (p < stop && isJsonSpace(buf[p]!)) p++;
   };
   const need = (): number => {
     if (p >= stop) throw GIVE_UP;
@@ -50,12 +50,12 @@ export function parseFastObject(buf: Buffer, start: number, end: number, maxByte
     for (;;) {
       const b = need();
       if (b === 0x22) {
-        s += latin1(buf, run, p);
+        s += buf.toString('latin1', run, p);
         p++;
         return s;
       }
       if (b === 0x5c) {
-        s += latin1(buf, run, p);
+        s += buf.toString('latin1', run, p);
         p++;
         const e = SIMPLE_ESCAPES[need()];
         if (e === undefined) throw GIVE_UP;
@@ -158,9 +158,4 @@ export function parseFastObject(buf: Buffer, start: number, end: number, maxByte
     if (e === GIVE_UP) return null;
     throw e;
   }
-}
-
-/** Printable ASCII bytes as a string. */
-function latin1(buf: Buffer, from: number, to: number): string {
-  return from === to ? '' : buf.toString('latin1', from, to);
 }

@@ -20,7 +20,7 @@
  * token by token: a deliberate difference.
  */
 import { QFloat, type QDict, type QObject, newQDict } from './qobject.js';
-import { parseFastObject } from './json-fast.js';
+import { isJsonSpace, parseFastObject } from './json-fast.js';
 
 export interface JsonLimits {
   /** Bytes of tokens in one value (QEMU counts each token's length + 1). */
@@ -42,7 +42,6 @@ const enum S {
 }
 
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
-const isSpace = (b: number) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 
 export class JsonStream {
   private state = S.Start;
@@ -82,7 +81,7 @@ export class JsonStream {
     const maxBytes = Math.min(maxValueBytes - 1, maxTokens);
     let i = 0;
     for (;;) {
-      while (i < buf.length && isSpace(buf[i]!)) i++;
+      while (i < buf.length && isJsonSpace(buf[i]!)) i++;
       if (i >= buf.length || buf[i] !== 0x7b) return i;
       const r = parseFastObject(buf, i, buf.length, maxBytes, maxNesting);
       if (!r) return i;
@@ -110,7 +109,7 @@ export class JsonStream {
   private step(b: number): 'done' | 'again' {
     switch (this.state) {
       case S.Start:
-        if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) return 'done';
+        if (isJsonSpace(b)) return 'done';
         switch (b) {
           case 0x7b: return this.single(T.LCurly, b);
           case 0x7d: return this.single(T.RCurly, b);

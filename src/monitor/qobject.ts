@@ -85,10 +85,10 @@ export function formatDouble(x: number): string {
   return strip(x.toFixed(16 - exp));
 }
 
-/** QEMU's quoted_str(): escapes, and \uXXXX for controls, DEL and everything beyond ASCII. */
 /** Characters quoteString must rewrite; a string without any is copied as it is. */
 const NEEDS_QUOTING = /["\\\u0000-\u001f\u007f-\uffff]/;
 
+/** QEMU's quoted_str(): escapes, and \uXXXX for controls, DEL and everything beyond ASCII. */
 export function quoteString(s: string): string {
   if (!NEEDS_QUOTING.test(s)) return '"' + s + '"';
   let out = '"';
