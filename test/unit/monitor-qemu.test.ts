@@ -33,6 +33,14 @@ before(async () => {
     if (Date.now() > end || qemu.exitCode !== null) throw new Error(`QEMU did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  // QEMU's sockets exist before its start-up ends with vm_start, whose RESUME event can reach
+  // a QMP client that connected early (seen once in CI, ahead of the first reply). HMP is
+  // served only from the main loop, after vm_start: once it says running, RESUME is past.
+  const h = connectRaw(hmpPath);
+  await h.until('(qemu) ');
+  h.sock.write('info status\n');
+  await h.until('VM status: running');
+  h.sock.destroy();
 });
 
 after(() => {
