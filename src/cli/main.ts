@@ -21,6 +21,7 @@ import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
 import { parseMemoryBackend } from './backends.js';
 import { autoNuma } from '../machine/numa.js';
 import { imgMain } from './img.js';
+import { lowerV8ThreadPriority } from '../machine/v8-threads.js';
 import { parseDevice, type NvdimmDevice, type VirtioPmemDevice } from './devices.js';
 import { nvdimmConfig, virtioPmemConfig } from './device-config.js';
 
@@ -46,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
   if (!o.kernel) {
     throw new UserError('no -kernel given: pmemvm has no BIOS and boots Linux directly; use -kernel bzImage (or vmlinux) [-initrd FILE] [-append CMDLINE]');
   }
+  debug(`V8's background threads lowered to nice 19: ${lowerV8ThreadPriority()}`);
   const problem = hardwareVirtProblem();
   if (problem && process.env.PMEMVM_ALLOW_SLOW_KVM !== '1') {
     throw new UserError(`${problem}, so a guest would crawl; ${TEST_HOST_HINT} (or set PMEMVM_ALLOW_SLOW_KVM=1 to try anyway)`);

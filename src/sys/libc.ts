@@ -50,6 +50,7 @@ const c = {
   sigrtmin: lib.func('int __libc_current_sigrtmin(void)'),
   getpagesize: lib.func('int getpagesize(void)'),
   gettid: lib.func('int gettid(void)'),
+  setpriority: lib.func('int setpriority(int which, unsigned int who, int prio)'),
   // fcntl is variadic; fixed prototypes per argument kind, as for ioctl.
   sigtimedwait: lib.func('int sigtimedwait(const void *set, void *info, const void *timeout)'),
   fcntlInt: lib.func('int fcntl(int fd, int cmd, long arg)'),
@@ -202,6 +203,11 @@ export function blockSignal(sig: number): void {
   if (r !== 0) throw new SysError('pthread_sigmask', r);
 }
 export function gettid(): number { return c.gettid() as number; }
+const PRIO_PROCESS = 0;
+/** Set one thread's nice value (Linux keeps it per thread: `who` is a thread id). */
+export function setThreadNice(tid: number, nice: number): void {
+  check('setpriority', c.setpriority(PRIO_PROCESS, tid, nice));
+}
 
 const F_GETFL = 3, F_SETFL = 4, F_SETSIG = 10, F_SETOWN_EX = 15, F_OWNER_TID = 0, O_ASYNC = 0o20000;
 const SIGIO = 29, SIG_IGN = 1n;

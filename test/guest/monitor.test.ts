@@ -4,7 +4,7 @@
 // must name real things (the vCPU's host thread), and the documents' HMP lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startVmm, type RunningVmm } from '../lib/vmm.js';
 import { POWER_BUTTON_SCRIPT, WAITING, checkPowerButtonRun } from '../lib/power-button.js';
@@ -39,6 +39,11 @@ test('QMP: greeting, queries, stop/cont pause the guest, system_reset reboots it
     assert.deepEqual(cpus.map((c) => c['cpu-index']), [0, 1]);
     assert.equal(cpus[0]!['thread-id'], vm.child.pid);
     for (const c of cpus) assert.ok(existsSync(`/proc/${vm.child.pid}/task/${c['thread-id']}`), `thread ${c['thread-id']} is pmemvm's`);
+    // V8's four background threads run at nice 19, below everything else (v8-threads.ts); the vCPUs keep 0.
+    const niceOf = (tid: number | string) => Number(readFileSync(`/proc/${vm.child.pid}/task/${tid}/stat`, 'latin1').split(') ')[1]!.split(' ')[16]);
+    const nices = readdirSync(`/proc/${vm.child.pid}/task`).map(niceOf);
+    assert.deepEqual([nices.filter((n) => n === 19).length, nices.filter((n) => n === 0).length], [4, nices.length - 4], `nice values: ${nices.join(' ')}`);
+    for (const c of cpus) assert.equal(niceOf(c['thread-id']), 0);
 
     await vm.qmp.execute('stop');
     assert.deepEqual(await vm.qmp.execute('query-status'), { status: 'paused', singlestep: false, running: false });
