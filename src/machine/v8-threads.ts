@@ -34,11 +34,15 @@ function syscallOf(tid: number): number {
 export function lowerV8ThreadPriority(): number {
   const pool = v8PoolSize(process.execArgv, process.env.NODE_OPTIONS);
   if (pool < 1) return 0; // Node sizes a pool of 0 from the CPUs: not known here
-  const tids = readdirSync('/proc/self/task').map(Number).sort((a, b) => a - b);
+  let tids: number[];
+  try { tids = readdirSync('/proc/self/task').map(Number).sort((a, b) => a - b); } catch { return 0; } // no /proc
   if (tids[0] !== process.pid || tids.length < 2 + pool) return 0;
   const scheduler = tids[1]!, workers = tids.slice(2, 2 + pool);
   const s = syscallOf(scheduler);
   if (s !== EPOLL_WAIT && s !== EPOLL_PWAIT) return 0;
-  for (const t of workers) setThreadNice(t, LOWEST);
-  return workers.length;
+  let lowered = 0;
+  try {
+    for (const t of workers) { setThreadNice(t, LOWEST); lowered++; }
+  } catch { /* a sandbox may refuse setpriority: the threads keep their priority, nothing else changes */ }
+  return lowered;
 }
