@@ -1,6 +1,6 @@
 /** One KVM virtual machine: in-kernel irqchip and PIT, memory slots, IRQ lines. */
 import * as libc from '../sys/libc.js';
-import { CAP, IOEVENTFD_FLAG, IRQCHIP_IOAPIC, KVM, MemoryRegion, decodeIoapic, type IoapicPin, PIT_SPEAKER_DUMMY, encodeCoalescedZone, encodeIoeventfd, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
+import { CAP, IOEVENTFD_FLAG, encodeEnableCap, IRQCHIP_IOAPIC, KVM, MemoryRegion, decodeIoapic, type IoapicPin, PIT_SPEAKER_DUMMY, encodeCoalescedZone, encodeIoeventfd, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
 import { setIrqLine } from './irq.js';
 import { KvmSystem } from './system.js';
 
@@ -62,6 +62,20 @@ export class Vm {
   coalescePio(port: number, size: number): boolean {
     if (this.kvm.checkExtension(CAP.COALESCED_PIO) <= 0) return false;
     libc.ioctlBuf(this.fd, KVM.REGISTER_COALESCED_MMIO, encodeCoalescedZone(port, size, true));
+    return true;
+  }
+
+  /**
+   * Turn off KVM's halt polling for this VM (KVM_CAP_HALT_POLL, max 0 ns); false
+   * where the kernel lacks the capability (before Linux 5.14). vCPU 0 runs on the
+   * main thread, and every event-loop wake-up (monitor input, the slice timer, a
+   * worker's request) kicks it out of a guest halt. KVM takes those for short
+   * halts and then spins up to halt_poll_ns on each re-entry, on the CPU the
+   * event loop and the monitor's clients need.
+   */
+  disableHaltPolling(): boolean {
+    if (this.kvm.checkExtension(CAP.HALT_POLL) <= 0) return false;
+    libc.ioctlBuf(this.fd, KVM.ENABLE_CAP, encodeEnableCap(CAP.HALT_POLL, [0n]));
     return true;
   }
 

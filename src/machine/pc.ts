@@ -104,6 +104,8 @@ export class PcMachine {
     this.ended = new Promise((res) => { this.finish = res; });
 
     this.vm = new Vm(kvm);
+    // Measured in the test host: with polling, an idle guest's QMP round trip took 1.6x QEMU's; without, 1.05x.
+    if (!this.vm.disableHaltPolling()) debug('KVM cannot turn off halt polling: the monitor is slower while the guest idles');
     // Guest RAM: anonymous memory, split around the 32-bit PCI hole. 2 MiB aligned and
     // advised for transparent huge pages (as QEMU does): KVM then maps the guest with 2M
     // pages, and under nested virtualization each avoided 4K page fault is an expensive exit.

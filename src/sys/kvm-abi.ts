@@ -38,6 +38,8 @@ export const KVM = {
   SIGNAL_MSI: iow(0xa5, 32),
   // struct kvm_signal_mask { u32 len; u8 sigset[len] }: the mask while the vCPU is in the guest.
   SET_SIGNAL_MASK: iow(0x8b, 4),
+  // struct kvm_enable_cap, on the VM fd for VM-wide capabilities.
+  ENABLE_CAP: iow(0xa3, 104),
   // struct kvm_clock_data: the guest's kvmclock, kept still while the VM is paused.
   GET_CLOCK: ior(0x7c, 48),
   SET_CLOCK: iow(0x7b, 48),
@@ -49,7 +51,7 @@ export const KVM = {
 } as const;
 
 export const KVM_API_VERSION = 12;
-export const CAP = { IRQCHIP: 0, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, PIT2: 33, IOEVENTFD: 36, IRQFD: 32, SIGNAL_MSI: 77, COALESCED_PIO: 162 } as const;
+export const CAP = { IRQCHIP: 0, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, PIT2: 33, IOEVENTFD: 36, IRQFD: 32, SIGNAL_MSI: 77, COALESCED_PIO: 162, HALT_POLL: 182 } as const;
 
 export const EXIT = {
   UNKNOWN: 0, EXCEPTION: 1, IO: 2, HYPERCALL: 3, DEBUG: 4, HLT: 5, MMIO: 6,
@@ -233,6 +235,14 @@ export function encodeIoeventfd(addr: number, len: number, fd: number, flags: nu
   v.setUint32(16, len, true);
   v.setInt32(20, fd, true);
   v.setUint32(24, flags, true);
+  return b;
+}
+
+/** struct kvm_enable_cap: cap u32, flags u32, args u64[4], pad u8[64]. */
+export function encodeEnableCap(cap: number, args: readonly bigint[] = []): Uint8Array {
+  const b = new Uint8Array(104), v = new DataView(b.buffer);
+  v.setUint32(0, cap, true);
+  args.slice(0, 4).forEach((a, i) => v.setBigUint64(8 + 8 * i, a, true));
   return b;
 }
 
