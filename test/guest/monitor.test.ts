@@ -143,8 +143,10 @@ test('-no-shutdown: a guest poweroff leaves pmemvm in the shutdown state; cont i
     assert.deepEqual(await vm.qmp.execute('query-status'), { status: 'shutdown', singlestep: false, running: false });
     await assert.rejects(vm.qmp.execute('cont'), { errorClass: 'GenericError', desc: 'Resetting the Virtual Machine is required' });
     const before = vm.output().length;
+    // Wait for RESET from before the command: it follows the reply closely and can come in the same read.
+    const reset = vm.qmp.waitEvent('RESET');
     await vm.qmp.execute('system_reset');
-    await vm.qmp.waitEvent('RESET');
+    await reset;
     assert.deepEqual(await vm.qmp.execute('query-status'), { status: 'prelaunch', singlestep: false, running: false });
     await vm.qmp.execute('cont');
     await vm.waitFor(/^BOOTED$/m, 120_000, before);
