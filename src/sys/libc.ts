@@ -82,13 +82,27 @@ export function open(path: string, flags: number, mode = 0): number {
 }
 export function close(fd: number): void { check('close', c.close(fd)); }
 
+/**
+ * An ioctl, again while a signal interrupts it before it did anything: KVM_CREATE_VM gives
+ * up with EINTR whenever a signal is pending while it registers its MMU notifier, and a
+ * signal can come at any time (a terminal resize, a profiler's SIGPROF). KVM_RUN is not
+ * called through here: its EINTR is how a vCPU is kicked (ioctlRaw).
+ */
+function ioctlRetry(req: number, call: () => number | bigint): number {
+  for (;;) {
+    const r = Number(call());
+    if (r >= 0) return r;
+    const errno = koffi.errno();
+    if (errno !== ERRNO.EINTR) throw new SysError(`ioctl 0x${req.toString(16)}`, errno);
+  }
+}
 /** ioctl with an integer argument. */
 export function ioctl(fd: number, req: number, arg: number | bigint = 0): number {
-  return check(`ioctl 0x${req.toString(16)}`, c.ioctlInt(fd, req, arg));
+  return ioctlRetry(req, () => c.ioctlInt(fd, req, arg));
 }
 /** ioctl with a pointer to a buffer the kernel reads and/or writes. */
 export function ioctlBuf(fd: number, req: number, buf: Uint8Array): number {
-  return check(`ioctl 0x${req.toString(16)}`, c.ioctlPtr(fd, req, buf));
+  return ioctlRetry(req, () => c.ioctlPtr(fd, req, buf));
 }
 /** Like ioctl, but returns -errno instead of throwing (hot path: KVM_RUN). */
 export function ioctlRaw(fd: number, req: number, arg: number): number {
