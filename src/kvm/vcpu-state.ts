@@ -10,6 +10,7 @@
  */
 import * as libc from '../sys/libc.js';
 import { KVM, LAPIC, MP_STATE_NAMES, decodeRegs, lapicVectors } from '../sys/kvm-abi.js';
+import { readCpuRegisters, type CpuRegisters } from './vcpu-registers.js';
 
 /** What the vCPU's thread records at each exit, for the same report. */
 export interface VcpuExitTrace { inRun: boolean; exits: number; lastExit: string }
@@ -23,6 +24,8 @@ export interface VcpuState {
   injected: number | null;
   interruptShadow: boolean;
   nmiPending: boolean;
+  /** Every register, for the monitor's info registers (absent if KVM would not give them all). */
+  registers?: CpuRegisters;
 }
 
 export function readVcpuState(fd: number): VcpuState {
@@ -46,7 +49,12 @@ export function readVcpuState(fd: number): VcpuState {
     injected: ev[8] ? ev[9]! : null,
     interruptShadow: ev[11] !== 0,
     nmiPending: ev[13] !== 0,
+    ...optionalRegisters(fd),
   };
+}
+
+function optionalRegisters(fd: number): { registers?: CpuRegisters } {
+  try { return { registers: readCpuRegisters(fd) }; } catch { return {}; }
 }
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;

@@ -17,6 +17,7 @@ import {
   VcpuChannel, VcpuEvent, VcpuWorkerData,
 } from './vcpu-channel.js';
 import { formatVcpuState, readVcpuState, type VcpuExitTrace, type VcpuState } from './vcpu-state.js';
+import type { CpuRegisters } from './vcpu-registers.js';
 
 /** A bus as the exit handler sees it: little-endian bytes at an address. */
 export interface ExitBus {
@@ -278,27 +279,39 @@ export class Vcpus {
    * poked out of KVM_RUN and reads its own state (it may be waiting for us).
    */
   async describe(): Promise<string[]> {
-    const lines = this.vcpus.map(async (v, index): Promise<string> => {
-      const ctl = v.ch.ctl;
-      const write = ctl[LAST_WRITE] ? 'write' : 'read';
-      const reason = ctl[LAST_REASON]!;
-      const at = reason === EXIT.IO ? ` port 0x${(ctl[LAST_ADDR]! & 0xffff).toString(16)} ${write}` : reason === EXIT.MMIO ? ` mmio 0x${(ctl[LAST_ADDR]! >>> 0).toString(16)} ${write}` : '';
-      const trace: VcpuExitTrace = { inRun: ctl[IN_RUN] === 1, exits: ctl[EXITS]! >>> 0, lastExit: `exit reason ${reason}${at}` };
-      if (!v.running) return formatVcpuState(index, 'thread not running', trace);
-      // vCPU 0 is out of KVM_RUN while this (the event loop) runs; a paused worker waits outside it.
-      if (index === 0 || Atomics.load(ctl, PAUSED)) {
-        try { return formatVcpuState(index, readVcpuState(v.fd), trace); } catch (e) { return formatVcpuState(index, (e as Error).message, trace); }
-      }
-      const state = await new Promise<VcpuState | string>((res) => {
-        const timer = setTimeout(() => res('no answer within 1 s (the thread is not in KVM_RUN: waiting for a request to be served?)'), 1000);
-        this.stateWaiters.set(index, (s) => { clearTimeout(timer); res(s); });
-        Atomics.store(ctl, DUMP, 1);
-        this.poke(v);
-      });
-      this.stateWaiters.delete(index);
+    return Promise.all(this.vcpus.map(async (v, index) => {
+      const { trace, state } = await this.stateOf(v, index);
       return formatVcpuState(index, state, trace);
+    }));
+  }
+
+  /** Each vCPU's registers (the monitor's info registers), or why they could not be read. */
+  async registers(): Promise<(CpuRegisters | string)[]> {
+    return Promise.all(this.vcpus.map(async (v, index) => {
+      const { state } = await this.stateOf(v, index);
+      return typeof state === 'string' ? state : state.registers ?? 'KVM did not give every register';
+    }));
+  }
+
+  private async stateOf(v: Vcpu, index: number): Promise<{ trace: VcpuExitTrace; state: VcpuState | string }> {
+    const ctl = v.ch.ctl;
+    const write = ctl[LAST_WRITE] ? 'write' : 'read';
+    const reason = ctl[LAST_REASON]!;
+    const at = reason === EXIT.IO ? ` port 0x${(ctl[LAST_ADDR]! & 0xffff).toString(16)} ${write}` : reason === EXIT.MMIO ? ` mmio 0x${(ctl[LAST_ADDR]! >>> 0).toString(16)} ${write}` : '';
+    const trace: VcpuExitTrace = { inRun: ctl[IN_RUN] === 1, exits: ctl[EXITS]! >>> 0, lastExit: `exit reason ${reason}${at}` };
+    if (!v.running) return { trace, state: 'thread not running' };
+    // vCPU 0 is out of KVM_RUN while this (the event loop) runs; a paused worker waits outside it.
+    if (index === 0 || Atomics.load(ctl, PAUSED)) {
+      try { return { trace, state: readVcpuState(v.fd) }; } catch (e) { return { trace, state: (e as Error).message }; }
+    }
+    const state = await new Promise<VcpuState | string>((res) => {
+      const timer = setTimeout(() => res('no answer within 1 s (the thread is not in KVM_RUN: waiting for a request to be served?)'), 1000);
+      this.stateWaiters.set(index, (s) => { clearTimeout(timer); res(s); });
+      Atomics.store(ctl, DUMP, 1);
+      this.poke(v);
     });
-    return Promise.all(lines);
+    this.stateWaiters.delete(index);
+    return { trace, state };
   }
 
   /** Make a vCPU thread leave KVM_RUN once (it goes on running). */

@@ -8,6 +8,7 @@
  * machine; a reboot builds the machine from the set as it is then.
  */
 import { UserError } from '../errors.js';
+import type { CpuRegisters } from '../kvm/vcpu-registers.js';
 import { QmpError } from '../monitor/qmp-errors.js';
 import type {
   ChardevInfo, CpuInfo, DurabilityEntry, MachineControl, MemdevInfo, MemoryDeviceInfo, MemorySizeSummary, PciBusInfo, StatusInfo,
@@ -73,6 +74,11 @@ export class MonitorControl implements MachineControl {
       props: { ...(this.numa() ? { nodeId: 0 } : {}), socketId: Math.floor(i / (cores * threads)), coreId: Math.floor(i / threads) % cores, threadId: i % threads },
       target: 'x86_64' as const,
     }));
+  }
+
+  async cpuRegisters(): Promise<(CpuRegisters | string)[]> {
+    const m = this.o.runner.machine;
+    return m ? m.vcpuRegisters() : Array.from({ length: this.o.smp.cpus }, () => 'the machine is not built yet');
   }
 
   memorySizeSummary(): MemorySizeSummary {

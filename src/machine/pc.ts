@@ -3,6 +3,7 @@
  * and the vCPUs, assembled on one KVM VM. One PcMachine lives from power-on
  * to reset or poweroff; a reboot builds a new one (backends persist).
  */
+import type { CpuRegisters } from '../kvm/vcpu-registers.js';
 import { UserError } from '../errors.js';
 import * as libc from '../sys/libc.js';
 import { KvmSystem } from '../kvm/system.js';
@@ -339,6 +340,8 @@ export class PcMachine {
 
   /** Host thread ids of the vCPUs (vCPU 0: the main thread). */
   vcpuThreadIds(): (number | undefined)[] { return this.vcpus.threadIds(); }
+  /** Each vCPU's registers (info registers), or why they could not be read. */
+  vcpuRegisters(): Promise<(CpuRegisters | string)[]> { return this.vcpus.registers(); }
 
   /**
    * Stop every vCPU (the monitor's 'stop'). The guest's clock stops with it, as

@@ -4,6 +4,8 @@
  * run the unit tests' vectors were recorded from (`-machine pc,nvdimm=on -m 128M,slots=2,
  * maxmem=1G -smp 2 -name guest1`, an NVDIMM nv1 on mem1 and a virtio-pmem vp1 on mem2).
  */
+import type { CpuRegisters } from '../kvm/vcpu-registers.js';
+import type { Segment } from '../sys/kvm-abi.js';
 import type { ChardevInfo, CpuInfo, DurabilityEntry, MachineControl, MemdevInfo, MemoryDeviceInfo, PciBusInfo, RunState } from './machine-control.js';
 import { QmpError } from './qmp-errors.js';
 
@@ -37,6 +39,26 @@ export class FakeMachine implements MachineControl {
   quit() { this.quitCalls++; this.event('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' }); }
   name() { return this.vmName; }
   kvm() { return { enabled: false, present: true }; }
+  /** Two vCPUs in a 64-bit kernel: 0 halted in its idle loop, 1 running. */
+  async cpuRegisters(): Promise<CpuRegisters[]> {
+    const seg = (selector: number, type: number, l: number, db: number): Segment =>
+      ({ base: 0n, limit: 0xffffffff, selector, type, present: 1, dpl: 0, db, s: 1, l, g: 1, avl: 0, unusable: 0 });
+    const none: Segment = { base: 0n, limit: 0xfffff, selector: 0, type: 0, present: 0, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 1 };
+    const zero = { rax: 0n, rbx: 0n, rcx: 0n, rdx: 0n, rsi: 0n, rdi: 0n, rsp: 0n, rbp: 0n, r8: 0n, r9: 0n, r10: 0n, r11: 0n, r12: 0n, r13: 0n, r14: 0n, r15: 0n };
+    return [0, 1].map((i) => ({
+      regs: { ...zero, rsp: 0xffffffff82603e80n + BigInt(i) * 0x4000n, rip: 0xffffffff81c8e3aen + BigInt(i), rflags: 0x246n },
+      segs: { cs: seg(0x10, 11, 1, 0), ds: none, es: none, fs: none, gs: { ...none, base: 0xffff88801f000000n }, ss: seg(0x18, 3, 0, 1),
+        tr: { ...none, selector: 0x40, base: 0xfffffe0000003000n, limit: 0x4087, type: 11, present: 1, s: 0, unusable: 0 }, ldt: none },
+      gdt: { base: 0xfffffe0000001000n, limit: 0x7f }, idt: { base: 0xfffffe0000000000n, limit: 0xfff },
+      cr0: 0x80050033n, cr2: 0n, cr3: 0x1e0a000n, cr4: 0x6f0n, efer: 0xd01n,
+      dr: [0n, 0n, 0n, 0n, 0xffff0ff0n, 0x400n],
+      fcw: 0x37f, fsw: 0, ftw: 0, mxcsr: 0x1f80,
+      fpr: Array.from({ length: 8 }, () => ({ mantissa: 0n, exponent: 0 })),
+      vectors: Array.from({ length: 16 }, () => [0n, 0n]), opmask: [], xcr0: 1n,
+      halted: i === 0, interruptShadow: false,
+    }));
+  }
+
   cpus(): CpuInfo[] {
     return [0, 1].map((i) => ({
       cpuIndex: i, threadId: 7556 + i, qomPath: `/machine/unattached/device[${i * 2}]`,

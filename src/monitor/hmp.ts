@@ -6,6 +6,7 @@
 import { parseQemuOpts, isIdentifier } from '../cli/qemuopts.js';
 import { runCommand, type CommandContext } from './commands.js';
 import * as fmt from './hmp-format.js';
+import { formatRegisters } from './hmp-registers.js';
 import type { MachineControl } from './machine-control.js';
 import { QmpError } from './qmp-errors.js';
 import { type QDict, newQDict } from './qobject.js';
@@ -62,9 +63,28 @@ const INFO_COMMANDS: HmpCommand[] = [
   info('memory_size_summary', 'show the amount of initially allocated and present hotpluggable (if enabled) memory in bytes.', 'query-memory-size-summary', fmt.formatMemorySizeSummary),
   info('name', 'show the current VM name', 'query-name', fmt.formatName),
   info('pci', 'show PCI info', 'query-pci', fmt.formatPci),
+  {
+    name: 'registers', args: [{ key: 'which', type: 'S', optional: true }], params: '[-a|vcpu]',
+    help: "show the cpu registers (-a: show register info for all cpus; vcpu: specific vCPU to query; show the current CPU's registers if no argument is specified)",
+    run: (a, ctx) => infoRegisters(a['which'], ctx),
+  },
   info('status', 'show the current VM status (running|paused)', 'query-status', fmt.formatStatus),
   info('version', 'show the version of QEMU', 'query-version', (r) => fmt.formatVersion(r)),
 ];
+
+/** hmp_info_registers: the monitor's CPU, one given by index, or all (-a), each after a "CPU#N" line. */
+async function infoRegisters(which: string | undefined, ctx: HmpContext): Promise<string> {
+  const arg = (which ?? '').trim();
+  if (arg !== '' && arg !== '-a' && !/^\d+$/.test(arg)) return `invalid char '${/[^0-9]/.exec(arg)![0]}' in expression\nTry "help info registers" for more information\n`;
+  const all = await ctx.machine.cpuRegisters();
+  const one = (i: number) => {
+    const r = all[i];
+    if (r === undefined) return `CPU#${i} not available\n`;
+    return `\nCPU#${i}\n${typeof r === 'string' ? `(registers not readable: ${r})\n` : formatRegisters(r)}`;
+  };
+  if (arg === '-a') return all.map((_, i) => one(i)).join('');
+  return one(arg === '' ? ctx.cpuIndex ?? 0 : Number(arg));
+}
 
 function simple(name: string, help: string, qmp: string): HmpCommand {
   return { name, args: [], params: '', help, run: (_a, ctx) => viaQmp(qmp, undefined, ctx, nothing) };

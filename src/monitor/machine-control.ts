@@ -7,6 +7,7 @@
  * Members are named as in QEMU's QAPI schema (qapi/*.json, 7.2) where a reply carries them.
  */
 import type { DurabilityReport } from '../memory/durability.js';
+import type { CpuRegisters } from '../kvm/vcpu-registers.js';
 
 export type RunState = 'running' | 'paused' | 'shutdown' | 'prelaunch' | 'internal-error' | 'guest-panicked' | 'suspended';
 
@@ -134,6 +135,8 @@ export interface MachineControl {
   /** KVM is present and in use. */
   kvm(): { enabled: boolean; present: boolean };
   cpus(): CpuInfo[];
+  /** Each vCPU's registers (HMP info registers), or a line saying why they could not be read. */
+  cpuRegisters(): Promise<(CpuRegisters | string)[]>;
   memorySizeSummary(): MemorySizeSummary;
   memoryDevices(): MemoryDeviceInfo[];
   memdevs(): MemdevInfo[];

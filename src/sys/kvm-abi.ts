@@ -48,6 +48,10 @@ export const KVM = {
   GET_LAPIC: ior(0x8e, 1024),
   GET_MP_STATE: ior(0x98, 4),
   GET_VCPU_EVENTS: ior(0x9f, 64),
+  // The rest of a vCPU's registers, for the monitor's info registers.
+  GET_DEBUGREGS: ior(0xa1, 128),
+  GET_XSAVE: ior(0xa4, 4096),
+  GET_XCRS: ior(0xa6, 392),
 } as const;
 
 export const KVM_API_VERSION = 12;
@@ -152,9 +156,21 @@ export class Sregs {
     const o = { cr0: 224, cr2: 232, cr3: 240, cr4: 248, cr8: 256, efer: 264, apic_base: 272 }[reg];
     this.v.setBigUint64(o, value, true);
   }
-  get(reg: 'cr0' | 'cr3' | 'cr4' | 'efer' | 'apic_base'): bigint {
-    const o = { cr0: 224, cr3: 240, cr4: 248, efer: 264, apic_base: 272 }[reg];
+  get(reg: 'cr0' | 'cr2' | 'cr3' | 'cr4' | 'cr8' | 'efer' | 'apic_base'): bigint {
+    const o = { cr0: 224, cr2: 232, cr3: 240, cr4: 248, cr8: 256, efer: 264, apic_base: 272 }[reg];
     return this.v.getBigUint64(o, true);
+  }
+  segment(name: SegName): Segment {
+    const o = SEG_ORDER.indexOf(name) * 24;
+    const f = (i: number) => this.v.getUint8(o + 14 + i);
+    return {
+      base: this.v.getBigUint64(o, true), limit: this.v.getUint32(o + 8, true), selector: this.v.getUint16(o + 12, true),
+      type: f(0), present: f(1), dpl: f(2), db: f(3), s: f(4), l: f(5), g: f(6), avl: f(7), unusable: f(8),
+    };
+  }
+  dtable(which: 'gdt' | 'idt'): { base: bigint; limit: number } {
+    const o = which === 'gdt' ? 192 : 208;
+    return { base: this.v.getBigUint64(o, true), limit: this.v.getUint16(o + 8, true) };
   }
 }
 

@@ -19,6 +19,7 @@
 // | query-chardev                           | serial0 "stdio", compat_monitor0           | the same                                      | filenames compared with the private directory replaced by DIR |
 // | query-commands                          | ~200 commands                              | a subset, plus x-pmemvm-query-durability      | pmemvm serves what it has; the x- command is its own |
 // | event timestamps                        | wall clock                                 | wall clock                                    | type only |
+// | info registers                          | values; YMM00-15 if -cpu host has AVX      | values; XMM00-15 (default CPU model, no AVX)  | XCR0 decides the width: values masked, vectors by presence, halted vCPUs' RIP compared |
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -53,6 +54,7 @@ const DIFFERENCES: Difference[] = [
   { where: 'query-commands', qemu: '~200 commands', pmemvm: 'a subset plus ' + DURABILITY_COMMAND, why: "pmemvm serves what it has; the x- command is pmemvm's own" },
   { where: 'query-chardev[].filename', qemu: 'paths in its private dir', pmemvm: 'paths in its private dir', why: 'the private directory is replaced by DIR' },
   { where: 'events .timestamp', qemu: 'wall clock', pmemvm: 'wall clock', why: 'type only' },
+  { where: 'info registers values, vector lines', qemu: "the guest's; YMM00-15 when -cpu host has AVX", pmemvm: "the guest's; XMM00-15 (its default CPU model has no AVX)", why: "the guest's XCR0 decides the vector width, as in QEMU: lines compared with values masked, vectors by presence; the halted vCPUs' RIP by value" },
 ];
 
 /** Paths whose values are compared by JSON type only. */
@@ -97,6 +99,18 @@ function compare(path: string, p: unknown, q: unknown, out: string[]): void {
 }
 
 const show = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
+
+/** info registers' text with each value masked, and the vector register lines reduced to whether there are any. */
+function registersShape(text: string): string[] {
+  const lines = text.split('\r\n').map((l) => l.replace(/=[0-9a-f]+/g, '=x').replace(/ [0-9a-f]{4,16}(?= |$)/g, ' x').replace(/ \[[-DOSZAPC]{7}\] /, ' [flags] '));
+  const vectors = lines.filter((l) => /^(XMM|YMM|ZMM)/.test(l)).length;
+  return [...lines.filter((l) => !/^(XMM|YMM|ZMM)/.test(l)), `vector register lines: ${vectors ? 'some' : 'none'}`];
+}
+
+/** The distinct RIPs of the vCPUs that info registers shows halted. */
+function haltedRips(text: string): string[] {
+  return [...new Set([...text.matchAll(/^RIP=([0-9a-f]+) .* HLT=1\r?$/gm)].map((m) => m[1]!))];
+}
 
 async function call(vm: RunningVmm, command: string, args?: Record<string, unknown>): Promise<Reply> {
   try {
@@ -148,6 +162,10 @@ async function exchange(vmm: 'pmemvm' | 'qemu'): Promise<Transcript> {
     await put('stop', 'stop');
     await stopped;
     await put('query-status/paused', 'query-status');
+    // info registers of the paused guest: every line, with its values masked.
+    const regs = await call(vm, 'human-monitor-command', { 'command-line': 'info registers -a' });
+    replies.set('hmp info registers -a/paused: lines', 'return' in regs ? { return: registersShape(regs.return as string) } : regs);
+    await put('hmp info registers 7', 'human-monitor-command', { 'command-line': 'info registers 7' });
     await put('hmp info status/paused', 'human-monitor-command', { 'command-line': 'info status' });
     const resumed = vm.qmp.waitEvent('RESUME', () => true, 30_000);
     await put('cont', 'cont');
@@ -155,6 +173,17 @@ async function exchange(vmm: 'pmemvm' | 'qemu'): Promise<Transcript> {
     await put('query-status/running', 'query-status');
     await put('hmp info status', 'human-monitor-command', { 'command-line': 'info status' });
 
+    // While the guest runs, vCPU 1 (a worker thread in pmemvm) is asked for its registers.
+    const running = await call(vm, 'human-monitor-command', { 'command-line': 'info registers 1' });
+    replies.set('hmp info registers 1/running: lines', 'return' in running ? { return: registersShape(running.return as string) } : running);
+    // A vCPU caught halted shows the RIP of the kernel's idle HLT: the same kernel, so the same
+    // address under both VMMs. The ticker's guest is idle nearly all the time: ask until one is.
+    let rips: string[] = [];
+    for (let i = 0; i < 50 && !rips.length; i++) {
+      const r = await call(vm, 'human-monitor-command', { 'command-line': 'info registers -a' });
+      if ('return' in r) rips = haltedRips(r.return as string);
+    }
+    replies.set('hmp info registers -a/running: RIP of halted vCPUs', { return: rips });
     await put('unknown command', 'no-such-command');
     await put('missing argument', 'object-del');
     await put('unexpected argument', 'query-status', { x: 1 });

@@ -99,6 +99,7 @@ test('parse errors, unknown commands and help: QEMU 7.2\'s texts', () => {
     'info memory_size_summary  -- show the amount of initially allocated and present hotpluggable (if enabled) memory in bytes.',
     'info name  -- show the current VM name',
     'info pci  -- show PCI info',
+    "info registers [-a|vcpu] -- show the cpu registers (-a: show register info for all cpus; vcpu: specific vCPU to query; show the current CPU's registers if no argument is specified)",
     'info status  -- show the current VM status (running|paused)',
     'info version  -- show the version of QEMU',
   ].map((l) => l + '\r\n').join('');
