@@ -216,7 +216,13 @@ export class Vcpus {
         if (this.stopping) this.kick(v);
         break;
       case 'stopped': break;
-      case 'state': this.stateWaiters.get(e.index)?.(e.state); break;
+      case 'state': {
+        // One answer serves every request in flight for this vCPU (two monitors may ask at once).
+        const waiting = this.stateWaiters.get(e.index) ?? [];
+        this.stateWaiters.delete(e.index);
+        for (const w of waiting) w(e.state);
+        break;
+      }
       case 'shutdown': this.stopped(e.index, { kind: 'shutdown' }); break;
       case 'system-event': this.stopped(e.index, { kind: 'system-event', event: e.event }); break;
       case 'fatal': this.stopped(e.index, { kind: 'fatal', message: `vCPU ${e.index}: ${e.message}` }); break;
@@ -271,7 +277,7 @@ export class Vcpus {
     }
   }
 
-  private readonly stateWaiters = new Map<number, (s: VcpuState | string) => void>();
+  private readonly stateWaiters = new Map<number, ((s: VcpuState | string) => void)[]>();
 
   /**
    * One line per vCPU saying where it is (see vcpu-state.ts). Called from the
@@ -305,12 +311,16 @@ export class Vcpus {
       try { return { trace, state: readVcpuState(v.fd) }; } catch (e) { return { trace, state: (e as Error).message }; }
     }
     const state = await new Promise<VcpuState | string>((res) => {
-      const timer = setTimeout(() => res('no answer within 1 s (the thread is not in KVM_RUN: waiting for a request to be served?)'), 1000);
-      this.stateWaiters.set(index, (s) => { clearTimeout(timer); res(s); });
+      const waiter = (s: VcpuState | string) => { clearTimeout(timer); res(s); };
+      const timer = setTimeout(() => {
+        const left = this.stateWaiters.get(index)?.filter((w) => w !== waiter) ?? [];
+        if (left.length) this.stateWaiters.set(index, left); else this.stateWaiters.delete(index);
+        res('no answer within 1 s (the thread is not in KVM_RUN: waiting for a request to be served?)');
+      }, 1000);
+      this.stateWaiters.set(index, [...(this.stateWaiters.get(index) ?? []), waiter]);
       Atomics.store(ctl, DUMP, 1);
       this.poke(v);
     });
-    this.stateWaiters.delete(index);
     return { trace, state };
   }
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startVmm, type RunningVmm } from '../lib/vmm.js';
 import { POWER_BUTTON_SCRIPT, WAITING, checkPowerButtonRun } from '../lib/power-button.js';
-import type { QmpEvent } from '../../src/monitor/client.js';
+import { QmpClient, type QmpEvent } from '../../src/monitor/client.js';
 import { hmpSession } from '../lib/hmp.js';
 
 /** A guest that prints a numbered line every 100 ms, forever. */
@@ -231,6 +231,21 @@ test('wait=on: the guest starts only once a client has connected to that monitor
     h.close();
     assert.equal(await vm.exit(), 0);
   } finally {
+    await vm.close();
+  }
+});
+
+test('info registers from two monitors at once: a running worker vCPU answers both', async () => {
+  const vm = await startVmm({ vmm: 'pmemvm', script: 'echo UP; read x', args: (dir) => ['-m', '256M', '-smp', '2', '-qmp', `unix:${join(dir, 'q2.sock')},server=on,wait=off`] });
+  const second = await QmpClient.connect(join(vm.dir, 'q2.sock'));
+  try {
+    await vm.waitFor(/^UP$/m);
+    for (let i = 0; i < 5; i++) {
+      const replies = await Promise.all([vm.qmp, second].map((c) => c.execute<string>('human-monitor-command', { 'command-line': 'info registers 1' })));
+      for (const r of replies) assert.match(r, /^\r\nCPU#1\r\nRAX=[0-9a-f]{16} [^]*\r\nEFER=[0-9a-f]{16}\r\n/, r);
+    }
+  } finally {
+    await second.close();
     await vm.close();
   }
 });
