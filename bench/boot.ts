@@ -49,8 +49,8 @@ const common = ['-m', '256M', '-smp', '1', '-initrd', initrd, '-append', APPEND,
 const qemu = ['-accel', 'kvm', '-machine', 'pc', '-nodefaults', '-no-user-config', '-serial', 'stdio'];
 const hostCpu = ['-cpu', qemu64WithHostIdentity()];
 const contenders: Array<[string, string, string[]]> = [
-  ['pmemvm (bzImage)', process.execPath, [join(repoRoot, 'bin/pmemvm.mjs'), '-machine', 'pc', '-kernel', img.bzImage, ...common]],
-  ['pmemvm (vmlinux)', process.execPath, [join(repoRoot, 'bin/pmemvm.mjs'), '-machine', 'pc', '-kernel', img.vmlinux, ...common]],
+  ['pmemvm (bzImage)', process.execPath, [join(repoRoot, 'bin/pmemvm.cjs'), '-machine', 'pc', '-kernel', img.bzImage, ...common]],
+  ['pmemvm (vmlinux)', process.execPath, [join(repoRoot, 'bin/pmemvm.cjs'), '-machine', 'pc', '-kernel', img.vmlinux, ...common]],
   ['QEMU (bzImage)', 'qemu-system-x86_64', [...qemu, '-kernel', img.bzImage, ...common]],
   // QEMU boots the same uncompressed kernel through its PVH entry (ELF note): like against like.
   ['QEMU (vmlinux)', 'qemu-system-x86_64', [...qemu, '-kernel', img.vmlinux, ...common]],

@@ -32,7 +32,7 @@ const sparse = (name: string, size: number) => {
 };
 const backend = sparse('nvdimm0.img', 1 << 30);
 const virtioBackend = sparse('virtio-pmem0.img', 256 << 20);
-const args = [join(repoRoot, 'bin', 'pmemvm.mjs'), '-machine', 'pc,nvdimm=on', '-m', '512M,slots=2,maxmem=4G', '-smp', '2',
+const args = [join(repoRoot, 'bin', 'pmemvm.cjs'), '-machine', 'pc,nvdimm=on', '-m', '512M,slots=2,maxmem=4G', '-smp', '2',
   '-object', `memory-backend-file,id=mem0,share=on,mem-path=${backend},size=1G`,
   '-device', 'nvdimm,id=nvdimm0,memdev=mem0,label-size=128K',
   '-object', `memory-backend-file,id=mem1,share=on,mem-path=${virtioBackend},size=256M`,

@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const img = guestImage();
   const initrd = await makeScriptInitrd(img.initrd, 'labels' in CONFIGS[name] ? labelsScript() : writerScript(seed));
   process.stdout.write('POWERLOSS-START\n');
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), '-nographic',
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'pmemvm.cjs'), '-nographic',
     '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, ...config.args(backend)], { stdio: ['inherit', failAt === undefined ? 'inherit' : 'pipe', 'inherit'] });
   if (failAt !== undefined) {
     // Forward the guest's lines; right after ACK failAt, fail the disk and say so in the same stream:

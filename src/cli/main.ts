@@ -16,7 +16,7 @@ import { startMonitors, type MonitorEndpoint, type RunMonitors } from '../machin
 import type { ChardevInfo } from '../monitor/machine-control.js';
 import { connectedFilename, disconnectedFilename, exposedMonitorWarning, resolveChardevs, resolveMonitors, serialChardev } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
-import { pmemIoThread } from '../devices/virtio/pmem-thread.js';
+import { pmemIo } from '../devices/virtio/pmem-io.js';
 import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
 import { parseMemoryBackend } from './backends.js';
 import { autoNuma } from '../machine/numa.js';
@@ -107,8 +107,8 @@ async function main(argv: string[]): Promise<number> {
       if (text) process.stderr.write(`pmemvm: warning: ${text}\n`);
     });
     emit = (event, data) => monitors.hub.emit(event, data);
-    // A monitor that can hot-add a virtio-pmem device (maxmem leaves room): its I/O thread is ready before the first device_add.
-    if (endpoints.length > 0 && devices.region.size > 0) pmemIoThread().prestart();
+    // A monitor that can hot-add a virtio-pmem device (maxmem leaves room): device I/O is ready before the first device_add.
+    if (endpoints.length > 0 && devices.region.size > 0) pmemIo().prestart();
     try {
       return await runMachine(runner, monitors.ready);
     } finally {

@@ -18,6 +18,7 @@ import {
 } from './vcpu-channel.js';
 import { formatVcpuState, readVcpuState, type VcpuExitTrace, type VcpuState } from './vcpu-state.js';
 import type { CpuRegisters } from './vcpu-registers.js';
+import { runMainThreadWork } from './main-thread-work.js';
 
 /** A bus as the exit handler sees it: little-endian bytes at an address. */
 export interface ExitBus {
@@ -141,6 +142,7 @@ export class Vcpus {
     const slice = () => {
       const r = loop.loop(true);
       libc.drainSignal(sig);
+      runMainThreadWork();
       this.yieldWanted = false;
       // A worker vCPU may have kicked us for a request: serve it now rather than a turn later.
       for (const w of this.vcpus) if (w !== v) this.serveNow(w);

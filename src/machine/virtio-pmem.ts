@@ -2,8 +2,8 @@
  * Plugging a virtio-pmem-pci device into the pc machine: its backend mapped at
  * its device-memory address, its PCI function on bus 0, its BAR on the MMIO
  * bus wherever the guest puts it, its queue notify register as a KVM
- * ioeventfd, and its request queue served by the device I/O thread that
- * serves every virtio-pmem device (devices/virtio/pmem-worker.ts). Interrupts
+ * ioeventfd, and its request queue served by the process's device I/O, which
+ * serves every virtio-pmem device (devices/virtio/pmem-io.ts). Interrupts
  * are MSI-X, or INTx routed as the DSDT's _PRT says.
  */
 import type { IoBus } from '../devices/bus.js';
@@ -11,7 +11,7 @@ import type { IrqSink } from '../devices/irq-sink.js';
 import type { PciHost } from '../devices/pci/host-bridge.js';
 import { COMMON_CONFIG_OFFSET, VirtioPciTransport, notifyOffset } from '../devices/virtio/pci.js';
 import { VirtioPmem } from '../devices/virtio/pmem.js';
-import { pmemIoThread } from '../devices/virtio/pmem-thread.js';
+import { pmemIo } from '../devices/virtio/pmem-io.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { MemoryBackend } from '../memory/backend.js';
 import { intxGsi } from '../acpi/pci-host.js';
@@ -42,13 +42,13 @@ export interface VirtioPmemParts {
   memory: GuestMemory;
   /** Map host memory into the guest; returns the KVM slot. */
   mapMemory: (gpa: number, size: number, hostAddr: bigint, readonly: boolean) => number;
-  /** The device I/O thread failed: the machine cannot go on. */
+  /** Device I/O failed: the machine cannot go on. */
   onFatal: (message: string) => void;
 }
 
 export interface VirtioPmemHandle {
   readonly placement: VirtioPmemPlacement;
-  /** Let the I/O thread finish the device's flush in hand, then end its service. */
+  /** Let device I/O finish the device's flush in hand, then end its service. */
   stop(): Promise<void>;
   /**
    * Hot unplug, after the guest let go (its _EJ0): the PCI function, BAR, notify
@@ -92,7 +92,7 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
     commonMirror: new Uint8Array(libc.view(mirrorAddr, PAGE)),
   });
 
-  const io = pmemIoThread().add({
+  const io = pmemIo().add({
     sab: transport.shared.sab, queues: model.queueSizes.length, vectors: transport.shared.vectors,
     regions: parts.memory.list().map((r) => ({ name: r.name, gpa: r.gpa, size: r.size, hostAddr: r.hostAddr })),
     // The file a guest flush must fsync, or none: device DAX (fsync is EINVAL there, and stores

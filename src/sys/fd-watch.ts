@@ -20,6 +20,9 @@ interface PipeBinding {
 export interface EventfdWatch {
   /** Stop watching; the watch's own copy of the fd is closed before this returns. */
   close(): void;
+  /** Whether the watch keeps the process alive (it does at first, as any handle). */
+  ref(): void;
+  unref(): void;
 }
 
 /** Call `onSignal` on this thread's event loop whenever `fd` (an eventfd) is signalled; coalesced signals give one call. */
@@ -47,5 +50,7 @@ export function watchEventfd(fd: number, onSignal: () => void, onError: (e: Erro
       open = false;
       socket.destroy(); // uv_close closes the fd at once
     },
+    ref() { socket.ref(); },
+    unref() { socket.unref(); },
   };
 }

@@ -41,6 +41,7 @@ const c = {
   fsync: lib.func('int fsync(int fd)'),
   fdatasync: lib.func('int fdatasync(int fd)'),
   eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+  pipe2: lib.func('int pipe2(int *fds, int flags)'),
   read: lib.func('intptr_t read(int fd, void *buf, size_t n)'),
   write: lib.func('intptr_t write(int fd, const void *buf, size_t n)'),
   sigaction: lib.func('int sigaction(int sig, const void *act, void *old)'),
@@ -142,7 +143,19 @@ export function fdatasyncRaw(fd: number): number {
  */
 export function fsyncAsync(fd: number, done: (error: Error | null) => void): void { nodeFsync(fd, done); }
 export function dup(fd: number): number { return check('dup', c.dup(fd)); }
+/** A pipe, both ends non-blocking and close-on-exec: [read end, write end]. */
+export function pipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check('pipe2', c.pipe2(fds, O_CLOEXEC | EFD_NONBLOCK));
+  return [fds[0]!, fds[1]!];
+}
+const drainBuf = new Uint8Array(256);
+/** Empty a non-blocking pipe (what is there now; nothing to read is fine). */
+export function drainPipe(fd: number): void { while ((c.read(fd, drainBuf, drainBuf.length) as number) === drainBuf.length) { /* more */ } }
 export function eventfd(flags = EFD_CLOEXEC): number { return check('eventfd', c.eventfd(0, flags)); }
+const counterBuf = new Uint8Array(8);
+/** Reset a non-blocking eventfd's counter (nothing to read is fine). */
+export function drainEventfd(fd: number): void { c.read(fd, counterBuf, 8); }
 export function read(fd: number, buf: Uint8Array): number { return check('read', c.read(fd, buf, buf.length)); }
 export function write(fd: number, buf: Uint8Array): number { return check('write', c.write(fd, buf, buf.length)); }
 export function pageSize(): number { return c.getpagesize() as number; }

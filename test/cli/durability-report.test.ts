@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.mjs');
+const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.cjs');
 
 test('-durability-report prints each NVDIMM\'s durability as JSON and leaves the files alone', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-durability-'));

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { QmpClient, type QmpEvent } from '../../src/monitor/client.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PMEMVM = join(repoRoot, 'bin', 'pmemvm.mjs');
+const PMEMVM = join(repoRoot, 'bin', 'pmemvm.cjs');
 const dir = mkdtempSync(join(tmpdir(), 'pmemvm-monwait-'));
 const children = new Set<ReturnType<typeof spawn>>();
 test.after(() => {

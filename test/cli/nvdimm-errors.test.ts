@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PMEMVM = join(repoRoot, 'bin', 'pmemvm.mjs');
+const PMEMVM = join(repoRoot, 'bin', 'pmemvm.cjs');
 const MiB = 1 << 20;
 
 const dir = mkdtempSync(join(tmpdir(), 'pmemvm-errors-'));

@@ -17,7 +17,7 @@ import { hostPmem } from '../lib/host-pmem.js';
 import { devdaxDigest, devdaxRead } from '../lib/devdax.js';
 
 const MiB = 1 << 20;
-const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.mjs');
+const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.cjs');
 const pmem = hostPmem();
 const skip = typeof pmem === 'string' ? pmem : false;
 const media = () => pmem as Exclude<typeof pmem, string>;

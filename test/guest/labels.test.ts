@@ -31,7 +31,7 @@ function namespaces(output: string, tag: string): Namespace[] {
 const shape = (ns: Namespace[]) => ns.map((n) => [n.mode, n.size]);
 const identity = (ns: Namespace[]) => ns.map((n) => [n.uuid, n.mode, n.size]);
 
-const PMEMVM = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'pmemvm.mjs');
+const PMEMVM = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'pmemvm.cjs');
 const img = (args: string[]) => spawnSync(process.execPath, [PMEMVM, 'img', ...args], { encoding: 'utf8' });
 
 const tail = (path: string, size: number, len: number) => readAt(path, size - len, len);

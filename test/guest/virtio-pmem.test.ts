@@ -4,8 +4,8 @@
 // two virtio-pmem devices next to an NVDIMM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readAt, sparseFile } from '../lib/files.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -15,7 +15,7 @@ import { makeScriptInitrd } from '../lib/cpio.js';
 import { block, field, jsonBlock, printBlock } from '../lib/guest-json.js';
 
 const MiB = 1 << 20;
-const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.mjs');
+const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.cjs');
 
 const readText = (path: string, offset: number, len: number) => readAt(path, offset, len).toString('latin1');
 
@@ -80,56 +80,88 @@ test('virtio-pmem: the guest sees 1af4:105b, /dev/pmem0 of the backend size, an 
 });
 
 /**
- * Boot with a guest that does `n` fsyncs on /dev/pmem0; return the host's fsync calls (strace),
+ * How a run counts the host's fsyncs of the backend. pmemvm makes them in an io_uring where the
+ * kernel offers one (no system call for strace to see; perf counts the ring's fsync requests as
+ * they are submitted), else on its device I/O thread (strace sees each fsync(2)).
+ */
+type DeviceIo = 'ring' | 'thread';
+
+/** The io_uring tracepoint of a submitted request (Linux 6.1 calls it io_uring_submit_sqe, later ones io_uring_submit_req). */
+function submitTracepoint(): string {
+  const events = '/sys/kernel/tracing/events/io_uring';
+  if (!existsSync(events)) execFileSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing']);
+  return existsSync(`${events}/io_uring_submit_req`) ? 'io_uring:io_uring_submit_req' : 'io_uring:io_uring_submit_sqe';
+}
+const IORING_OP_FSYNC = 3;
+
+/**
+ * Boot with a guest that does `n` fsyncs on /dev/pmem0; return the host's fsyncs of the backend,
  * the output, and the exits that pmemvm's main thread served (PMEMVM_EXIT_STATS).
  */
-async function fsyncRun(file: string, n: number, dir: string): Promise<{ fsyncs: number; out: string; mainExits: Map<string, number> }> {
+async function fsyncRun(file: string, n: number, dir: string, io: DeviceIo): Promise<{ fsyncs: number; out: string; mainExits: Map<string, number> }> {
   const script = [
     `i=0; while [ $i -lt ${n} ]; do printf "REC%05d" $i | dd of=/dev/pmem0 bs=4096 seek=$i conv=notrunc,fsync 2>/dev/null || echo FAIL $i; i=$((i+1)); done`,
     `echo FSYNCS-DONE=${n}`,
     "echo BAR4=$(sed -n 5p /sys/bus/pci/devices/0000:00:02.0/resource | cut -d' ' -f1)",
     "echo QUEUEIRQ=$(grep virtio0-flush_queue /proc/interrupts | awk '{print $2, $3}')",
   ].join('\n');
-  const trace = join(dir, `strace-${n}.txt`);
-  // --seccomp-bpf: only fsync/msync stop the tracee, so the VM runs at full speed.
+  const trace = join(dir, `trace-${io}-${n}.txt`);
+  // strace --seccomp-bpf: only fsync/msync stop the tracee, so the VM runs at full speed.
+  // perf stat: a count in the kernel, nothing stops.
+  const wrap = io === 'thread'
+    ? ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=fsync,msync', '-o', trace]
+    : ['perf', 'stat', '-x,', '-o', trace, '-e', submitTracepoint(), '--filter', `opcode == ${IORING_OP_FSYNC}`, '--'];
   const r = await runGuest({
-    vmm: 'pmemvm', args: vpmemArgs(file), script, env: { PMEMVM_EXIT_STATS: '1' },
-    wrap: ['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'trace=fsync,msync', '-o', trace], timeoutMs: 180_000, dumpAfterMs: 170_000,
+    vmm: 'pmemvm', args: vpmemArgs(file), script, env: { PMEMVM_EXIT_STATS: '1', PMEMVM_DEVICE_IO: io },
+    wrap, timeoutMs: 180_000, dumpAfterMs: 170_000,
   });
   const out = r.output;
   assert.equal(r.exitCode, 0, out);
   assert.match(out, new RegExp(`^FSYNCS-DONE=${n}$`, 'm'));
   assert.doesNotMatch(out, /^FAIL/m);
-  const calls = readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(fsync|msync)\(/.test(l));
+  const mainExits = new Map([...out.matchAll(/^ +(\d+) +(pio|mmio) (0x[0-9a-f]+) ([rw]\d)$/gm)].map((m) => [`${m[2]} ${m[3]} ${m[4]}`, Number(m[1])] as const));
+  const text = readFileSync(trace, 'utf8');
+  if (io === 'ring') {
+    // At exit pmemvm writes the backend back once more with a plain msync and fsync, not through the ring.
+    const count = /^(\d+),,io_uring:/m.exec(text);
+    assert.ok(count, `perf stat output:\n${text}`);
+    return { fsyncs: Number(count[1]), out, mainExits };
+  }
+  const calls = text.split('\n').filter((l) => /\b(fsync|msync)\(/.test(l));
   // At exit pmemvm writes the backend back once more (msync, then fsync): count only what comes before.
   const exitFlush = calls.findIndex((l) => l.includes('msync('));
-  const mainExits = new Map([...out.matchAll(/^ +(\d+) +(pio|mmio) (0x[0-9a-f]+) ([rw]\d)$/gm)].map((m) => [`${m[2]} ${m[3]} ${m[4]}`, Number(m[1])] as const));
   return { fsyncs: calls.slice(0, exitFlush < 0 ? calls.length : exitFlush).filter((l) => l.includes('fsync(')).length, out, mainExits };
 }
 
-test('every guest fsync on /dev/pmem0 is exactly one fsync of the backend on the host (strace), and the data is in the file', async () => {
+test('every guest fsync on /dev/pmem0 is exactly one fsync of the backend on the host (perf, strace), and the data is in the file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-vpmem-'));
   try {
-    // The guest kernel may flush on its own (at probe or shutdown); two runs that differ only in
-    // the number of guest fsyncs must differ by exactly that many host fsyncs.
-    const few = await fsyncRun(sparseFile(join(dir, 'few.img'), 64 * MiB), 5, dir);
+    // The guest kernel may flush on its own (at probe or shutdown); runs that differ only in
+    // the number of guest fsyncs must differ by exactly that many host fsyncs, served either way.
+    const few = await fsyncRun(sparseFile(join(dir, 'few.img'), 64 * MiB), 5, dir, 'ring');
     const file = sparseFile(join(dir, 'many.img'), 64 * MiB);
-    const many = await fsyncRun(file, 25, dir);
+    const many = await fsyncRun(file, 25, dir, 'ring');
     assert.equal(many.fsyncs - few.fsyncs, 20, `host fsyncs: ${few.fsyncs} for 5 guest fsyncs, ${many.fsyncs} for 25`);
     assert.ok(few.fsyncs >= 5 && few.fsyncs <= 6, `host fsyncs for 5 guest fsyncs: ${few.fsyncs}`);
     for (let i = 0; i < 25; i++) assert.equal(readText(file, i * 4096, 8), `REC${String(i).padStart(5, '0')}`);
+    const threadFile = sparseFile(join(dir, 'thread.img'), 64 * MiB);
+    const thread = await fsyncRun(threadFile, 25, dir, 'thread');
+    assert.equal(thread.fsyncs, many.fsyncs, `host fsyncs for 25 guest fsyncs: ${many.fsyncs} through the ring, ${thread.fsyncs} from the device I/O thread`);
+    for (let i = 0; i < 25; i++) assert.equal(readText(threadFile, i * 4096, 8), `REC${String(i).padStart(5, '0')}`);
 
-    // The flush path never waits for pmemvm's main thread: the guest's driver uses MSI-X
-    // (one message per answered flush), the notify goes through KVM's ioeventfd to the device
-    // thread, and the device-status reads around each request are answered in the vCPU thread.
-    const [irqs, kind] = field(many.out, 'QUEUEIRQ').split(' ');
-    assert.equal(kind, 'PCI-MSI', many.out);
-    assert.ok(Number(irqs) >= 25, `MSI-X interrupts for 25 flushes: ${irqs}`);
-    const bar = Number(field(many.out, 'BAR4'));
-    assert.ok(bar > 0 && many.mainExits.size > 0, many.out.slice(-3000));
-    const at = (off: number, access: string) => many.mainExits.get(`mmio 0x${(bar + off).toString(16)} ${access}`) ?? 0;
-    assert.deepEqual({ notify: at(0x3000, 'w2'), isr: at(0x1000, 'r1'), status: at(0x14, 'r1') }, { notify: 0, isr: 0, status: 0 },
-      [...many.mainExits].map(([k, v]) => `${v} ${k}`).join('\n'));
+    // The flush path never waits for an exit to pmemvm: the guest's driver uses MSI-X
+    // (one message per answered flush), the notify goes through KVM's ioeventfd, and the
+    // device-status reads around each request are answered in the vCPU thread.
+    for (const run of [many, thread]) {
+      const [irqs, kind] = field(run.out, 'QUEUEIRQ').split(' ');
+      assert.equal(kind, 'PCI-MSI', run.out);
+      assert.ok(Number(irqs) >= 25, `MSI-X interrupts for 25 flushes: ${irqs}`);
+      const bar = Number(field(run.out, 'BAR4'));
+      assert.ok(bar > 0 && run.mainExits.size > 0, run.out.slice(-3000));
+      const at = (off: number, access: string) => run.mainExits.get(`mmio 0x${(bar + off).toString(16)} ${access}`) ?? 0;
+      assert.deepEqual({ notify: at(0x3000, 'w2'), isr: at(0x1000, 'r1'), status: at(0x14, 'r1') }, { notify: 0, isr: 0, status: 0 },
+        [...run.mainExits].map(([k, v]) => `${v} ${k}`).join('\n'));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -97,7 +97,7 @@ function vmmCommand(vmm: RunGuestOptions['vmm'], args: string[], initrd: string)
   if (!has(args, '-initrd')) a.push('-initrd', initrd);
   if (!has(args, '-append')) a.push('-append', DEFAULT_APPEND);
   const cmd = vmm === 'qemu' ? 'qemu-system-x86_64' : process.execPath;
-  const pre = vmm === 'qemu' ? [] : [join(repoRoot, 'bin', 'pmemvm.mjs')];
+  const pre = vmm === 'qemu' ? [] : [join(repoRoot, 'bin', 'pmemvm.cjs')];
   return [cmd, [...pre, ...a, ...args]];
 }
 

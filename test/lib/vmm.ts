@@ -56,7 +56,7 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
     ...(typeof o.args === 'function' ? o.args(dir) : o.args ?? [])];
   const [cmd, argv] = o.vmm === 'qemu'
     ? ['qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio', '-kernel', img[o.kernel ?? 'vmlinux'], ...common]]
-    : [process.execPath, [join(repoRoot, 'bin', 'pmemvm.mjs'), '-nographic', '-kernel', img[o.kernel ?? 'vmlinux'], ...common]];
+    : [process.execPath, [join(repoRoot, 'bin', 'pmemvm.cjs'), '-nographic', '-kernel', img[o.kernel ?? 'vmlinux'], ...common]];
   if (o.vmm === 'qemu' && !common.includes('-machine')) argv.push('-machine', 'pc');
   // In its private directory, so relative paths typed at the monitor (the documents' mem-path=new_nvdimm.img) land there.
   const child = spawn(cmd, argv, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });

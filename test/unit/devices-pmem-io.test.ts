@@ -1,13 +1,16 @@
-// The device I/O thread (pmem-thread.ts, pmem-worker.ts) without KVM: devices come and go
-// as messages, a removed device leaves no fd behind in the process, and an idle thread
-// does not keep pmemvm alive.
+// Device I/O without KVM, both ways pmemvm serves virtio-pmem queues (pmem-io.ts): on the
+// main thread through an io_uring (pmem-reactor.ts), and the device I/O thread (pmem-thread.ts,
+// pmem-worker.ts). Devices come and go, a removed device leaves no fd behind in the process,
+// and idle device I/O does not keep pmemvm alive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as libc from '../../src/sys/libc.js';
-import { pmemIoThread, type PmemDeviceData } from '../../src/devices/virtio/pmem-thread.js';
+import { PmemIoThread } from '../../src/devices/virtio/pmem-thread.js';
+import { PmemIoReactor } from '../../src/devices/virtio/pmem-reactor.js';
+import type { PmemDeviceData } from '../../src/devices/virtio/pmem-io.js';
 import { VirtioShared } from '../../src/devices/virtio/shared.js';
 
 // The thread holds copies of the devices' eventfds; count those (the process's other fds come and go
@@ -16,6 +19,8 @@ const fds = () => readdirSync('/proc/self/fd').filter((f) => {
   try { return readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[eventfd]'; } catch { return false; }
 }).length;
 const threads = () => readdirSync('/proc/self/task').length;
+const thread = new PmemIoThread();
+const pmemIoThread = () => thread;
 const one = new Uint8Array(8);
 one[0] = 1;
 
@@ -68,11 +73,12 @@ test('device I/O thread: it keeps the process alive while it serves a device (a 
   const shared = fileURLToPath(new URL('../../src/devices/virtio/shared.js', import.meta.url));
   const libcPath = fileURLToPath(new URL('../../src/sys/libc.js', import.meta.url));
   const code = `
-    const { pmemIoThread } = await import(${JSON.stringify(module)});
+    const { PmemIoThread } = await import(${JSON.stringify(module)});
+    const io = new PmemIoThread();
     const { VirtioShared } = await import(${JSON.stringify(shared)});
     const libc = await import(${JSON.stringify(libcPath)});
     const s = new VirtioShared(1, 2);
-    const d = pmemIoThread().add({ sab: s.sab, queues: 1, vectors: 2, regions: [], backendFd: -1, notifyFd: libc.eventfd(), vmFd: -1, intxGsi: 0 },
+    const d = io.add({ sab: s.sab, queues: 1, vectors: 2, regions: [], backendFd: -1, notifyFd: libc.eventfd(), vmFd: -1, intxGsi: 0 },
       { onError() {}, onBroken() {}, onFatal(m) { console.log('fatal', m); } });
     setTimeout(() => d.remove().then((n) => console.log('removed', n)), 300);`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
@@ -85,11 +91,14 @@ test('device I/O thread: prestart() starts it before any device (a hot-added dev
   const module = fileURLToPath(new URL('../../src/devices/virtio/pmem-thread.js', import.meta.url));
   const code = `
     const { readdirSync } = await import('node:fs');
-    const { pmemIoThread } = await import(${JSON.stringify(module)});
+    const { PmemIoThread } = await import(${JSON.stringify(module)});
+    const io = new PmemIoThread();
     const threads = () => readdirSync('/proc/self/task').length;
+const thread = new PmemIoThread();
+const pmemIoThread = () => thread;
     const before = threads();
-    pmemIoThread().prestart();
-    pmemIoThread().prestart(); // a second call starts nothing more
+    io.prestart();
+    io.prestart(); // a second call starts nothing more
     // The worker's thread appears as it starts; wait for it, then let the process end on its own.
     const t0 = Date.now();
     const poll = () => { if (threads() > before) console.log('started'); else if (Date.now() - t0 < 20000) setTimeout(poll, 50); };
@@ -98,4 +107,41 @@ test('device I/O thread: prestart() starts it before any device (a hot-added dev
   assert.equal(r.error, undefined, `still running after 30 s (the idle thread holds the process): ${r.stdout}${r.stderr}`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^started$/m);
+});
+
+test('device I/O on the main thread (io_uring): eight devices cost no thread and no fd beyond their own; each removal answers; idle, it does not keep the process alive', async () => {
+  const io = new PmemIoReactor();
+  const notifies = Array.from({ length: 8 }, () => libc.eventfd());
+  try {
+    const before = { fds: fds() - notifies.length, threads: threads() };
+    const devices = notifies.map((fd) => io.add(idleDevice(fd), events));
+    for (const fd of notifies) libc.write(fd, one);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(threads(), before.threads, 'no thread per device, none at all');
+    assert.deepEqual(await Promise.all(devices.map((d) => d.remove())), [0, 0, 0, 0, 0, 0, 0, 0], 'removed, no flushes');
+    assert.equal(await devices[0]!.remove(), 0, 'a second remove answers the same');
+    for (const fd of notifies.splice(0)) libc.close(fd);
+    assert.deepEqual({ fds: fds(), threads: threads() }, before);
+  } finally {
+    for (const fd of notifies) libc.close(fd);
+  }
+});
+
+test('device I/O on the main thread (io_uring): it keeps the process alive while it serves a device, and not after the last one left', () => {
+  const module = fileURLToPath(new URL('../../src/devices/virtio/pmem-reactor.js', import.meta.url));
+  const shared = fileURLToPath(new URL('../../src/devices/virtio/shared.js', import.meta.url));
+  const libcPath = fileURLToPath(new URL('../../src/sys/libc.js', import.meta.url));
+  const code = `
+    const { PmemIoReactor } = await import(${JSON.stringify(module)});
+    const { VirtioShared } = await import(${JSON.stringify(shared)});
+    const libc = await import(${JSON.stringify(libcPath)});
+    const io = new PmemIoReactor();
+    const s = new VirtioShared(1, 2);
+    const d = io.add({ sab: s.sab, queues: 1, vectors: 2, regions: [], backendFd: -1, notifyFd: libc.eventfd(), vmFd: -1, intxGsi: 0 },
+      { onError() {}, onBroken() {}, onFatal(m) { console.log('fatal', m); } });
+    setTimeout(() => d.remove().then((n) => console.log('removed', n)), 300);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.error, undefined, `still running after 30 s: ${r.stdout}${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^removed 0$/m);
 });

@@ -1,5 +1,6 @@
 /**
- * The device I/O thread: one worker thread (pmem-worker.ts) serves the request
+ * The device I/O thread, where the main thread cannot serve devices itself
+ * (pmem-io.ts): one worker thread (pmem-worker.ts) serves the request
  * queues of every virtio-pmem device in the process. It starts with the first
  * device, or earlier when a monitor may hot-add one (prestart), and stays; a device added later, at start or by hotplug, costs a
  * message and a few objects in that thread, not a JavaScript isolate of its
@@ -8,21 +9,7 @@
  * dist/ and in the bundle.
  */
 import { Worker } from 'node:worker_threads';
-import type { Region } from '../../memory/guest-memory.js';
-
-/** What the I/O thread needs to serve one device. */
-export interface PmemDeviceData {
-  sab: SharedArrayBuffer;
-  queues: number;
-  vectors: number;
-  /** Guest RAM, where the rings and requests live. */
-  regions: Region[];
-  /** The backend file, or -1 (nothing to make durable). */
-  backendFd: number;
-  notifyFd: number;
-  vmFd: number;
-  intxGsi: number;
-}
+import type { PmemDeviceData, PmemDeviceEvents, PmemIo, PmemIoDevice } from './pmem-io.js';
 
 /** Messages to the I/O thread. */
 export type PmemIoRequest = { type: 'add'; id: number; device: PmemDeviceData } | { type: 'remove'; id: number };
@@ -31,23 +18,9 @@ export type PmemIoEvent =
   | { type: 'error' | 'broken'; id: number; message: string }
   | { type: 'removed'; id: number; flushes: number };
 
-export interface PmemDeviceEvents {
-  /** A request answered with an error, or a failed flush (for the log). */
-  onError(message: string): void;
-  /** The rings are unusable: the transport marks the device as needing reset. */
-  onBroken(message: string): void;
-  /** The I/O thread failed: the machine cannot go on. */
-  onFatal(message: string): void;
-}
-
-export interface PmemIoDevice {
-  /** End the device's service after the flush in hand; resolves with its flush count once the thread let go of it. */
-  remove(): Promise<number>;
-}
-
 interface Entry { events: PmemDeviceEvents; removed?: (flushes: number) => void }
 
-class PmemIoThread {
+export class PmemIoThread implements PmemIo {
   private worker: Worker | null = null;
   private readonly devices = new Map<number, Entry>();
   private nextId = 1;
@@ -115,7 +88,3 @@ class PmemIoThread {
     else this.worker?.unref();
   }
 }
-
-let thread: PmemIoThread | null = null;
-/** The process's device I/O thread (started with the first device, or ahead of hotplug: prestart). */
-export function pmemIoThread(): PmemIoThread { return thread ??= new PmemIoThread(); }

@@ -14,7 +14,8 @@ import * as libc from '../../sys/libc.js';
 import { watchEventfd, type EventfdWatch } from '../../sys/fd-watch.js';
 import { setIrqLine, signalMsi } from '../../kvm/irq.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
-import type { PmemDeviceData, PmemIoEvent, PmemIoRequest } from './pmem-thread.js';
+import type { PmemIoEvent, PmemIoRequest } from './pmem-thread.js';
+import type { PmemDeviceData } from './pmem-io.js';
 import { PmemRequestServer } from './pmem.js';
 import { VirtioShared } from './shared.js';
 

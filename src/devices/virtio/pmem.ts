@@ -3,13 +3,12 @@
  * the guest at `start`; the guest's flush requests make it durable.
  *
  * VirtioPmem is what the transport shows (id, features, configuration).
- * PmemRequestServer answers the request queue; it runs on the device I/O
- * thread (pmem-worker.ts) that serves every virtio-pmem device, so a flush
- * never holds up a vCPU or the main thread: each request is one fsync of the
- * backend, one at a time and answered in arrival order, and its interrupt is
- * raised only after the used ring says so. The fsync runs off that thread, so
- * one device's slow disk does not hold up another device. EIO and friends
- * become ret = 1.
+ * PmemRequestServer answers the request queue wherever device I/O runs
+ * (pmem-io.ts: the main thread's io_uring, or the device I/O thread): each
+ * request is one fsync of the backend, one at a time and answered in arrival
+ * order, and its interrupt is raised only after the used ring says so. The
+ * fsync runs off that thread, so neither it nor another device waits for the
+ * disk. EIO and friends become ret = 1.
  */
 import { GuestMemoryError } from '../../memory/guest-memory.js';
 import type { IrqSink } from '../irq-sink.js';

@@ -1,0 +1,68 @@
+/**
+ * Who serves the request queues of the process's virtio-pmem devices: the
+ * main thread through an io_uring where the kernel offers one (pmem-reactor.ts:
+ * no thread, no isolate), else one device I/O thread for all of them
+ * (pmem-thread.ts: a worker, about 10 MiB and a second of start-up under
+ * emulation). Chosen once, with the first device or ahead of hotplug.
+ * PMEMVM_DEVICE_IO=thread (or =ring) asks for one of them.
+ */
+import type { Region } from '../../memory/guest-memory.js';
+import { debug } from '../../debug.js';
+import { PmemIoReactor } from './pmem-reactor.js';
+import { PmemIoThread } from './pmem-thread.js';
+
+/** What device I/O needs to serve one device. */
+export interface PmemDeviceData {
+  sab: SharedArrayBuffer;
+  queues: number;
+  vectors: number;
+  /** Guest RAM, where the rings and requests live. */
+  regions: Region[];
+  /** The backend file, or -1 (nothing to make durable). */
+  backendFd: number;
+  notifyFd: number;
+  vmFd: number;
+  intxGsi: number;
+}
+
+export interface PmemDeviceEvents {
+  /** A request answered with an error, or a failed flush (for the log). */
+  onError(message: string): void;
+  /** The rings are unusable: the transport marks the device as needing reset. */
+  onBroken(message: string): void;
+  /** Device I/O failed: the machine cannot go on. */
+  onFatal(message: string): void;
+}
+
+export interface PmemIoDevice {
+  /** End the device's service after the flush in hand; resolves with its flush count once device I/O let go of it. */
+  remove(): Promise<number>;
+}
+
+export interface PmemIo {
+  add(device: PmemDeviceData, events: PmemDeviceEvents): PmemIoDevice;
+  /** Get ready for devices that a monitor may hot-add, so that one costs no start-up then. */
+  prestart(): void;
+}
+
+let io: PmemIo | null = null;
+
+/** The process's device I/O (see above). Throws only if PMEMVM_DEVICE_IO=ring and the ring is not available. */
+export function pmemIo(): PmemIo {
+  if (io) return io;
+  const wanted = process.env.PMEMVM_DEVICE_IO;
+  if (wanted !== undefined && wanted !== 'ring' && wanted !== 'thread') {
+    throw new Error(`PMEMVM_DEVICE_IO=${wanted}: use ring (io_uring on the main thread) or thread (a device I/O thread)`);
+  }
+  if (wanted !== 'thread') {
+    try {
+      io = new PmemIoReactor();
+      debug('device I/O: io_uring on the main thread');
+      return io;
+    } catch (e) {
+      if (wanted === 'ring') throw new Error(`PMEMVM_DEVICE_IO=ring: ${(e as Error).message}`);
+      debug(`device I/O: no io_uring (${(e as Error).message}); one device I/O thread`);
+    }
+  }
+  return io = new PmemIoThread();
+}

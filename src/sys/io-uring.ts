@@ -1,0 +1,215 @@
+/**
+ * A small io_uring (Linux 5.1+; the operations used here need 5.13): setup,
+ * the submission and completion rings mapped into this process, and the few
+ * operations pmemvm uses. One instance belongs to one thread, the thread that
+ * creates it, submits to it and reaps it; nothing here is shared with others.
+ *
+ * Why a ring and not a thread: the kernel runs a request's completion work as
+ * task work of the thread that submitted it, and task work interrupts that
+ * thread wherever it waits, KVM_RUN included (KVM returns EINTR, as it does
+ * for a signal). A thread that runs a vCPU can therefore wait on device
+ * events and on fsyncs done in the kernel's own workers without a thread of
+ * its own.
+ */
+import { createRequire } from 'node:module';
+import { SysError } from './libc.js';
+import * as libc from './libc.js';
+
+const require = createRequire(import.meta.url);
+const koffi = require('koffi') as typeof import('koffi');
+const lib = koffi.load('libc.so.6');
+
+// syscall(2) with the argument types each use needs (glibc's wrapper only moves registers).
+const c = {
+  setup: lib.func('long syscall(long nr, uint32_t entries, void *params)'),
+  enter: lib.func('long syscall(long nr, int fd, uint32_t toSubmit, uint32_t minComplete, uint32_t flags, void *sig, size_t sigsz)'),
+  register: lib.func('long syscall(long nr, int fd, uint32_t opcode, void *arg, uint32_t nrArgs)'),
+};
+const SYS_IO_URING_SETUP = 425, SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
+
+/** Operation codes (include/uapi/linux/io_uring.h). */
+export const OP = { FSYNC: 3, POLL_ADD: 6, POLL_REMOVE: 7, WRITE: 23 } as const;
+const IOSQE_IO_LINK = 1 << 2;
+const IORING_FSYNC_DATASYNC = 1;
+const IORING_POLL_ADD_MULTI = 1;
+const POLLIN = 0x001;
+const IORING_ENTER_GETEVENTS = 1;
+const IORING_REGISTER_EVENTFD = 4;
+const IORING_FEAT_SINGLE_MMAP = 1 << 0, IORING_FEAT_NODROP = 1 << 1;
+const IORING_SQ_CQ_OVERFLOW = 1 << 1;
+/** The completion says more will follow for the same request (a multishot poll still armed). */
+export const CQE_F_MORE = 1 << 1;
+const OFF_SQ_RING = 0n, OFF_SQES = 0x10000000n;
+const SQE_SIZE = 64, CQE_SIZE = 16;
+
+/** One completion: the submitter's tag, the result (>= 0, or -errno), flags. */
+export interface Completion { userData: bigint; res: number; flags: number }
+
+export class IoUring {
+  readonly fd: number;
+  private readonly sqHead: Uint32Array;
+  private readonly sqTail: Uint32Array;
+  private readonly sqFlags: Uint32Array;
+  private readonly sqMask: number;
+  private readonly sqEntries: number;
+  private readonly sqes: DataView;
+  private readonly cqHead: Uint32Array;
+  private readonly cqTail: Uint32Array;
+  private readonly cqMask: number;
+  private readonly cqes: DataView;
+  private readonly maps: { addr: bigint; len: number }[] = [];
+  /** SQEs written since the last submit. */
+  private pending = 0;
+
+  /**
+   * Throws SysError when the kernel has no io_uring or refuses it (ENOSYS, EPERM from a
+   * sandbox or kernel.io_uring_disabled), or lacks a feature this needs (EOPNOTSUPP).
+   */
+  constructor(entries = 64) {
+    const params = new Uint8Array(120);
+    const fd = Number(c.setup(SYS_IO_URING_SETUP, entries, params));
+    if (fd < 0) throw new SysError('io_uring_setup', koffi.errno());
+    this.fd = fd;
+    try {
+      const p = new DataView(params.buffer);
+      const u32 = (o: number) => p.getUint32(o, true);
+      const features = u32(20);
+      // One mapping for both rings (5.4) and no completion ever dropped (5.5): older kernels are not served.
+      if (!(features & IORING_FEAT_SINGLE_MMAP) || !(features & IORING_FEAT_NODROP)) throw new SysError('io_uring_setup', libc.ERRNO.EOPNOTSUPP);
+      const sqEntries = u32(0), cqEntries = u32(4);
+      const SQ = 40, CQ = 80; // struct io_sqring_offsets, struct io_cqring_offsets
+      const ringLen = Math.max(u32(SQ + 24) + sqEntries * 4, u32(CQ + 20) + cqEntries * CQE_SIZE);
+      const ring = this.map(ringLen, OFF_SQ_RING);
+      const sqesAddr = this.map(sqEntries * SQE_SIZE, OFF_SQES);
+      const word = (off: number) => new Uint32Array(libc.view(ring + BigInt(off), 4));
+      this.sqHead = word(u32(SQ));
+      this.sqTail = word(u32(SQ + 4));
+      this.sqMask = word(u32(SQ + 8))[0]!;
+      this.sqEntries = sqEntries;
+      this.sqFlags = word(u32(SQ + 16));
+      // The index array: slot i always holds SQE i, so the tail alone says what is new.
+      const array = new Uint32Array(libc.view(ring + BigInt(u32(SQ + 24)), sqEntries * 4));
+      for (let i = 0; i < sqEntries; i++) array[i] = i;
+      this.sqes = new DataView(libc.view(sqesAddr, sqEntries * SQE_SIZE));
+      this.cqHead = word(u32(CQ));
+      this.cqTail = word(u32(CQ + 4));
+      this.cqMask = word(u32(CQ + 8))[0]!;
+      this.cqes = new DataView(libc.view(ring + BigInt(u32(CQ + 20)), cqEntries * CQE_SIZE));
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  private map(len: number, offset: bigint): bigint {
+    const addr = libc.mmap(len, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED | 0x8000 /* MAP_POPULATE */, this.fd, Number(offset));
+    this.maps.push({ addr, len });
+    return addr;
+  }
+
+  /** Signal `eventfd` whenever a completion is posted (IORING_REGISTER_EVENTFD). */
+  registerEventfd(eventfd: number): void {
+    const arg = new Int32Array([eventfd]);
+    const r = Number(c.register(SYS_IO_URING_REGISTER, this.fd, IORING_REGISTER_EVENTFD, arg, 1));
+    if (r < 0) throw new SysError('io_uring_register', koffi.errno());
+  }
+
+  /** Room for `n` more requests in this batch (a linked chain must not be split), submitting what is queued if not. */
+  reserve(n: number): void {
+    if (this.pending + n > this.sqEntries) this.submit();
+  }
+
+  /** Room for one more request, submitting what is queued if the ring is full. */
+  private sqe(op: number, fd: number, userData: bigint): number {
+    if (this.pending === this.sqEntries) this.submit();
+    const tail = this.sqTail[0]!;
+    const o = ((tail + this.pending) & this.sqMask) * SQE_SIZE;
+    const s = this.sqes;
+    for (let i = 0; i < SQE_SIZE; i += 8) s.setBigUint64(o + i, 0n, true);
+    s.setUint8(o, op);
+    s.setInt32(o + 4, fd, true);
+    s.setBigUint64(o + 32, userData, true);
+    this.pending++;
+    return o;
+  }
+
+  /**
+   * Wait for input on `fd`: one completion per wake-up while armed (multishot), or one in all.
+   * `linked`: the next request queued runs once this one completed (one-shot only).
+   */
+  pollAdd(fd: number, userData: bigint, multishot: boolean, linked = false): void {
+    const o = this.sqe(OP.POLL_ADD, fd, userData);
+    this.sqes.setUint32(o + 28, POLLIN, true); // poll32_events
+    if (multishot) this.sqes.setUint32(o + 24, IORING_POLL_ADD_MULTI, true); // len: poll flags
+    if (linked) this.sqes.setUint8(o + 1, IOSQE_IO_LINK);
+  }
+
+  /** write(2) of `len` bytes at host address `addr` to `fd`, at its current position (a pipe, a socket). */
+  write(fd: number, addr: bigint, len: number, userData: bigint): void {
+    const o = this.sqe(OP.WRITE, fd, userData);
+    this.sqes.setBigUint64(o + 8, 0xffff_ffff_ffff_ffffn, true); // off: -1, the file's own position
+    this.sqes.setBigUint64(o + 16, addr, true);
+    this.sqes.setUint32(o + 24, len, true);
+  }
+
+  /** Disarm the poll tagged `target`; its last completion (-ECANCELED) still comes. */
+  pollRemove(target: bigint, userData: bigint): void {
+    const o = this.sqe(OP.POLL_REMOVE, -1, userData);
+    this.sqes.setBigUint64(o + 16, target, true); // addr: the poll's user_data
+  }
+
+  /** fsync (or fdatasync) of `fd`, in the kernel's own worker thread: the submitter does not wait. */
+  fsync(fd: number, userData: bigint, datasync: boolean): void {
+    const o = this.sqe(OP.FSYNC, fd, userData);
+    if (datasync) this.sqes.setUint32(o + 28, IORING_FSYNC_DATASYNC, true);
+  }
+
+  /** Hand the queued requests to the kernel; with `wait`, return once that many completions are in the ring. */
+  submit(wait = 0): void {
+    if (this.pending === 0 && wait === 0 && !(Atomics.load(this.sqFlags, 0) & IORING_SQ_CQ_OVERFLOW)) return;
+    let n = this.pending;
+    Atomics.store(this.sqTail, 0, (this.sqTail[0]! + n) >>> 0);
+    this.pending = 0;
+    // GETEVENTS also moves completions held back by a full ring into it.
+    for (let submitted = false; ; ) {
+      const r = Number(c.enter(SYS_IO_URING_ENTER, this.fd, n, wait, IORING_ENTER_GETEVENTS, null, 0));
+      if (r >= 0) return;
+      const errno = koffi.errno();
+      if (errno !== libc.ERRNO.EINTR) throw new SysError('io_uring_enter', errno);
+      if (!submitted) submitted = Atomics.load(this.sqHead, 0) === this.sqTail[0];
+      if (submitted) n = 0; // interrupted while waiting: what was queued went in already
+    }
+  }
+
+  /** Completions are waiting to be reaped (or held back by a full ring). */
+  hasCompletions(): boolean {
+    return this.cqHead[0] !== Atomics.load(this.cqTail, 0) || (Atomics.load(this.sqFlags, 0) & IORING_SQ_CQ_OVERFLOW) !== 0;
+  }
+
+  /** Take every completion posted so far, oldest first. */
+  reap(each: (c: Completion) => void): void {
+    for (;;) {
+      let head = this.cqHead[0]!;
+      const tail = Atomics.load(this.cqTail, 0);
+      if (head === tail) {
+        if (!(Atomics.load(this.sqFlags, 0) & IORING_SQ_CQ_OVERFLOW)) return;
+        this.submit(); // the ring was full: bring in what overflowed, then take that too
+        if (Atomics.load(this.cqTail, 0) === head) return;
+        continue;
+      }
+      while (head !== tail) {
+        const o = (head & this.cqMask) * CQE_SIZE;
+        const done: Completion = { userData: this.cqes.getBigUint64(o, true), res: this.cqes.getInt32(o + 8, true), flags: this.cqes.getUint32(o + 12, true) };
+        head = (head + 1) >>> 0;
+        Atomics.store(this.cqHead, 0, head); // the slot is ours to read until the head passes it
+        each(done);
+      }
+    }
+  }
+
+  /** Requests still in the kernel's hands end with the ring (their files are released). */
+  close(): void {
+    for (const m of this.maps.splice(0)) libc.munmap(m.addr, m.len);
+    libc.close(this.fd);
+  }
+}
