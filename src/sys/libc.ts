@@ -273,13 +273,15 @@ export function threadSignalMask(): Uint8Array {
 }
 
 const ZERO_TIMESPEC = new Uint8Array(16);
-/** Take every pending instance of a blocked signal, without waiting. */
-/** drainSignal runs after every slice of vCPU 0: one set per signal, not one per call. */
+/** Take every pending instance of a blocked signal, without waiting; returns how many there were. */
+// drainSignal runs after every slice of vCPU 0: one set per signal, not one per call.
 const drainSets = new Map<number, Uint8Array>();
-export function drainSignal(sig: number): void {
+export function drainSignal(sig: number): number {
   let set = drainSets.get(sig);
   if (!set) drainSets.set(sig, set = sigset(sig));
-  while ((c.sigtimedwait(set, null, ZERO_TIMESPEC) as number) >= 0) { /* one more taken */ }
+  let taken = 0;
+  while ((c.sigtimedwait(set, null, ZERO_TIMESPEC) as number) >= 0) taken++;
+  return taken;
 }
 export function pthreadKill(thread: bigint, sig: number): void {
   const r = c.pthreadKill(thread, sig) as number;

@@ -145,3 +145,27 @@ test('device I/O on the main thread (io_uring): it keeps the process alive while
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^removed 0$/m);
 });
+
+test('device I/O on the main thread (io_uring): a completion leaves the kick signal pending on the main thread before any event-loop turn (KVM_RUN would return at once), and each round is re-armed', async () => {
+  const io = new PmemIoReactor();
+  const sig = libc.kickSignal();
+  const notify = libc.eventfd();
+  libc.blockSignal(sig); // as on vCPU 0's thread outside KVM_RUN
+  try {
+    const device = io.add(idleDevice(notify), events);
+    await new Promise((r) => setTimeout(r, 50)); // the add's own completions, taken by the event loop
+    libc.drainSignal(sig);
+    for (let round = 0; round < 3; round++) {
+      // The notify's completion is posted as task work on the way back from this write, and its
+      // kick (a write to the signalling pipe, linked to the completion eventfd's poll) with it.
+      libc.write(notify, one);
+      assert.ok(libc.drainSignal(sig) >= 1, `round ${round}: no kick pending after a completion`);
+      await new Promise((r) => setTimeout(r, 50)); // the event loop takes the completion and re-arms
+    }
+    assert.equal(await device.remove(), 0);
+  } finally {
+    libc.drainSignal(sig);
+    libc.unblockSignal(sig);
+    libc.close(notify);
+  }
+});
