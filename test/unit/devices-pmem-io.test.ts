@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as libc from '../../src/sys/libc.js';
 import { PmemIoThread } from '../../src/devices/virtio/pmem-thread.js';
 import { PmemIoReactor } from '../../src/devices/virtio/pmem-reactor.js';
-import type { PmemDeviceData } from '../../src/devices/virtio/pmem-io.js';
+import type { PmemDeviceData, PmemIo } from '../../src/devices/virtio/pmem-io.js';
 import { VirtioShared } from '../../src/devices/virtio/shared.js';
 
 // The thread holds copies of the devices' eventfds; count those (the process's other fds come and go
@@ -31,6 +31,26 @@ function idleDevice(notifyFd: number): PmemDeviceData {
 }
 const events = { onError: (m: string) => { throw new Error(m); }, onBroken: (m: string) => { throw new Error(m); }, onFatal: (m: string) => { throw new Error(m); } };
 
+/** Eight devices added, notified and removed: no thread per device, each removal answers, and the process is left with the fds and threads it had. */
+async function eightDevices(io: PmemIo): Promise<void> {
+  const notifies = Array.from({ length: 8 }, () => libc.eventfd());
+  try {
+    const before = { fds: fds() - notifies.length, threads: threads() };
+    const devices = notifies.map((fd) => io.add(idleDevice(fd), events));
+    for (const fd of notifies) libc.write(fd, one);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(threads(), before.threads, 'no thread per device');
+    assert.deepEqual(await Promise.all(devices.map((d) => d.remove())), [0, 0, 0, 0, 0, 0, 0, 0], 'removed, no flushes');
+    assert.equal(await devices[0]!.remove(), 0, 'a second remove answers the same');
+    for (const fd of notifies.splice(0)) libc.close(fd);
+    // A thread closes its copies as its handles close, which may be just after it answered.
+    for (let i = 0; i < 50 && fds() > before.fds; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual({ fds: fds(), threads: threads() }, before);
+  } finally {
+    for (const fd of notifies) libc.close(fd);
+  }
+}
+
 test('device I/O thread: eight devices are served by one thread; each removal answers, and the process is left with the fds and threads it had', async () => {
   // The first device starts the thread: measure from there.
   const firstFd = libc.eventfd();
@@ -47,36 +67,24 @@ test('device I/O thread: eight devices are served by one thread; each removal an
   assert.equal(await warm.remove(), 0);
   libc.close(warmFd);
   for (let i = 0, last = ''; i < 50 && state() !== last; i++) { last = state(); await new Promise((r) => setTimeout(r, 300)); }
-  const notifies = Array.from({ length: 8 }, () => libc.eventfd());
   try {
-    const before = { fds: fds() - notifies.length, threads: threads() };
-    const devices = notifies.map((fd) => pmemIoThread().add(idleDevice(fd), events));
-    for (const fd of notifies) libc.write(fd, one);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(threads(), before.threads, 'no thread per device');
-    assert.deepEqual(await Promise.all(devices.map((d) => d.remove())), [0, 0, 0, 0, 0, 0, 0, 0], 'removed, no flushes');
-    assert.equal(await devices[0]!.remove(), 0, 'a second remove answers the same');
-    for (const fd of notifies.splice(0)) libc.close(fd);
-    // The thread closes its copies as its handles close, which may be just after it answered.
-    for (let i = 0; i < 50 && fds() > before.fds; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual({ fds: fds(), threads: threads() }, before);
+    await eightDevices(pmemIoThread());
   } finally {
     // Whatever failed, the thread must not keep this test file alive until its timeout.
-    for (const fd of notifies) libc.close(fd);
     assert.equal(await first.remove(), 0);
     libc.close(firstFd);
   }
 });
 
-test('device I/O thread: it keeps the process alive while it serves a device (a removal is answered), and not after the last one left', () => {
-  const module = fileURLToPath(new URL('../../src/devices/virtio/pmem-thread.js', import.meta.url));
+/** In a process of its own: one device added and removed; the process must then end by itself. */
+function keepsAliveWhileServing(module: string, className: string): void {
   const shared = fileURLToPath(new URL('../../src/devices/virtio/shared.js', import.meta.url));
   const libcPath = fileURLToPath(new URL('../../src/sys/libc.js', import.meta.url));
   const code = `
-    const { PmemIoThread } = await import(${JSON.stringify(module)});
-    const io = new PmemIoThread();
+    const { ${className} } = await import(${JSON.stringify(fileURLToPath(new URL(module, import.meta.url)))});
     const { VirtioShared } = await import(${JSON.stringify(shared)});
     const libc = await import(${JSON.stringify(libcPath)});
+    const io = new ${className}();
     const s = new VirtioShared(1, 2);
     const d = io.add({ sab: s.sab, queues: 1, vectors: 2, regions: [], backendFd: -1, notifyFd: libc.eventfd(), vmFd: -1, intxGsi: 0 },
       { onError() {}, onBroken() {}, onFatal(m) { console.log('fatal', m); } });
@@ -85,6 +93,10 @@ test('device I/O thread: it keeps the process alive while it serves a device (a 
   assert.equal(r.error, undefined, `still running after 30 s: ${r.stdout}${r.stderr}`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^removed 0$/m);
+}
+
+test('device I/O thread: it keeps the process alive while it serves a device (a removal is answered), and not after the last one left', () => {
+  keepsAliveWhileServing('../../src/devices/virtio/pmem-thread.js', 'PmemIoThread');
 });
 
 test('device I/O thread: prestart() starts it before any device (a hot-added device then waits for no isolate), and the idle thread does not keep the process alive', () => {
@@ -94,8 +106,6 @@ test('device I/O thread: prestart() starts it before any device (a hot-added dev
     const { PmemIoThread } = await import(${JSON.stringify(module)});
     const io = new PmemIoThread();
     const threads = () => readdirSync('/proc/self/task').length;
-const thread = new PmemIoThread();
-const pmemIoThread = () => thread;
     const before = threads();
     io.prestart();
     io.prestart(); // a second call starts nothing more
@@ -109,41 +119,12 @@ const pmemIoThread = () => thread;
   assert.match(r.stdout, /^started$/m);
 });
 
-test('device I/O on the main thread (io_uring): eight devices cost no thread and no fd beyond their own; each removal answers; idle, it does not keep the process alive', async () => {
-  const io = new PmemIoReactor();
-  const notifies = Array.from({ length: 8 }, () => libc.eventfd());
-  try {
-    const before = { fds: fds() - notifies.length, threads: threads() };
-    const devices = notifies.map((fd) => io.add(idleDevice(fd), events));
-    for (const fd of notifies) libc.write(fd, one);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(threads(), before.threads, 'no thread per device, none at all');
-    assert.deepEqual(await Promise.all(devices.map((d) => d.remove())), [0, 0, 0, 0, 0, 0, 0, 0], 'removed, no flushes');
-    assert.equal(await devices[0]!.remove(), 0, 'a second remove answers the same');
-    for (const fd of notifies.splice(0)) libc.close(fd);
-    assert.deepEqual({ fds: fds(), threads: threads() }, before);
-  } finally {
-    for (const fd of notifies) libc.close(fd);
-  }
+test('device I/O on the main thread (io_uring): eight devices cost no thread and no fd beyond their own; each removal answers', async () => {
+  await eightDevices(new PmemIoReactor());
 });
 
 test('device I/O on the main thread (io_uring): it keeps the process alive while it serves a device, and not after the last one left', () => {
-  const module = fileURLToPath(new URL('../../src/devices/virtio/pmem-reactor.js', import.meta.url));
-  const shared = fileURLToPath(new URL('../../src/devices/virtio/shared.js', import.meta.url));
-  const libcPath = fileURLToPath(new URL('../../src/sys/libc.js', import.meta.url));
-  const code = `
-    const { PmemIoReactor } = await import(${JSON.stringify(module)});
-    const { VirtioShared } = await import(${JSON.stringify(shared)});
-    const libc = await import(${JSON.stringify(libcPath)});
-    const io = new PmemIoReactor();
-    const s = new VirtioShared(1, 2);
-    const d = io.add({ sab: s.sab, queues: 1, vectors: 2, regions: [], backendFd: -1, notifyFd: libc.eventfd(), vmFd: -1, intxGsi: 0 },
-      { onError() {}, onBroken() {}, onFatal(m) { console.log('fatal', m); } });
-    setTimeout(() => d.remove().then((n) => console.log('removed', n)), 300);`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
-  assert.equal(r.error, undefined, `still running after 30 s: ${r.stdout}${r.stderr}`);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^removed 0$/m);
+  keepsAliveWhileServing('../../src/devices/virtio/pmem-reactor.js', 'PmemIoReactor');
 });
 
 test('device I/O on the main thread (io_uring): a completion leaves the kick signal pending on the main thread before any event-loop turn (KVM_RUN would return at once), and each round is re-armed', async () => {
