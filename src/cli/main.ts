@@ -16,7 +16,7 @@ import { startMonitors, type MonitorEndpoint, type RunMonitors } from '../machin
 import type { ChardevInfo } from '../monitor/machine-control.js';
 import { connectedFilename, disconnectedFilename, exposedMonitorWarning, resolveChardevs, resolveMonitors, serialChardev } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
-import { pmemIo } from '../devices/virtio/pmem-io.js';
+import { checkDeviceIoChoice, pmemIo } from '../devices/virtio/pmem-io.js';
 import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
 import { parseMemoryBackend } from './backends.js';
 import { autoNuma } from '../machine/numa.js';
@@ -52,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
   if (problem && process.env.PMEMVM_ALLOW_SLOW_KVM !== '1') {
     throw new UserError(`${problem}, so a guest would crawl; ${TEST_HOST_HINT} (or set PMEMVM_ALLOW_SLOW_KVM=1 to try anyway)`);
   }
+  checkDeviceIoChoice();
   // Backends are opened (and every file check made) before anything else happens.
   const devices = MemoryDevices.open(memoryDevicesConfig(o));
   try {

@@ -8,6 +8,7 @@
  */
 import type { Region } from '../../memory/guest-memory.js';
 import { debug } from '../../debug.js';
+import { UserError } from '../../errors.js';
 import { PmemIoReactor } from './pmem-reactor.js';
 import { PmemIoThread } from './pmem-thread.js';
 
@@ -47,20 +48,29 @@ export interface PmemIo {
 
 let io: PmemIo | null = null;
 
-/** The process's device I/O (see above). Throws only if PMEMVM_DEVICE_IO=ring and the ring is not available. */
+/** PMEMVM_DEVICE_IO, checked: undefined (choose), ring or thread. */
+function wantedDeviceIo(): 'ring' | 'thread' | undefined {
+  const wanted = process.env.PMEMVM_DEVICE_IO;
+  if (wanted === undefined || wanted === 'ring' || wanted === 'thread') return wanted;
+  throw new UserError(`PMEMVM_DEVICE_IO=${wanted}: use ring (io_uring on the main thread) or thread (a device I/O thread)`);
+}
+
+/** Refuse a bad PMEMVM_DEVICE_IO, or a ring asked for where there is none, before any backend is opened. */
+export function checkDeviceIoChoice(): void {
+  if (wantedDeviceIo() === 'ring') pmemIo();
+}
+
+/** The process's device I/O (see above). */
 export function pmemIo(): PmemIo {
   if (io) return io;
-  const wanted = process.env.PMEMVM_DEVICE_IO;
-  if (wanted !== undefined && wanted !== 'ring' && wanted !== 'thread') {
-    throw new Error(`PMEMVM_DEVICE_IO=${wanted}: use ring (io_uring on the main thread) or thread (a device I/O thread)`);
-  }
+  const wanted = wantedDeviceIo();
   if (wanted !== 'thread') {
     try {
       io = new PmemIoReactor();
       debug('device I/O: io_uring on the main thread');
       return io;
     } catch (e) {
-      if (wanted === 'ring') throw new Error(`PMEMVM_DEVICE_IO=ring: ${(e as Error).message}`);
+      if (wanted === 'ring') throw new UserError(`PMEMVM_DEVICE_IO=ring: no io_uring here (${(e as Error).message}); unset it, or use thread`);
       debug(`device I/O: no io_uring (${(e as Error).message}); one device I/O thread`);
     }
   }
