@@ -150,12 +150,9 @@ export function pipe(): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 const drainBuf = new Uint8Array(256);
-/** Empty a non-blocking pipe (what is there now; nothing to read is fine). */
-export function drainPipe(fd: number): void { while ((c.read(fd, drainBuf, drainBuf.length) as number) === drainBuf.length) { /* more */ } }
+/** Empty a non-blocking pipe, or reset a non-blocking eventfd's counter (nothing to read is fine). */
+export function drainFd(fd: number): void { while ((c.read(fd, drainBuf, drainBuf.length) as number) === drainBuf.length) { /* more */ } }
 export function eventfd(flags = EFD_CLOEXEC): number { return check('eventfd', c.eventfd(0, flags)); }
-const counterBuf = new Uint8Array(8);
-/** Reset a non-blocking eventfd's counter (nothing to read is fine). */
-export function drainEventfd(fd: number): void { c.read(fd, counterBuf, 8); }
 export function read(fd: number, buf: Uint8Array): number { return check('read', c.read(fd, buf, buf.length)); }
 export function write(fd: number, buf: Uint8Array): number { return check('write', c.write(fd, buf, buf.length)); }
 export function pageSize(): number { return c.getpagesize() as number; }

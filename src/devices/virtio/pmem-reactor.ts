@@ -24,12 +24,10 @@
 import * as libc from '../../sys/libc.js';
 import { IoUring, CQE_F_MORE, type Completion } from '../../sys/io-uring.js';
 import { watchEventfd, type EventfdWatch } from '../../sys/fd-watch.js';
-import { setIrqLine, signalMsi } from '../../kvm/irq.js';
 import { addMainThreadWork } from '../../kvm/main-thread-work.js';
-import { GuestMemory } from '../../memory/guest-memory.js';
-import { PmemRequestServer } from './pmem.js';
-import { VirtioShared } from './shared.js';
 import type { PmemDeviceData, PmemDeviceEvents, PmemIo, PmemIoDevice } from './pmem-io.js';
+import { pmemServerFor } from './pmem-server.js';
+import type { PmemRequestServer } from './pmem.js';
 
 // A completion's tag: the device's id, shifted, and what the request was.
 const NOTIFY = 1n, FSYNC = 2n, UNPOLL = 3n, WAKE = 4n, KICK = 5n;
@@ -99,23 +97,14 @@ export class PmemIoReactor implements PmemIo {
 
   add(d: PmemDeviceData, events: PmemDeviceEvents): PmemIoDevice {
     const id = this.nextId++;
-    const shared = new VirtioShared(d.queues, d.vectors, d.sab);
-    const memory = new GuestMemory();
-    for (const r of d.regions) memory.add(r.name, r.gpa, r.size, r.hostAddr);
     const dev: Device = {
       id, notifyFd: d.notifyFd, events, polling: false, flushDone: null, removing: null,
-      server: new PmemRequestServer({
-        shared,
-        memory,
+      server: pmemServerFor(d, {
         flush: (done) => {
           if (d.backendFd < 0) return done(null);
           dev.flushDone = done;
           this.ring.fsync(d.backendFd, tag(id, FSYNC), false);
           this.ring.submit();
-        },
-        irq: {
-          setIntx: (level) => setIrqLine(d.vmFd, d.intxGsi, level),
-          signalMsi: (lo, hi, data) => signalMsi(d.vmFd, lo, hi, data),
         },
         onError: (message) => events.onError(message),
         onBroken: (message) => events.onBroken(message),
@@ -166,8 +155,8 @@ export class PmemIoReactor implements PmemIo {
   private pump(): void {
     try {
       // Reset first: a completion posted from here on signals it again, and the re-armed poll sees that.
-      libc.drainEventfd(this.wakeFd);
-      libc.drainPipe(this.kickFds[0]);
+      libc.drainFd(this.wakeFd);
+      libc.drainFd(this.kickFds[0]);
       let kicked = false;
       this.ring.reap((c) => {
         if (c.userData === KICK) kicked = true; // the chain's last request: arm it again

@@ -12,12 +12,10 @@
 import { parentPort } from 'node:worker_threads';
 import * as libc from '../../sys/libc.js';
 import { watchEventfd, type EventfdWatch } from '../../sys/fd-watch.js';
-import { setIrqLine, signalMsi } from '../../kvm/irq.js';
-import { GuestMemory } from '../../memory/guest-memory.js';
 import type { PmemIoEvent, PmemIoRequest } from './pmem-thread.js';
 import type { PmemDeviceData } from './pmem-io.js';
-import { PmemRequestServer } from './pmem.js';
-import { VirtioShared } from './shared.js';
+import { pmemServerFor } from './pmem-server.js';
+import type { PmemRequestServer } from './pmem.js';
 
 const port = parentPort!;
 const post = (e: PmemIoEvent) => port.postMessage(e);
@@ -40,17 +38,8 @@ function flush(fd: number, done: (error: Error | null) => void): void {
 }
 
 function add(id: number, d: PmemDeviceData): void {
-  const shared = new VirtioShared(d.queues, d.vectors, d.sab);
-  const memory = new GuestMemory();
-  for (const r of d.regions) memory.add(r.name, r.gpa, r.size, r.hostAddr);
-  const server = new PmemRequestServer({
-    shared,
-    memory,
+  const server = pmemServerFor(d, {
     flush: (done) => flush(d.backendFd, done),
-    irq: {
-      setIntx: (level) => setIrqLine(d.vmFd, d.intxGsi, level),
-      signalMsi: (lo, hi, data) => signalMsi(d.vmFd, lo, hi, data),
-    },
     onError: (message) => post({ type: 'error', id, message }),
     onBroken: (message) => post({ type: 'broken', id, message }),
   });
