@@ -1,4 +1,5 @@
 /** Put a Linux kernel, its initrd and command line into guest memory. */
+import { debug } from '../debug.js';
 import { UserError } from '../errors.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { buildBootParams } from './boot-params.js';
@@ -29,6 +30,7 @@ export function loadLinux(mem: GuestMemory, b: LinuxBoot): Partial<Regs> {
     mem.view(s.gpa + s.fileSize, s.memSize - s.fileSize).fill(0); // .bss
     kernelEnd = Math.max(kernelEnd, s.gpa + s.memSize);
   }
+  debug('kernel in guest RAM');
 
   const cmd = new TextEncoder().encode(b.cmdline);
   const max = Math.min(CMDLINE_MAX - 1, b.kernel.cmdlineMax);

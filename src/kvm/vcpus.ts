@@ -9,7 +9,7 @@ import { CpuidEntry, EXIT, KVM, RUN, Regs, Sregs, decodeRegs, encodeCpuid, encod
 import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
 import { CpuModel, vcpuCpuid } from './cpuid.js';
 import { Vm } from './vm.js';
-import { VcpuLoop } from './vcpu-loop.js';
+import { VcpuLoop, type LoopResult } from './vcpu-loop.js';
 import { debug, debugOn } from '../debug.js';
 import { PciConfigShared } from './pci-config-fastpath.js';
 import {
@@ -52,7 +52,11 @@ export class Vcpus {
               private bus: ExitHandler, cpuModel: CpuModel = 'default', private ignoredOutPorts: number[] = [0x80],
               pci: PciConfigShared = new PciConfigShared(), private readonly hintSab?: SharedArrayBuffer) {
     this.pci = pci;
-    if (!kickInstalled) { libc.installKickHandler(libc.kickSignal()); kickInstalled = true; }
+    if (!kickInstalled) {
+      libc.installKickHandler(libc.kickSignal());
+      libc.installKickHandler(libc.workSignal());
+      kickInstalled = true;
+    }
     const runSize = vm.kvm.vcpuMmapSize;
     for (let i = 0; i < count; i++) {
       const fd = vm.createVcpuFd(i);
@@ -114,14 +118,15 @@ export class Vcpus {
   requestYield(): void { this.yieldWanted = true; }
 
   private runOnMainThread(v: Vcpu): void {
-    const sig = libc.kickSignal();
-    // The kick signal stays blocked on this thread except inside KVM_RUN (KVM_SET_SIGNAL_MASK),
-    // so a kick that lands while JavaScript runs (monitor input, the slice timer) is not lost
-    // in a handler: it stays pending and makes the next KVM_RUN return at once. Each slice
-    // then takes the pending kicks (drainSignal).
+    const sig = libc.kickSignal(), workSig = libc.workSignal();
+    // The kick and work signals stay blocked on this thread except inside KVM_RUN
+    // (KVM_SET_SIGNAL_MASK), so one that lands while JavaScript runs (monitor input, the
+    // slice timer, a device completion) is not lost in a handler: it stays pending and makes
+    // the next KVM_RUN return at once. Each slice then takes the pending ones (drainSignal).
     libc.blockSignal(sig);
+    libc.blockSignal(workSig);
     const inGuest = libc.threadSignalMask();
-    inGuest[(sig - 1) >> 3]! &= ~(1 << ((sig - 1) & 7));
+    for (const s of [sig, workSig]) inGuest[(s - 1) >> 3]! &= ~(1 << ((s - 1) & 7));
     const mask = new Uint8Array(12);
     new DataView(mask.buffer).setUint32(0, 8, true);
     mask.set(inGuest, 4);
@@ -140,20 +145,34 @@ export class Vcpus {
     let done!: () => void;
     this.exited.push(new Promise<void>((res) => { done = res; }));
     const slice = () => {
-      const r = loop.loop(true);
-      libc.drainSignal(sig);
-      runMainThreadWork();
-      this.yieldWanted = false;
-      // A worker vCPU may have kicked us for a request: serve it now rather than a turn later.
-      for (const w of this.vcpus) if (w !== v) this.serveNow(w);
-      if (r === 'interrupted') { setImmediate(slice); return; }
+      for (;;) {
+        const r = loop.loop(true);
+        // One signal per slice: any other still pending makes the next KVM_RUN return at once.
+        const kicked = libc.takeSignal(sig, workSig) === sig;
+        if (kicked) libc.drainSignal(sig); // the event-loop turn below serves every kick
+        const worked = runMainThreadWork();
+        const yieldWanted = this.yieldWanted;
+        this.yieldWanted = false;
+        // A worker vCPU may have kicked us for a request: serve it now rather than a turn later.
+        for (const w of this.vcpus) if (w !== v) this.serveNow(w);
+        if (r !== 'interrupted') return sliceEnded(r);
+        // Only the main thread's own device work (an io_uring completion) took vCPU 0 out,
+        // and it is done: back into the guest without an event-loop turn, which costs about
+        // as much as the rest of a virtio-pmem flush in the test host. Anything else that
+        // needs the loop kicks (the slice timer, monitor input, worker vCPUs' requests).
+        if (worked && !kicked && !yieldWanted) continue;
+        setImmediate(slice);
+        return;
+      }
+    };
+    const sliceEnded = (r: Exclude<LoopResult, 'interrupted'>) => {
       // The guest wrote a flush hint: vCPU 0 stays out of the guest until the flush is done;
       // the event loop (the monitor, other vCPUs' requests) goes on meanwhile.
       // (Straight back into the guest when it is done: a setImmediate hop would add to every fsync.)
       if (r === 'flushing') { void loop.pendingFlush!.then(slice); return; }
       if (r === 'paused') {
         // Kicks still come while parked (monitor input, the timer): take them now and then.
-        const drain = setInterval(() => libc.drainSignal(sig), 1000);
+        const drain = setInterval(() => { libc.drainSignal(sig); libc.drainSignal(workSig); }, 1000);
         this.resumeMain = () => { clearInterval(drain); setImmediate(slice); };
         return;
       }

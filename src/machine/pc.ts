@@ -210,6 +210,7 @@ export class PcMachine {
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);
     this.memory.write(RESET_VECTOR, resetVectorStub(ACPI_POWER.resetPort, ACPI_POWER.resetValue));
+    debug('ACPI tables built');
     const kernelFile = openImageFile(cfg.kernel, '-kernel');
     let initrd = null, regs;
     try {

@@ -1,5 +1,5 @@
 /**
- * A small io_uring (Linux 5.1+; the operations used here need 5.13): setup,
+ * A small io_uring (Linux 5.1+; what pmemvm uses needs 5.6, multishot polls 5.13): setup,
  * the submission and completion rings mapped into this process, and the few
  * operations pmemvm uses. One instance belongs to one thread, the thread that
  * creates it, submits to it and reaps it; nothing here is shared with others.
@@ -29,7 +29,7 @@ const SYS_IO_URING_SETUP = 425, SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER 
 
 /** Operation codes (include/uapi/linux/io_uring.h). */
 export const OP = { FSYNC: 3, POLL_ADD: 6, POLL_REMOVE: 7, WRITE: 23 } as const;
-const IOSQE_IO_LINK = 1 << 2;
+const IOSQE_IO_HARDLINK = 1 << 3;
 const IORING_FSYNC_DATASYNC = 1;
 const IORING_POLL_ADD_MULTI = 1;
 const POLLIN = 0x001;
@@ -135,13 +135,14 @@ export class IoUring {
 
   /**
    * Wait for input on `fd`: one completion per wake-up while armed (multishot), or one in all.
-   * `linked`: the next request queued runs once this one completed (one-shot only).
+   * `thenNext`: the next request queued runs once this one has ended, whatever its result (a
+   * hard link; one-shot only). Reserve room for both first.
    */
-  pollAdd(fd: number, userData: bigint, multishot: boolean, linked = false): void {
+  pollAdd(fd: number, userData: bigint, multishot: boolean, thenNext = false): void {
     const o = this.sqe(OP.POLL_ADD, fd, userData);
     this.sqes.setUint32(o + 28, POLLIN, true); // poll32_events
     if (multishot) this.sqes.setUint32(o + 24, IORING_POLL_ADD_MULTI, true); // len: poll flags
-    if (linked) this.sqes.setUint8(o + 1, IOSQE_IO_LINK);
+    if (thenNext) this.sqes.setUint8(o + 1, IOSQE_IO_HARDLINK);
   }
 
   /** write(2) of `len` bytes at host address `addr` to `fd`, at its current position (a pipe, a socket). */
@@ -158,10 +159,14 @@ export class IoUring {
     this.sqes.setBigUint64(o + 16, target, true); // addr: the poll's user_data
   }
 
-  /** fsync (or fdatasync) of `fd`, in the kernel's own worker thread: the submitter does not wait. */
-  fsync(fd: number, userData: bigint, datasync: boolean): void {
+  /**
+   * fsync (or fdatasync) of `fd`, in the kernel's own worker thread: the submitter does not wait.
+   * `thenNext`: as for pollAdd, the next request runs once this one has ended, failed or not.
+   */
+  fsync(fd: number, userData: bigint, datasync: boolean, thenNext = false): void {
     const o = this.sqe(OP.FSYNC, fd, userData);
     if (datasync) this.sqes.setUint32(o + 28, IORING_FSYNC_DATASYNC, true);
+    if (thenNext) this.sqes.setUint8(o + 1, IOSQE_IO_HARDLINK);
   }
 
   /** Hand the queued requests to the kernel; with `wait`, return once that many completions are in the ring. */

@@ -171,6 +171,11 @@ export function view(addr: bigint, len: number): ArrayBuffer {
 
 /** The signal used to kick vCPU threads (a real-time one Node does not use). */
 export function kickSignal(): number { return (c.sigrtmin() as number) + 5; }
+/**
+ * The signal that takes the main thread out of KVM_RUN for its own device work (an
+ * io_uring completion): unlike a kick, it needs no event-loop turn afterwards.
+ */
+export function workSignal(): number { return (c.sigrtmin() as number) + 6; }
 
 const SIG_BLOCK = 0, SIG_UNBLOCK = 1;
 function sigset(sig: number): Uint8Array {
@@ -279,6 +284,22 @@ export function drainSignal(sig: number): number {
   let taken = 0;
   while ((c.sigtimedwait(set, null, ZERO_TIMESPEC) as number) >= 0) taken++;
   return taken;
+}
+/**
+ * Take one pending instance of either of two blocked signals, without waiting: the signal
+ * taken, or 0 if neither was pending. One system call; what stays pending is taken later.
+ */
+const pairSets = new Map<string, Uint8Array>();
+export function takeSignal(a: number, b: number): number {
+  const key = `${a},${b}`;
+  let set = pairSets.get(key);
+  if (!set) {
+    set = sigset(a);
+    set[(b - 1) >> 3] |= 1 << ((b - 1) & 7);
+    pairSets.set(key, set);
+  }
+  const s = c.sigtimedwait(set, null, ZERO_TIMESPEC) as number;
+  return s > 0 ? s : 0;
 }
 export function pthreadKill(thread: bigint, sig: number): void {
   const r = c.pthreadKill(thread, sig) as number;

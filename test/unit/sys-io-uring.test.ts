@@ -1,6 +1,7 @@
 // The io_uring module against the running kernel: a multishot poll completes once per wake-up
 // and stays armed, its removal ends it with ECANCELED, an fsync completes with its result,
-// and completions that overflow the ring are not lost.
+// completions that overflow the ring are not lost, and a hard-linked request follows the one
+// before it whatever that one's result.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -68,5 +69,37 @@ test('io_uring: more completions than the ring holds are all delivered, in order
   } finally {
     r.close();
     libc.close(efd);
+  }
+});
+
+test('io_uring: a request hard-linked after a poll or an fsync runs once that one has ended, even when it failed', () => {
+  const r = new IoUring(8);
+  const efd = libc.eventfd();
+  const [rd, wr] = libc.pipe();
+  const byte = libc.mmap(libc.pageSize(), libc.PROT_READ | libc.PROT_WRITE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS);
+  const pipeBytes = () => { const b = new Uint8Array(64); try { return libc.read(rd, b); } catch { return 0; } };
+  try {
+    r.reserve(2);
+    r.pollAdd(efd, 1n, false, true);
+    r.write(wr, byte, 1, 2n);
+    r.submit();
+    assert.deepEqual(reapAll(r), [], 'the write waits for the poll');
+    assert.equal(pipeBytes(), 0);
+    libc.write(efd, one);
+    r.submit(0);
+    assert.deepEqual(reapAll(r).map((c) => [c.userData, c.res]).sort(), [[1n, 1], [2n, 1]]);
+    assert.equal(pipeBytes(), 1);
+    r.reserve(2);
+    r.fsync(-1, 3n, false, true); // fails (EBADF): a hard link still runs what follows
+    r.write(wr, byte, 1, 4n);
+    r.submit(2);
+    assert.deepEqual(reapAll(r).map((c) => [c.userData, c.res]).sort(), [[3n, -libc.ERRNO.EBADF], [4n, 1]]);
+    assert.equal(pipeBytes(), 1);
+  } finally {
+    r.close();
+    libc.close(efd);
+    libc.close(rd);
+    libc.close(wr);
+    libc.munmap(byte, libc.pageSize());
   }
 });
