@@ -122,7 +122,8 @@ export class Vcpus {
     // The kick and work signals stay blocked on this thread except inside KVM_RUN
     // (KVM_SET_SIGNAL_MASK), so one that lands while JavaScript runs (monitor input, the
     // slice timer, a device completion) is not lost in a handler: it stays pending and makes
-    // the next KVM_RUN return at once. Each slice then takes the pending ones (drainSignal).
+    // the next KVM_RUN return at once. Each slice then takes one (takeSignal), and every
+    // pending kick when that one is a kick.
     libc.blockSignal(sig);
     libc.blockSignal(workSig);
     const inGuest = libc.threadSignalMask();

@@ -178,9 +178,9 @@ export function kickSignal(): number { return (c.sigrtmin() as number) + 5; }
 export function workSignal(): number { return (c.sigrtmin() as number) + 6; }
 
 const SIG_BLOCK = 0, SIG_UNBLOCK = 1;
-function sigset(sig: number): Uint8Array {
+function sigset(...sigs: number[]): Uint8Array {
   const set = new Uint8Array(128);
-  set[(sig - 1) >> 3] |= 1 << ((sig - 1) & 7);
+  for (const sig of sigs) set[(sig - 1) >> 3] |= 1 << ((sig - 1) & 7);
   return set;
 }
 /**
@@ -289,16 +289,11 @@ export function drainSignal(sig: number): number {
  * Take one pending instance of either of two blocked signals, without waiting: the signal
  * taken, or 0 if neither was pending. One system call; what stays pending is taken later.
  */
-const pairSets = new Map<string, Uint8Array>();
+// Called after every slice of vCPU 0, always with the same pair: the set is kept, not rebuilt.
+let pair = { a: 0, b: 0, set: sigset() };
 export function takeSignal(a: number, b: number): number {
-  const key = `${a},${b}`;
-  let set = pairSets.get(key);
-  if (!set) {
-    set = sigset(a);
-    set[(b - 1) >> 3] |= 1 << ((b - 1) & 7);
-    pairSets.set(key, set);
-  }
-  const s = c.sigtimedwait(set, null, ZERO_TIMESPEC) as number;
+  if (pair.a !== a || pair.b !== b) pair = { a, b, set: sigset(a, b) };
+  const s = c.sigtimedwait(pair.set, null, ZERO_TIMESPEC) as number;
   return s > 0 ? s : 0;
 }
 export function pthreadKill(thread: bigint, sig: number): void {
