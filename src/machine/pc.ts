@@ -285,6 +285,7 @@ export class PcMachine {
       vm: this.vm, pci: this.pci, mmio: this.mmio, memory: this.memory,
       mapMemory: (gpa, len, host, ro) => this.vm.mapMemory(BigInt(gpa), BigInt(len), host, ro ? MEM_READONLY : 0),
       onFatal: (message) => this.end({ kind: 'error', message }),
+      oneVcpu: this.cfg.cpus === 1,
     }));
   }
 

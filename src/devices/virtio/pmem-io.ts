@@ -36,11 +36,21 @@ export interface PmemDeviceEvents {
 }
 
 export interface PmemIoDevice {
+  /**
+   * The guest wrote the queue's notify register and the access came to pmemvm (no
+   * ioeventfd took it): serve the queue. Call it from the main thread.
+   */
+  notify(): void;
   /** End the device's service after the flush in hand; resolves with its flush count once device I/O let go of it. */
   remove(): Promise<number>;
 }
 
 export interface PmemIo {
+  /**
+   * Device I/O runs on the main thread, which also runs vCPU 0: a notify from vCPU 0
+   * is served best straight from its exit (notify()), with no ioeventfd between.
+   */
+  readonly onMainThread: boolean;
   add(device: PmemDeviceData, events: PmemDeviceEvents): PmemIoDevice;
   /** Get ready for devices that a monitor may hot-add, so that one costs no start-up then. */
   prestart(): void;

@@ -49,6 +49,7 @@ interface Device {
 }
 
 export class PmemIoReactor implements PmemIo {
+  readonly onMainThread = true;
   private readonly ring: IoUring;
   private readonly wakeFd: number;
   private readonly watch: EventfdWatch;
@@ -124,7 +125,11 @@ export class PmemIoReactor implements PmemIo {
     this.ring.submit();
     dev.server.service(); // a notify that came before the poll was armed
     let removing: Promise<number> | null = null;
-    return { remove: () => removing ??= new Promise<number>((res) => this.remove(dev, res)) };
+    return {
+      // Straight from vCPU 0's exit: no poll completion, no signal, no counter to read.
+      notify: () => { if (!dev.removing && this.devices.get(id) === dev) dev.server.service(); },
+      remove: () => removing ??= new Promise<number>((res) => this.remove(dev, res)),
+    };
   }
 
   /** Nothing to start ahead of hotplug: a device costs a poll in the ring. */

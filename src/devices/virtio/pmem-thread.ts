@@ -9,6 +9,7 @@
  * dist/ and in the bundle.
  */
 import { Worker } from 'node:worker_threads';
+import * as libc from '../../sys/libc.js';
 import type { PmemDeviceData, PmemDeviceEvents, PmemIo, PmemIoDevice } from './pmem-io.js';
 
 /** Messages to the I/O thread. */
@@ -20,7 +21,11 @@ export type PmemIoEvent =
 
 interface Entry { events: PmemDeviceEvents; removed?: (flushes: number) => void }
 
+/** An eventfd increment of 1. */
+const ONE = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
+
 export class PmemIoThread implements PmemIo {
+  readonly onMainThread = false;
   private worker: Worker | null = null;
   private readonly devices = new Map<number, Entry>();
   private nextId = 1;
@@ -34,6 +39,8 @@ export class PmemIoThread implements PmemIo {
     worker.postMessage({ type: 'add', id, device } satisfies PmemIoRequest);
     let removing: Promise<number> | null = null;
     return {
+      // The thread sleeps on the notify eventfd: a notify that exits to pmemvm is passed on there.
+      notify: () => { libc.write(device.notifyFd, ONE); },
       remove: () => removing ??= new Promise<number>((res) => {
         if (!this.devices.has(id) || this.worker !== worker) { res(0); return; } // the thread is gone, and the device with it
         entry.removed = res;
