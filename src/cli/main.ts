@@ -17,6 +17,7 @@ import type { ChardevInfo } from '../monitor/machine-control.js';
 import { connectedFilename, disconnectedFilename, exposedMonitorWarning, resolveChardevs, resolveMonitors, serialChardev } from './monitors.js';
 import { MemoryDevices, type MemoryDevicesConfig } from '../machine/memory-devices.js';
 import { checkDeviceIoChoice, pmemIo } from '../devices/virtio/pmem-io.js';
+import { Vcpus } from '../kvm/vcpus.js';
 import type { VirtioPmemPlacement } from '../machine/virtio-pmem.js';
 import { parseMemoryBackend } from './backends.js';
 import { autoNuma } from '../machine/numa.js';
@@ -53,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     throw new UserError(`${problem}, so a guest would crawl; ${TEST_HOST_HINT} (or set PMEMVM_ALLOW_SLOW_KVM=1 to try anyway)`);
   }
   checkDeviceIoChoice();
+  Vcpus.sliceMs(); // a bad PMEMVM_SLICE_MS is refused before any backend is opened
   // Backends are opened (and every file check made) before anything else happens.
   const devices = MemoryDevices.open(memoryDevicesConfig(o));
   try {

@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as libc from '../sys/libc.js';
+import { UserError } from '../errors.js';
 import { CpuidEntry, EXIT, KVM, RUN, Regs, Sregs, decodeRegs, encodeCpuid, encodeDefaultFpu, encodeMsrs, encodeRegs } from '../sys/kvm-abi.js';
 import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
 import { CpuModel, vcpuCpuid } from './cpuid.js';
@@ -109,9 +110,18 @@ export class Vcpus {
    * runs (console input, device threads' messages). Output lines do not wait for
    * it (see requestYield), signals such as SIGTERM interrupt KVM_RUN themselves, and
    * worker vCPUs kick for their requests. Each of these wake-ups costs about
-   * 0.8 ms in the test host, where a boot lasts about 10 s.
+   * 0.8 ms in the test host, where a boot lasts about 10 s. PMEMVM_SLICE_MS sets
+   * another length (tests: with a slice of minutes, what answers did not wait for one).
    */
   static readonly SLICE_MS = 50;
+  /** The slice length in ms: PMEMVM_SLICE_MS (1 to 3600000) or SLICE_MS; a UserError for anything else. */
+  static sliceMs(): number {
+    const v = process.env.PMEMVM_SLICE_MS;
+    if (v === undefined) return Vcpus.SLICE_MS;
+    const ms = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!(ms >= 1 && ms <= 3_600_000)) throw new UserError(`PMEMVM_SLICE_MS=${v}: give vCPU 0's time slice in milliseconds, 1 to 3600000 (default ${Vcpus.SLICE_MS})`);
+    return ms;
+  }
   private yieldWanted = false;
 
   /** Let the event loop run as soon as the current exit is handled (e.g. console output is waiting). */
@@ -142,7 +152,7 @@ export class Vcpus {
       (e) => this.event(e),
       () => this.yieldWanted,
     );
-    const timer = libc.threadTimer(sig, Vcpus.SLICE_MS);
+    const timer = libc.threadTimer(sig, Vcpus.sliceMs());
     let done!: () => void;
     this.exited.push(new Promise<void>((res) => { done = res; }));
     const slice = () => {

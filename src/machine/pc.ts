@@ -12,8 +12,8 @@ import { Vcpus, VcpuStopReason } from '../kvm/vcpus.js';
 import type { CpuModel } from '../kvm/cpuid.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { mapBackend } from '../memory/backend-map.js';
-import { parseKernel } from '../boot/kernel-image.js';
-import { openImageFile } from '../boot/image-file.js';
+import { parseKernel, type KernelImage } from '../boot/kernel-image.js';
+import { openImageFile, type ImageFile } from '../boot/image-file.js';
 import { loadLinux } from '../boot/load-linux.js';
 import { RESET_VECTOR, resetVectorStub } from '../boot/reset-vector.js';
 import { ACPI_BASE, ACPI_SIZE, FOUR_GIB, e820Map, flushHintAddress, splitRam } from '../boot/layout.js';
@@ -103,6 +103,17 @@ export class PcMachine {
   constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
     debug('building the machine');
     this.ended = new Promise((res) => { this.finish = res; });
+    // The kernel and initrd first: a file that is not one is refused before any device is
+    // attached (an attached virtio-pmem device would keep the process waiting for its service).
+    const kernelFile = openImageFile(cfg.kernel, '-kernel');
+    let initrd: ImageFile | null = null, kernel: KernelImage;
+    try {
+      kernel = parseKernel(kernelFile);
+      initrd = cfg.initrd ? openImageFile(cfg.initrd, '-initrd') : null;
+    } catch (e) {
+      kernelFile.close();
+      throw e;
+    }
 
     this.vm = new Vm(kvm);
     // Measured in the test host: with polling, an idle guest's QMP round trip took 1.6x QEMU's; without, 1.05x.
@@ -211,13 +222,14 @@ export class PcMachine {
     this.memory.write(ACPI_BASE, acpi.image);
     this.memory.write(RESET_VECTOR, resetVectorStub(ACPI_POWER.resetPort, ACPI_POWER.resetValue));
     debug('ACPI tables built');
-    const kernelFile = openImageFile(cfg.kernel, '-kernel');
-    let initrd = null, regs;
+    let regs;
     try {
-      initrd = cfg.initrd ? openImageFile(cfg.initrd, '-initrd') : null;
       regs = loadLinux(this.memory, {
-        kernel: parseKernel(kernelFile), initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
+        kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
       });
+    } catch (e) {
+      this.abandon(); // e.g. a kernel too big for -m: no machine, so nothing else will end it
+      throw e;
     } finally {
       kernelFile.close();
       initrd?.close();
@@ -377,6 +389,12 @@ export class PcMachine {
       if (h) this.cfg.onUnplugged?.(h.placement);
     }
     return e;
+  }
+
+  /** A machine that failed to build: end its devices' service, then release what it holds. */
+  private abandon(): void {
+    this.rtc.close();
+    void Promise.all(this.deviceThreads.map((d) => d.stop())).finally(() => this.destroy());
   }
 
   /** Release the VM and its RAM. Guest memory views are dead after this. */
