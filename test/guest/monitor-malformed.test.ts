@@ -122,7 +122,12 @@ async function run(vm: RunningVmm, vmm: 'pmemvm' | 'qemu', checkTicking: (step: 
 
   const next = async (step: string) => {
     const n = raw(path);
-    const g = normGreeting(await n.line('"QMP"'));
+    // QEMU 7.2 can hand replies that an earlier client left unread to the next client, ahead
+    // of its greeting (seen after step 3). pmemvm must not; QEMU's leftovers are not compared.
+    const first = await n.line('"QMP"');
+    const at = first.lastIndexOf('{"QMP"');
+    if (vmm === 'pmemvm') assert.equal(at, 0, `next client after ${step}: bytes for an earlier client came first: ${JSON.stringify(first.slice(0, 300))}`);
+    const g = normGreeting(first.slice(Math.max(at, 0)));
     n.send('{"execute":"qmp_capabilities"}\n{"execute":"query-status","id":"s"}\n{"execute":"query-name","id":"n"}\n');
     t[`next client after ${step}`] = g + await n.line('"n"');
     n.sock.destroy();
