@@ -183,13 +183,18 @@ async function exchange(vmm: 'pmemvm' | 'qemu'): Promise<Transcript> {
     const running = await call(vm, 'human-monitor-command', { 'command-line': 'info registers 1' });
     replies.set('hmp info registers 1/running: lines', 'return' in running ? { return: registersShape(running.return as string) } : running);
     // A vCPU caught halted shows the RIP of the kernel's idle HLT: the same kernel, so the same
-    // address under both VMMs. The ticker's guest is idle nearly all the time: ask until one is.
-    let rips: string[] = [];
-    for (let i = 0; i < 50 && !rips.length; i++) {
+    // address under both VMMs. The ticker's guest is idle nearly all the time: ask until one is,
+    // five times, and keep the RIP seen most. (A vCPU is now and then caught in another HLT,
+    // such as a paravirtual spinlock's wait with interrupts off: seen once in CI, on pmemvm.)
+    const seen = new Map<string, number>();
+    for (let i = 0, caught = 0; i < 100 && caught < 5; i++) {
       const r = await call(vm, 'human-monitor-command', { 'command-line': 'info registers -a' });
-      if ('return' in r) rips = haltedRips(r.return as string);
+      const rips = 'return' in r ? haltedRips(r.return as string) : [];
+      if (rips.length) caught++;
+      for (const rip of rips) seen.set(rip, (seen.get(rip) ?? 0) + 1);
     }
-    replies.set('hmp info registers -a/running: RIP of halted vCPUs', { return: rips });
+    const idle = [...seen].sort((a, b) => b[1] - a[1])[0]?.[0];
+    replies.set('hmp info registers -a/running: RIP of halted vCPUs', { return: idle === undefined ? [] : [idle] });
     await put('unknown command', 'no-such-command');
     await put('missing argument', 'object-del');
     await put('unexpected argument', 'query-status', { x: 1 });
