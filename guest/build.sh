@@ -8,8 +8,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/common.sh"
 COMP=${INITRD_COMP:-gzip}
 
-# button: the ACPI power button (PNP0C0C) the GED notifies; evdev: /dev/input/event* to read it.
-MODULES="nfit libnvdimm nd_pmem nd_btt dax device_dax dax_pmem virtio_pci virtio_pmem ext4 button evdev"
+# button: the ACPI power button (PNP0C0C) the GED notifies; evdev: /dev/input/event* to read it;
+# cpuid: /dev/cpu/N/cpuid, for tests that compare the CPU a guest sees with QEMU's (not loaded by init).
+MODULES="nfit libnvdimm nd_pmem nd_btt dax device_dax dax_pmem virtio_pci virtio_pmem ext4 button evdev cpuid"
 PKG=$(kernel_pkg); VER=${PKG#linux-image-}
 OUT=$CACHE/guest-$VER-$(recipe_hash "$COMP $MODULES" "$HERE/build.sh" "$HERE/common.sh" "$HERE/init")
 

@@ -19,7 +19,7 @@ export interface Batch {
 const GUEST_SECONDS: Record<string, number> = {
   'hotplug': 370, 'virtio-pmem': 200, 'labels': 190, 'nvdimm': 175, 'monitor': 170, 'dax-backends': 165,
   'flush-hint': 150, 'boot': 150, 'console': 100, 'pci-hotplug': 65, 'guest': 55, 'monitor-malformed': 50,
-  'monitor-qemu': 50, 'foreign-kernel': 30,
+  'monitor-qemu': 50, 'cpuid': 40, 'foreign-kernel': 30,
 };
 const QUICK_SECONDS = 240;
 

@@ -13,6 +13,7 @@ export type CpuModel = 'default' | 'host';
 export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number, model: CpuModel = 'default'): CpuidEntry[] {
   // qemu64 has neither XSAVE (leaf 0xD) nor SVM (leaf 0x8000000A).
   const base = model === 'host' ? supported : supported.filter((e) => e.function !== 0xd && e.function !== 0x8000000a);
+  const intel = isIntel(supported);
   return base.map((src) => {
     const e = { ...src };
     if (model === 'default') qemu64(e);
@@ -40,9 +41,26 @@ export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number,
       case 6:
         e.ecx &= ~(1 << 3); // no energy-perf bias MSR
         break;
+      case 0x80000001:
+        // CmpLegacy on a multi-core package, as QEMU (which leaves it off for Intel, whose
+        // Linux code would then discard the thread information).
+        if (cpus > 1 && !intel) e.ecx = (e.ecx | (1 << 1)) >>> 0;
+        break;
+      case 0x80000008:
+        // ECX: threads in the package - 1 (NC) and the APIC id bits that number them, as
+        // QEMU reports for every vendor; 0 for one vCPU. EDX: nothing.
+        e.ecx = cpus > 1 ? ((Math.ceil(Math.log2(cpus)) << 12) | (cpus - 1)) >>> 0 : 0;
+        e.edx = 0;
+        break;
     }
     return e;
   });
+}
+
+/** GenuineIntel in leaf 0 ("Genu" "ineI" "ntel" in EBX, EDX, ECX). */
+function isIntel(supported: CpuidEntry[]): boolean {
+  const l0 = supported.find((e) => e.function === 0);
+  return l0 !== undefined && l0.ebx === 0x756e6547 && l0.edx === 0x49656e69 && l0.ecx === 0x6c65746e;
 }
 
 const bits = (...n: number[]) => n.reduce((m, b) => (m | (1 << b)) >>> 0, 0);
@@ -55,6 +73,12 @@ const bits = (...n: number[]) => n.reduce((m, b) => (m | (1 << b)) >>> 0, 0);
  *  - leaf 7: nothing (no erms, smep, clwb...); leaf 0xD: none (no XSAVE, so no AVX or PKU state)
  *  - 0x80000001: syscall nx lm (EDX, with AMD's aliases of leaf 1), lahf_lm 3dnowprefetch (ECX)
  *  - leaf 6: no ARAT; leaf 0x8000000A (SVM features): none
+ *  - 0x40000001 (KVM's paravirtual features): QEMU's defaults with -accel kvm, kvmclock (both
+ *    MSR sets), nopiodelay, asyncpf, steal-time, pv-eoi and the clocksource-stable bit; none
+ *    of pv-unhalt (paravirtual spinlocks), pv-tlb-flush, pv-ipi, poll-control,
+ *    pv-sched-yield or asyncpf-int, which only `-cpu host` gets; no hints (EDX)
+ *  - 0x80000008: 48-bit virtual addresses, since there is no LA57, and QEMU's 40 physical
+ *    address bits (fewer if the host has fewer); no EBX features
  * Besides equal views, this keeps guests off paths that QEMU TCG's nested SVM
  * emulates badly or slowly: XSAVE (a guest XSETBV never reaches KVM there)
  * and `rep movsb` copies (ERMS), which TCG runs a byte at a time.
@@ -64,6 +88,7 @@ const QEMU64 = {
   leaf1Ecx: bits(0, 13, 21, 31),
   ext1Edx: bits(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 20, 23, 24, 29),
   ext1Ecx: bits(0, 8),
+  kvmFeatures: bits(0, 1, 3, 4, 5, 6, 24),
 };
 
 function qemu64(e: CpuidEntry): void {
@@ -83,6 +108,14 @@ function qemu64(e: CpuidEntry): void {
       break;
     case 6:
       e.eax = 0; // no ARAT, turbo or HWP
+      break;
+    case 0x40000001:
+      e.eax &= QEMU64.kvmFeatures;
+      e.edx = 0;
+      break;
+    case 0x80000008:
+      e.eax = (48 << 8) | Math.min(e.eax & 0xff, 40);
+      e.ebx = 0; // no IBPB, WBNOINVD...
       break;
   }
 }

@@ -85,6 +85,8 @@ test('CPUID: APIC ids and topology per vCPU; the default model is qemu64 feature
     { function: 0xd, index: 0, flags: 1, eax: 0x207, ebx: 0x240, ecx: 0xa88, edx: 0 },
     { function: 0xb, index: 0, flags: 1, eax: 0, ebx: 0, ecx: 0, edx: 0 },
     { function: 0x80000001, index: 0, flags: 0, eax: 0, ebx: 0, ecx: all, edx: all },
+    { function: 0x40000001, index: 0, flags: 0, eax: all, ebx: 0, ecx: 0, edx: all },
+    { function: 0x80000008, index: 0, flags: 0, eax: 0x3930, ebx: all, ecx: all, edx: all },
   ];
   const def = vcpuCpuid(supported, 1, 2);
   const leaf = (es: typeof def, f: number) => es.find((e) => e.function === f)!;
@@ -94,15 +96,27 @@ test('CPUID: APIC ids and topology per vCPU; the default model is qemu64 feature
   assert.equal(leaf(def, 1).edx >>> 0, (0x078bfbfd | (1 << 28)) >>> 0, 'fpu de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 (+HTT)');
   assert.equal(leaf(def, 1).ecx >>> 0, (1 | (1 << 13) | (1 << 21) | (1 << 31)) >>> 0, 'pni cx16 x2apic hypervisor');
   assert.deepEqual([leaf(def, 7).eax, leaf(def, 7).ebx, leaf(def, 7).ecx, leaf(def, 7).edx], [0, 0, 0, 0], 'no leaf-7 features (erms, smep, clwb...)');
-  assert.equal(leaf(def, 0x80000001).ecx, (1 | (1 << 8)) >>> 0, 'lahf_lm 3dnowprefetch');
+  assert.equal(leaf(def, 0x80000001).ecx, (1 | (1 << 1) | (1 << 8)) >>> 0, 'lahf_lm cmp_legacy 3dnowprefetch');
   assert.equal(leaf(def, 0x80000001).edx & ((1 << 11) | (1 << 20) | (1 << 29)), (1 << 11) | (1 << 20) | (1 << 29), 'syscall nx lm');
   assert.equal(leaf(def, 0x80000001).edx & ((1 << 26) | (1 << 27)), 0, 'no pdpe1gb, rdtscp');
   assert.equal(def.some((e) => e.function === 0xd), false, 'no XSAVE leaf');
   assert.equal(leaf(def, 0xb).edx, 1, 'x2APIC id');
+  // QEMU 7.2's KVM defaults: kvmclock (0, 3), nopiodelay, asyncpf, steal-time, pv-eoi, clocksource-stable (24); no hints.
+  assert.equal(leaf(def, 0x40000001).eax, 0x0100007b, 'no pv-unhalt, pv-tlb-flush, pv-ipi, poll-control, pv-sched-yield, asyncpf-int');
+  assert.equal(leaf(def, 0x40000001).edx, 0, 'no hints');
+  assert.deepEqual([leaf(def, 0x80000008).eax, leaf(def, 0x80000008).ebx, leaf(def, 0x80000008).ecx, leaf(def, 0x80000008).edx],
+    [0x3028, 0, 0x1001, 0], '48-bit virtual, 40-bit physical; 2 threads in the package, 1 APIC id bit for them');
+  assert.equal(leaf(vcpuCpuid(supported, 0, 3), 0x80000008).ecx, 0x2002, '3 threads: 2 APIC id bits');
+  assert.equal(leaf(vcpuCpuid(supported, 0, 1), 0x80000008).ecx, 0, 'one vCPU');
+  assert.equal(leaf(vcpuCpuid(supported, 0, 1), 0x80000001).ecx & (1 << 1), 0, 'no CmpLegacy for one vCPU');
+  const intel = [{ function: 0, index: 0, flags: 0, eax: 0xd, ebx: 0x756e6547, ecx: 0x6c65746e, edx: 0x49656e69 }, ...supported];
+  assert.equal(leaf(vcpuCpuid(intel, 0, 2), 0x80000001).ecx & (1 << 1), 0, 'no CmpLegacy on Intel');
   const host = vcpuCpuid(supported, 0, 1, 'host');
   assert.equal(leaf(host, 1).ecx & (1 << 28), 1 << 28);
   assert.equal(leaf(host, 7).ebx, all);
   assert.equal(leaf(host, 0xd).ebx, 0xa88);
+  assert.equal(leaf(host, 0x40000001).eax, all, '-cpu host: every paravirtual feature KVM has');
+  assert.equal(leaf(host, 0x80000008).eax, 0x3930, '-cpu host: the host\'s address sizes');
 });
 
 /** A minimal x86-64 ELF: a header, two PT_LOAD program headers and their bytes. */
