@@ -101,7 +101,9 @@ export const MADT_PCAT_COMPAT = 1;
 export const MADT_ENTRY = { LOCAL_APIC: 0, IO_APIC: 1, INTERRUPT_OVERRIDE: 2, LOCAL_APIC_NMI: 4 } as const;
 
 export interface MadtOptions {
-  cpus: number; // APIC ids and processor UIDs 0..cpus-1
+  cpus: number; // processor UIDs 0..cpus-1
+  /** APIC id of each processor; 0..cpus-1 if left out. */
+  apicIds?: readonly number[];
   ioapicId: number;
 }
 
@@ -110,8 +112,10 @@ export function buildMadt(o: MadtOptions): Uint8Array {
   if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 255) throw new RangeError(`MADT: ${o.cpus} CPUs`);
   if (!Number.isInteger(o.ioapicId) || o.ioapicId < 0 || o.ioapicId > 255) throw new RangeError('MADT: ioapicId');
   const entries: Uint8Array[] = [];
-  for (let id = 0; id < o.cpus; id++) {
-    entries.push(new ByteWriter(8).u8(MADT_ENTRY.LOCAL_APIC).u8(8).u8(id).u8(id).u32(1 /* enabled */).done());
+  const apicIds = o.apicIds ?? Array.from({ length: o.cpus }, (_, i) => i);
+  if (apicIds.length !== o.cpus || apicIds.some((id) => !Number.isInteger(id) || id < 0 || id > 254)) throw new RangeError(`MADT: APIC ids ${apicIds.join(',')}`);
+  for (let uid = 0; uid < o.cpus; uid++) {
+    entries.push(new ByteWriter(8).u8(MADT_ENTRY.LOCAL_APIC).u8(8).u8(uid).u8(apicIds[uid]!).u32(1 /* enabled */).done());
   }
   entries.push(new ByteWriter(12).u8(MADT_ENTRY.IO_APIC).u8(12).u8(o.ioapicId).u8(0).u32(IOAPIC_BASE).u32(0).done());
   // The PIT is wired to IOAPIC pin 2 on PC-compatible boards; flags 0 = bus conforming (ISA: edge, high).

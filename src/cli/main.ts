@@ -68,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
       machine: {
         ramSize,
         cpus: o.smp.cpus,
+        topology: { cores: o.smp.cores, threads: o.smp.threads },
         kernel: o.kernel,
         initrd: o.initrd,
         cmdline: o.append ?? '',

@@ -8,6 +8,7 @@ import { UserError } from '../errors.js';
 import { parseUint } from './qemuopts.js';
 import { rejectUnknown } from './props.js';
 import type { SmpOptions } from './vm-options.js';
+import { apicIdOf } from '../kvm/cpu-topology.js';
 
 /** pc's max_cpus (QEMU: "The max CPUs supported by machine 'pc-i440fx-7.2' is 255"). */
 export const MAX_CPUS = 255;
@@ -66,6 +67,12 @@ export function resolveSmp(input: SmpInput): SmpOptions {
   // QEMU: "Invalid SMP CPUs 300. The max CPUs supported by machine 'pc-i440fx-7.2' is 255"
   if (maxcpus > MAX_CPUS) {
     throw new UserError(`${ctx}: ${topo} = ${maxcpus} vCPUs, more than the ${MAX_CPUS} the pc machine supports`);
+  }
+  // APIC ids number threads, cores and sockets in power-of-two fields (as QEMU), so a topology
+  // can need ids past the 8-bit xAPIC range that pmemvm's MADT has.
+  const lastApicId = apicIdOf({ cores, threads }, maxcpus - 1);
+  if (lastApicId > 254) {
+    throw new UserError(`${ctx}: ${topo} needs APIC ids up to ${lastApicId} (each level is numbered in a power-of-two field), and pmemvm has at most 254; use fewer sockets, or cores and threads in powers of two`);
   }
   return { cpus, maxcpus, sockets, cores, threads };
 }

@@ -3,6 +3,7 @@
  * hypervisor bits a VMM must fill in (KVM leaves them as the host's).
  */
 import { CpuidEntry } from '../sys/kvm-abi.js';
+import { apicIdOf, coreShift, packageShift, threadsPerPackage, type CpuTopology } from './cpu-topology.js';
 
 /**
  * `host` passes through everything KVM supports (-cpu host / max). The
@@ -10,27 +11,29 @@ import { CpuidEntry } from '../sys/kvm-abi.js';
  */
 export type CpuModel = 'default' | 'host';
 
-export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number, model: CpuModel = 'default'): CpuidEntry[] {
-  // qemu64 has neither XSAVE (leaf 0xD) nor SVM (leaf 0x8000000A).
-  const base = model === 'host' ? supported : supported.filter((e) => e.function !== 0xd && e.function !== 0x8000000a);
+export function vcpuCpuid(supported: CpuidEntry[], index: number, topo: CpuTopology, model: CpuModel = 'default'): CpuidEntry[] {
+  // qemu64 has neither XSAVE (leaf 0xD) nor SVM (leaf 0x8000000A), nor leaves past its levels.
+  const base = model === 'host' ? supported : supported.filter((e) => e.function !== 0xd && e.function !== 0x8000000a && inQemu64Levels(e.function));
   const intel = isIntel(supported);
-  return base.map((src) => {
+  const apicId = apicIdOf(topo, index);
+  const perPkg = threadsPerPackage(topo);
+  const out = base.filter((e) => e.function !== 0xb).map((src) => {
     const e = { ...src };
     if (model === 'default') qemu64(e);
     switch (e.function) {
       case 1:
-        // EBX: initial APIC id [31:24], logical processors per package [23:16], CLFLUSH size 8*8.
-        e.ebx = ((apicId << 24) | ((cpus & 0xff) << 16) | (8 << 8)) >>> 0;
+        // EBX: initial APIC id [31:24], logical processors per package [23:16] (with HTT, when
+        // more than one, as QEMU), CLFLUSH size 8*8.
+        e.ebx = ((apicId << 24) | (perPkg > 1 ? (perPkg & 0xff) << 16 : 0) | (8 << 8)) >>> 0;
         e.ecx = (e.ecx | (1 << 31)) >>> 0; // we are a hypervisor guest
-        if (cpus > 1) e.edx = (e.edx | (1 << 28)) >>> 0; // HTT: EBX[23:16] is valid
+        if (perPkg > 1) e.edx = (e.edx | (1 << 28)) >>> 0; // HTT: EBX[23:16] is valid
         break;
-      case 0xb:
       case 0x1f:
         e.edx = apicId; // x2APIC id of this vCPU
         break;
       case 4:
-        // EAX[31:26]: cores per package - 1; one core per vCPU, one thread per core.
-        e.eax = ((e.eax & 0x3ff) | ((cpus - 1) << 26)) >>> 0;
+        // EAX[31:26]: cores per package - 1.
+        e.eax = ((e.eax & 0x3ff) | ((topo.cores - 1) << 26)) >>> 0;
         e.eax &= ~(0xfff << 14); // threads sharing this cache - 1 = 0
         break;
       case 0xd:
@@ -44,18 +47,33 @@ export function vcpuCpuid(supported: CpuidEntry[], apicId: number, cpus: number,
       case 0x80000001:
         // CmpLegacy on a multi-core package, as QEMU (which leaves it off for Intel, whose
         // Linux code would then discard the thread information).
-        if (cpus > 1 && !intel) e.ecx = (e.ecx | (1 << 1)) >>> 0;
+        if (perPkg > 1 && !intel) e.ecx = (e.ecx | (1 << 1)) >>> 0;
         break;
       case 0x80000008:
-        // ECX: threads in the package - 1 (NC) and the APIC id bits that number them, as
-        // QEMU reports for every vendor; 0 for one vCPU. EDX: nothing.
-        e.ecx = cpus > 1 ? ((Math.ceil(Math.log2(cpus)) << 12) | (cpus - 1)) >>> 0 : 0;
+        // ECX: logical processors in the package - 1 (NC) and the APIC id bits below the
+        // package id, as QEMU reports for every vendor; 0 for one. EDX: nothing.
+        e.ecx = perPkg > 1 ? ((packageShift(topo) << 12) | (perPkg - 1)) >>> 0 : 0;
         e.edx = 0;
         break;
     }
     return e;
   });
+  // Leaf 0xB (x2APIC topology) from -smp, as QEMU builds it, not the host's: the SMT level,
+  // the core level, then an invalid level that ends the list.
+  if ((out.find((e) => e.function === 0)?.eax ?? 0) >= 0xb) {
+    const level = (i: number, shift: number, count: number, type: number): CpuidEntry =>
+      ({ function: 0xb, index: i, flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX, eax: shift, ebx: count, ecx: ((type << 8) | i) >>> 0, edx: apicId });
+    out.push(level(0, coreShift(topo), topo.threads, 1), level(1, packageShift(topo), perPkg, 2), level(2, 0, 0, 0));
+  }
+  return out;
 }
+
+/** KVM: this leaf's value depends on ECX (the subleaf). */
+const KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1;
+
+/** qemu64's levels: basic leaves up to 0xD, extended up to 0x8000000A (QEMU's level and xlevel). */
+const QEMU64_LEVEL = 0xd, QEMU64_XLEVEL = 0x8000000a;
+const inQemu64Levels = (fn: number) => fn <= QEMU64_LEVEL || (fn >= 0x40000000 && fn < 0x80000000) || (fn >= 0x80000000 && fn <= QEMU64_XLEVEL);
 
 /** GenuineIntel in leaf 0 ("Genu" "ineI" "ntel" in EBX, EDX, ECX). */
 function isIntel(supported: CpuidEntry[]): boolean {
@@ -73,6 +91,7 @@ const bits = (...n: number[]) => n.reduce((m, b) => (m | (1 << b)) >>> 0, 0);
  *  - leaf 7: nothing (no erms, smep, clwb...); leaf 0xD: none (no XSAVE, so no AVX or PKU state)
  *  - 0x80000001: syscall nx lm (EDX, with AMD's aliases of leaf 1), lahf_lm 3dnowprefetch (ECX)
  *  - leaf 6: no ARAT; leaf 0x8000000A (SVM features): none
+ *  - levels: basic leaves up to 0xD, extended up to 0x8000000A (all zero: no SVM)
  *  - 0x40000001 (KVM's paravirtual features): QEMU's defaults with -accel kvm, kvmclock (both
  *    MSR sets), nopiodelay, asyncpf, steal-time, pv-eoi and the clocksource-stable bit; none
  *    of pv-unhalt (paravirtual spinlocks), pv-tlb-flush, pv-ipi, poll-control,
@@ -93,6 +112,12 @@ const QEMU64 = {
 
 function qemu64(e: CpuidEntry): void {
   switch (e.function) {
+    case 0:
+      e.eax = Math.min(e.eax, QEMU64_LEVEL);
+      break;
+    case 0x80000000:
+      e.eax = Math.min(e.eax, QEMU64_XLEVEL);
+      break;
     case 1:
       e.edx &= QEMU64.leaf1Edx;
       e.ecx &= QEMU64.leaf1Ecx;

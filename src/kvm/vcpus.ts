@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import { CpuidEntry, EXIT, KVM, RUN, Regs, Sregs, decodeRegs, encodeCpuid, encodeDefaultFpu, encodeMsrs, encodeRegs } from '../sys/kvm-abi.js';
 import { bootMsrs, longModeSregs } from '../boot/cpu-state.js';
 import { CpuModel, vcpuCpuid } from './cpuid.js';
+import { apicIdOf, type CpuTopology } from './cpu-topology.js';
 import { Vm } from './vm.js';
 import { VcpuLoop, type LoopResult } from './vcpu-loop.js';
 import { debug, debugOn } from '../debug.js';
@@ -49,7 +50,7 @@ export class Vcpus {
   /** A flush-hint fdatasync failed (the vCPU goes on). */
   onFlushError: (slot: number, errno: number) => void = () => {};
 
-  constructor(private vm: Vm, count: number, supportedCpuid: CpuidEntry[], bootRegs: Partial<Regs>,
+  constructor(private vm: Vm, count: number, topology: CpuTopology, supportedCpuid: CpuidEntry[], bootRegs: Partial<Regs>,
               private bus: ExitHandler, cpuModel: CpuModel = 'default', private ignoredOutPorts: number[] = [0x80],
               pci: PciConfigShared = new PciConfigShared(), private readonly hintSab?: SharedArrayBuffer) {
     this.pci = pci;
@@ -60,9 +61,9 @@ export class Vcpus {
     }
     const runSize = vm.kvm.vcpuMmapSize;
     for (let i = 0; i < count; i++) {
-      const fd = vm.createVcpuFd(i);
+      const fd = vm.createVcpuFd(apicIdOf(topology, i)); // KVM's vCPU id is its initial APIC id
       const runAddr = libc.mmap(runSize, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, 0);
-      libc.ioctlBuf(fd, KVM.SET_CPUID2, encodeCpuid(vcpuCpuid(supportedCpuid, i, count, cpuModel)));
+      libc.ioctlBuf(fd, KVM.SET_CPUID2, encodeCpuid(vcpuCpuid(supportedCpuid, i, topology, cpuModel)));
       libc.ioctlBuf(fd, KVM.SET_MSRS, encodeMsrs(bootMsrs()));
       libc.ioctlBuf(fd, KVM.SET_FPU, encodeDefaultFpu());
       if (i === 0) {
@@ -192,7 +193,11 @@ export class Vcpus {
       done();
     };
     debug('vCPU 0 running on the main thread');
-    setImmediate(slice);
+    // One event-loop turn with its I/O poll before the first KVM_RUN: a kick that came before
+    // the signals were blocked above (a monitor client connecting while the machine was built)
+    // ran a no-op handler and is gone, but its socket is ready, and this poll serves it. An
+    // immediate queued from an immediate runs after the next poll.
+    setImmediate(() => setImmediate(slice));
   }
 
   /** Each vCPU's host thread id (query-cpus-fast), once its thread runs; vCPU 0's is the main thread's. */

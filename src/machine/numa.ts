@@ -23,7 +23,8 @@ export function autoNuma(region: DeviceMemoryRegion): NumaConfig | undefined {
 export interface NumaTablesInput {
   numa?: NumaConfig;
   ramSize: number;
-  cpus: number;
+  /** The MADT's APIC ids. */
+  apicIds: readonly number[];
   /** NVDIMMs in NFIT order. */
   nvdimms: readonly { addr: number; size: number }[];
 }
@@ -33,7 +34,7 @@ export function numaTables(i: NumaTablesInput): Uint8Array[] {
   if (!i.numa) return [];
   const { low, high } = splitRam(i.ramSize);
   return [buildSrat({
-    apicIds: Array.from({ length: i.cpus }, (_, n) => n), // the MADT's APIC ids
+    apicIds: [...i.apicIds],
     ramBelow4g: low,
     ramAbove4g: high,
     nvdimms: i.nvdimms.map((d) => ({ base: d.addr, size: d.size })),

@@ -43,10 +43,13 @@ import { debug, debugOn } from '../debug.js';
 import type { Nvdimm } from './memory-devices.js';
 import { attachVirtioPmem, type VirtioPmemHandle, type VirtioPmemPlacement } from './virtio-pmem.js';
 import { numaTables, type NumaConfig } from './numa.js';
+import { apicIds, type CpuTopology } from '../kvm/cpu-topology.js';
 
 export interface MachineConfig {
   ramSize: number;
   cpus: number;
+  /** -smp's cores and threads per socket (default: one socket of single-thread cores). */
+  topology?: CpuTopology;
   kernel: string;
   initrd?: string;
   cmdline: string;
@@ -215,8 +218,12 @@ export class PcMachine {
     // Firmware tables and the kernel.
     const nv = nvdimmAcpi(cfg.nvdimm);
     const dsdtDevices = [powerButtonDevice(), gedDevice({ events: gedEvents }), pciHostDevice({ ...pciWindows(cfg), hotplugSlots }), ...(nv.dsdtDevices ?? [])];
-    const srat = numaTables({ numa: cfg.numa, ramSize: size, cpus: cfg.cpus, nvdimms: cfg.nvdimm?.dimms ?? [] });
-    const acpi = buildAcpi({ cpus: cfg.cpus, ioapicId: cfg.cpus, dsdtDevices, extraTables: [...srat, ...(nv.extraTables ?? [])] }, ACPI_BASE);
+    const topology = cfg.topology ?? { cores: cfg.cpus, threads: 1 };
+    const cpuApicIds = apicIds(topology, cfg.cpus);
+    const srat = numaTables({ numa: cfg.numa, ramSize: size, apicIds: cpuApicIds, nvdimms: cfg.nvdimm?.dimms ?? [] });
+    // The IOAPIC's id follows the CPUs' (their ids and its share one 8-bit space on the APIC bus).
+    const ioapicId = Math.max(...cpuApicIds) + 1;
+    const acpi = buildAcpi({ cpus: cfg.cpus, apicIds: cpuApicIds, ioapicId, dsdtDevices, extraTables: [...srat, ...(nv.extraTables ?? [])] }, ACPI_BASE);
     const acpiRoom = Math.min(ACPI_SIZE, DSM_PAGE - ACPI_BASE); // the NVDIMM _DSM page follows the tables
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);
@@ -236,7 +243,7 @@ export class PcMachine {
     }
 
     debug('ACPI tables and kernel loaded');
-    this.vcpus = new Vcpus(this.vm, cfg.cpus, kvm.supportedCpuid(), regs, { pio: this.pio, mmio: this.mmio }, cfg.cpuModel, [0x80], pciShared,
+    this.vcpus = new Vcpus(this.vm, cfg.cpus, topology, kvm.supportedCpuid(), regs, { pio: this.pio, mmio: this.mmio }, cfg.cpuModel, [0x80], pciShared,
       cfg.nvdimm?.flushHints?.sab);
     this.vcpus.onStop = (why) => this.end(vcpuExit(why));
     this.vcpus.onFlushError = (slot, errno) => {

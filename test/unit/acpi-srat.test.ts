@@ -22,7 +22,7 @@ interface Machine { ram: number; maxmem?: number; slots?: number; cpus: number; 
 /** The SRAT pmemvm builds for this -m/-smp/nvdimm line, undefined when it builds none. */
 function sratFor(m: Machine): Uint8Array | undefined {
   const region = deviceMemoryRegion(m.ram, m.maxmem ?? m.ram, m.slots ?? 0);
-  const tables = numaTables({ numa: autoNuma(region), ramSize: m.ram, cpus: m.cpus, nvdimms: m.nvdimms ?? [] });
+  const tables = numaTables({ numa: autoNuma(region), ramSize: m.ram, apicIds: Array.from({ length: m.cpus }, (_, i) => i), nvdimms: m.nvdimms ?? [] });
   assert.ok(tables.length <= 1);
   return tables[0];
 }

@@ -120,6 +120,10 @@ test('MADT: LAPIC base, PCAT_COMPAT, one LAPIC per CPU, IOAPIC, IRQ0 override, L
   assert.deepEqual([...entries[4]!], [1, 12, 4, 0, 0x00, 0x00, 0xc0, 0xfe, 0, 0, 0, 0]); // IOAPIC 0xFEC00000, GSI 0
   assert.deepEqual([...entries[5]!], [2, 10, 0, 0, 2, 0, 0, 0, 0, 0]); // ISA IRQ0 -> GSI 2
   assert.deepEqual([...entries[6]!], [4, 6, 0xff, 0, 0, 1]); // all CPUs, LINT1
+  // Sparse APIC ids (-smp 6,sockets=2,cores=3): processor UIDs stay 0..5.
+  const sparse = buildMadt({ cpus: 6, apicIds: [0, 1, 2, 4, 5, 6], ioapicId: 7 });
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => [sparse[44 + i * 8 + 2], sparse[44 + i * 8 + 3]]), [[0, 0], [1, 1], [2, 2], [3, 4], [4, 5], [5, 6]]);
+  assert.throws(() => buildMadt({ cpus: 2, apicIds: [0, 255], ioapicId: 0 }), RangeError);
   assert.throws(() => buildMadt({ cpus: 0, ioapicId: 0 }), RangeError);
   assert.throws(() => buildMadt({ cpus: 256, ioapicId: 0 }), RangeError);
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { e820Map, splitRam, E820_RAM, E820_RESERVED } from '../../src/boot/layout.js';
 import { resetVectorStub } from '../../src/boot/reset-vector.js';
+import { apicIds } from '../../src/kvm/cpu-topology.js';
 import { vcpuCpuid } from '../../src/kvm/cpuid.js';
 import { UserError } from '../../src/errors.js';
 import { loadLinux } from '../../src/boot/load-linux.js';
@@ -80,7 +81,12 @@ test('the reset-vector stub writes the reset register and halts', () => {
 test('CPUID: APIC ids and topology per vCPU; the default model is qemu64 feature by feature, -cpu host keeps everything', () => {
   const all = 0xffffffff;
   const supported = [
+    { function: 0, index: 0, flags: 0, eax: 0x10, ebx: 0x68747541, ecx: 0x444d4163, edx: 0x69746e65 }, // AuthenticAMD
     { function: 1, index: 0, flags: 0, eax: 0x806f8, ebx: 0, ecx: all, edx: all },
+    { function: 0x10, index: 0, flags: 1, eax: 0, ebx: 2, ecx: 0, edx: 0 },
+    { function: 0x80000000, index: 0, flags: 0, eax: 0x80000021, ebx: 0, ecx: 0, edx: 0 },
+    { function: 0x80000021, index: 0, flags: 0, eax: all, ebx: 0, ecx: 0, edx: 0 },
+    { function: 0x8000000a, index: 0, flags: 0, eax: 1, ebx: 8, ecx: 0, edx: all },
     { function: 7, index: 0, flags: 1, eax: 1, ebx: all, ecx: all, edx: all },
     { function: 0xd, index: 0, flags: 1, eax: 0x207, ebx: 0x240, ecx: 0xa88, edx: 0 },
     { function: 0xb, index: 0, flags: 1, eax: 0, ebx: 0, ecx: 0, edx: 0 },
@@ -88,7 +94,8 @@ test('CPUID: APIC ids and topology per vCPU; the default model is qemu64 feature
     { function: 0x40000001, index: 0, flags: 0, eax: all, ebx: 0, ecx: 0, edx: all },
     { function: 0x80000008, index: 0, flags: 0, eax: 0x3930, ebx: all, ecx: all, edx: all },
   ];
-  const def = vcpuCpuid(supported, 1, 2);
+  const one = (cores: number) => ({ cores, threads: 1 });
+  const def = vcpuCpuid(supported, 1, one(2));
   const leaf = (es: typeof def, f: number) => es.find((e) => e.function === f)!;
   assert.equal(leaf(def, 1).ebx >>> 24, 1, 'initial APIC id');
   assert.equal((leaf(def, 1).ebx >>> 16) & 0xff, 2, 'logical CPUs');
@@ -100,22 +107,39 @@ test('CPUID: APIC ids and topology per vCPU; the default model is qemu64 feature
   assert.equal(leaf(def, 0x80000001).edx & ((1 << 11) | (1 << 20) | (1 << 29)), (1 << 11) | (1 << 20) | (1 << 29), 'syscall nx lm');
   assert.equal(leaf(def, 0x80000001).edx & ((1 << 26) | (1 << 27)), 0, 'no pdpe1gb, rdtscp');
   assert.equal(def.some((e) => e.function === 0xd), false, 'no XSAVE leaf');
+  assert.equal(def.some((e) => e.function === 0x8000000a), false, 'no SVM leaf');
+  assert.equal(leaf(def, 0).eax, 0xd, 'basic leaves up to 0xD');
+  assert.equal(leaf(def, 0x80000000).eax, 0x8000000a, 'extended leaves up to 0x8000000A');
+  assert.equal(def.some((e) => e.function === 0x10 || e.function === 0x80000021), false, 'no leaf past the levels');
   assert.equal(leaf(def, 0xb).edx, 1, 'x2APIC id');
   // QEMU 7.2's KVM defaults: kvmclock (0, 3), nopiodelay, asyncpf, steal-time, pv-eoi, clocksource-stable (24); no hints.
   assert.equal(leaf(def, 0x40000001).eax, 0x0100007b, 'no pv-unhalt, pv-tlb-flush, pv-ipi, poll-control, pv-sched-yield, asyncpf-int');
   assert.equal(leaf(def, 0x40000001).edx, 0, 'no hints');
   assert.deepEqual([leaf(def, 0x80000008).eax, leaf(def, 0x80000008).ebx, leaf(def, 0x80000008).ecx, leaf(def, 0x80000008).edx],
     [0x3028, 0, 0x1001, 0], '48-bit virtual, 40-bit physical; 2 threads in the package, 1 APIC id bit for them');
-  assert.equal(leaf(vcpuCpuid(supported, 0, 3), 0x80000008).ecx, 0x2002, '3 threads: 2 APIC id bits');
-  assert.equal(leaf(vcpuCpuid(supported, 0, 1), 0x80000008).ecx, 0, 'one vCPU');
-  assert.equal(leaf(vcpuCpuid(supported, 0, 1), 0x80000001).ecx & (1 << 1), 0, 'no CmpLegacy for one vCPU');
+  assert.equal(leaf(vcpuCpuid(supported, 0, one(3)), 0x80000008).ecx, 0x2002, '3 threads: 2 APIC id bits');
+  assert.equal(leaf(vcpuCpuid(supported, 0, one(1)), 0x80000008).ecx, 0, 'one vCPU');
+  assert.equal(leaf(vcpuCpuid(supported, 0, one(1)), 0x80000001).ecx & (1 << 1), 0, 'no CmpLegacy for one vCPU');
   const intel = [{ function: 0, index: 0, flags: 0, eax: 0xd, ebx: 0x756e6547, ecx: 0x6c65746e, edx: 0x49656e69 }, ...supported];
-  assert.equal(leaf(vcpuCpuid(intel, 0, 2), 0x80000001).ecx & (1 << 1), 0, 'no CmpLegacy on Intel');
-  const host = vcpuCpuid(supported, 0, 1, 'host');
+  assert.equal(leaf(vcpuCpuid(intel, 0, one(2)), 0x80000001).ecx & (1 << 1), 0, 'no CmpLegacy on Intel');
+  // -smp 12,sockets=2,cores=3,threads=2: APIC id = package << 3 | core << 1 | thread, as QEMU numbers them.
+  assert.deepEqual(apicIds({ cores: 3, threads: 2 }, 12), [0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13]);
+  assert.deepEqual(apicIds({ cores: 3, threads: 1 }, 6), [0, 1, 2, 4, 5, 6]);
+  assert.deepEqual(apicIds({ cores: 4, threads: 1 }, 4), [0, 1, 2, 3]);
+  const smt = vcpuCpuid(supported, 7, { cores: 3, threads: 2 }); // vCPU 7: package 1, core 0, thread 1
+  assert.equal(leaf(smt, 1).ebx >>> 24, 9, 'initial APIC id');
+  assert.equal((leaf(smt, 1).ebx >>> 16) & 0xff, 6, 'logical processors per package');
+  assert.equal(leaf(smt, 0x80000008).ecx, (3 << 12) | 5, '6 per package, 3 APIC id bits below the package');
+  assert.deepEqual(smt.filter((e) => e.function === 0xb).map((e) => [e.index, e.eax, e.ebx, e.ecx, e.edx]),
+    [[0, 1, 2, 0x100, 9], [1, 3, 6, 0x201, 9], [2, 0, 0, 2, 9]], 'leaf 0xB: SMT level, core level, end');
+  assert.equal((leaf(vcpuCpuid(supported, 0, one(1)), 1).ebx >>> 16) & 0xff, 0, 'one vCPU: no count, as QEMU');
+  const host = vcpuCpuid(supported, 0, one(1), 'host');
   assert.equal(leaf(host, 1).ecx & (1 << 28), 1 << 28);
   assert.equal(leaf(host, 7).ebx, all);
   assert.equal(leaf(host, 0xd).ebx, 0xa88);
   assert.equal(leaf(host, 0x40000001).eax, all, '-cpu host: every paravirtual feature KVM has');
+  assert.equal(leaf(host, 0).eax, 0x10, '-cpu host: every leaf KVM has');
+  assert.equal(leaf(host, 0x80000021).eax, all);
   assert.equal(leaf(host, 0x80000008).eax, 0x3930, '-cpu host: the host\'s address sizes');
 });
 

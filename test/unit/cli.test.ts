@@ -179,6 +179,7 @@ test('every parse error, exact text', () => {
     [['-smp', '2,maxcpus=1'], '-smp 2,maxcpus=1: invalid CPU topology: maxcpus (1) is less than cpus (2); raise maxcpus or lower cpus'],
     [['-smp', '200,maxcpus=1'], '-smp 200,maxcpus=1: invalid CPU topology: maxcpus (1) is less than cpus (200); raise maxcpus or lower cpus'],
     [['-smp', 'sockets=16,cores=16,threads=2'], '-smp sockets=16,cores=16,threads=2: sockets (16) * cores (16) * threads (2) = 512 vCPUs, more than the 255 the pc machine supports'],
+    [['-smp', 'sockets=85,cores=3'], '-smp sockets=85,cores=3: sockets (85) * cores (3) * threads (1) needs APIC ids up to 338 (each level is numbered in a power-of-two field), and pmemvm has at most 254; use fewer sockets, or cores and threads in powers of two'],
     [['-display', 'gtk'], '-display gtk: pmemvm has no display (use -display none, or -nographic for a console on stdio)'],
     [['-daemonize'], '-daemonize: not supported (run pmemvm in the background with your shell, setsid or a service manager)'],
     [['-name', 'x,process=y'], "-name x,process=y: unknown property 'process'; -name takes: guest"],
