@@ -12,6 +12,8 @@ export interface AcpiLayout {
   cpus: number;
   /** APIC id of each CPU; 0..cpus-1 if left out. */
   apicIds?: readonly number[];
+  /** CPUs 0..present-1 are enabled, the others only possible (-smp maxcpus); all if left out. */
+  present?: number;
   ioapicId: number; // IOAPIC at 0xFEC00000, GSI base 0 (24 pins)
   /** Power registers; each defaults to ACPI_POWER (ports 0x600-0x602, reset value 1). */
   resetPort?: number;
@@ -41,7 +43,7 @@ export function buildAcpi(layout: AcpiLayout, base: number = ACPI_BASE): { image
     throw new RangeError(`ACPI base 0x${base.toString(16)} must be 16-byte aligned`);
   }
   const dsdt = buildDsdt(layout.dsdtDevices ?? []);
-  const madt = buildMadt({ cpus: layout.cpus, apicIds: layout.apicIds, ioapicId: layout.ioapicId });
+  const madt = buildMadt({ cpus: layout.cpus, apicIds: layout.apicIds, present: layout.present, ioapicId: layout.ioapicId });
   const extras = layout.extraTables ?? [];
 
   // Place everything after the RSDP and XSDT, whose sizes are known up front.

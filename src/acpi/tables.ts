@@ -104,6 +104,8 @@ export interface MadtOptions {
   cpus: number; // processor UIDs 0..cpus-1
   /** APIC id of each processor; 0..cpus-1 if left out. */
   apicIds?: readonly number[];
+  /** Processors 0..present-1 are enabled, the rest listed for hotplug (-smp maxcpus); all if left out. */
+  present?: number;
   ioapicId: number;
 }
 
@@ -115,7 +117,10 @@ export function buildMadt(o: MadtOptions): Uint8Array {
   const apicIds = o.apicIds ?? Array.from({ length: o.cpus }, (_, i) => i);
   if (apicIds.length !== o.cpus || apicIds.some((id) => !Number.isInteger(id) || id < 0 || id > 254)) throw new RangeError(`MADT: APIC ids ${apicIds.join(',')}`);
   for (let uid = 0; uid < o.cpus; uid++) {
-    entries.push(new ByteWriter(8).u8(MADT_ENTRY.LOCAL_APIC).u8(8).u8(uid).u8(apicIds[uid]!).u32(1 /* enabled */).done());
+    // Flags: Enabled, or Online Capable for a possible CPU (with MADT revision 5, Linux counts
+    // a disabled entry as possible only with that bit).
+    const flags = uid < (o.present ?? o.cpus) ? 1 : 2;
+    entries.push(new ByteWriter(8).u8(MADT_ENTRY.LOCAL_APIC).u8(8).u8(uid).u8(apicIds[uid]!).u32(flags).done());
   }
   entries.push(new ByteWriter(12).u8(MADT_ENTRY.IO_APIC).u8(12).u8(o.ioapicId).u8(0).u32(IOAPIC_BASE).u32(0).done());
   // The PIT is wired to IOAPIC pin 2 on PC-compatible boards; flags 0 = bus conforming (ISA: edge, high).

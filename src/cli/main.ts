@@ -69,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
         ramSize,
         cpus: o.smp.cpus,
         topology: { cores: o.smp.cores, threads: o.smp.threads },
+        maxCpus: o.smp.maxcpus,
         kernel: o.kernel,
         initrd: o.initrd,
         cmdline: o.append ?? '',

@@ -50,6 +50,8 @@ export interface MachineConfig {
   cpus: number;
   /** -smp's cores and threads per socket (default: one socket of single-thread cores). */
   topology?: CpuTopology;
+  /** -smp maxcpus: the CPUs the firmware tables list, the ones past `cpus` disabled (default: cpus). */
+  maxCpus?: number;
   kernel: string;
   initrd?: string;
   cmdline: string;
@@ -219,11 +221,12 @@ export class PcMachine {
     const nv = nvdimmAcpi(cfg.nvdimm);
     const dsdtDevices = [powerButtonDevice(), gedDevice({ events: gedEvents }), pciHostDevice({ ...pciWindows(cfg), hotplugSlots }), ...(nv.dsdtDevices ?? [])];
     const topology = cfg.topology ?? { cores: cfg.cpus, threads: 1 };
-    const cpuApicIds = apicIds(topology, cfg.cpus);
+    // Every possible CPU, as QEMU lists them: the MADT enables the present ones, the SRAT places all.
+    const cpuApicIds = apicIds(topology, Math.max(cfg.maxCpus ?? cfg.cpus, cfg.cpus));
     const srat = numaTables({ numa: cfg.numa, ramSize: size, apicIds: cpuApicIds, nvdimms: cfg.nvdimm?.dimms ?? [] });
     // The IOAPIC's id follows the CPUs' (their ids and its share one 8-bit space on the APIC bus).
     const ioapicId = Math.max(...cpuApicIds) + 1;
-    const acpi = buildAcpi({ cpus: cfg.cpus, apicIds: cpuApicIds, ioapicId, dsdtDevices, extraTables: [...srat, ...(nv.extraTables ?? [])] }, ACPI_BASE);
+    const acpi = buildAcpi({ cpus: cpuApicIds.length, apicIds: cpuApicIds, present: cfg.cpus, ioapicId, dsdtDevices, extraTables: [...srat, ...(nv.extraTables ?? [])] }, ACPI_BASE);
     const acpiRoom = Math.min(ACPI_SIZE, DSM_PAGE - ACPI_BASE); // the NVDIMM _DSM page follows the tables
     if (acpi.image.length > acpiRoom) throw new Error(`ACPI tables are ${acpi.image.length} bytes, over the ${acpiRoom} reserved`);
     this.memory.write(ACPI_BASE, acpi.image);

@@ -124,6 +124,9 @@ test('MADT: LAPIC base, PCAT_COMPAT, one LAPIC per CPU, IOAPIC, IRQ0 override, L
   const sparse = buildMadt({ cpus: 6, apicIds: [0, 1, 2, 4, 5, 6], ioapicId: 7 });
   assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => [sparse[44 + i * 8 + 2], sparse[44 + i * 8 + 3]]), [[0, 0], [1, 1], [2, 2], [3, 4], [4, 5], [5, 6]]);
   assert.throws(() => buildMadt({ cpus: 2, apicIds: [0, 255], ioapicId: 0 }), RangeError);
+  // -smp 2,maxcpus=4: four processors listed, the last two not enabled but online capable (hotplug).
+  const possible = buildMadt({ cpus: 4, present: 2, ioapicId: 4 });
+  assert.deepEqual([0, 1, 2, 3].map((i) => possible[44 + i * 8 + 4]), [1, 1, 2, 2]);
   assert.throws(() => buildMadt({ cpus: 0, ioapicId: 0 }), RangeError);
   assert.throws(() => buildMadt({ cpus: 256, ioapicId: 0 }), RangeError);
 });
