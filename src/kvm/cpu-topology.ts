@@ -22,12 +22,15 @@ export const packageShift = (t: CpuTopology): number => coreShift(t) + idBits(t.
 /** Logical processors in one package. */
 export const threadsPerPackage = (t: CpuTopology): number => t.cores * t.threads;
 
-/** The APIC id of vCPU `index` (cpu-index order: threads of a core, cores of a socket, sockets). */
+/** Where vCPU `index` sits (cpu-index order: threads of a core, cores of a socket, sockets). */
+export function topoIds(t: CpuTopology, index: number): { socket: number; core: number; thread: number } {
+  return { socket: Math.floor(index / threadsPerPackage(t)), core: Math.floor(index / t.threads) % t.cores, thread: index % t.threads };
+}
+
+/** The APIC id of vCPU `index`. */
 export function apicIdOf(t: CpuTopology, index: number): number {
-  const thread = index % t.threads;
-  const core = Math.floor(index / t.threads) % t.cores;
-  const pkg = Math.floor(index / threadsPerPackage(t));
-  return (pkg * 2 ** packageShift(t)) + (core << coreShift(t)) + thread;
+  const { socket, core, thread } = topoIds(t, index);
+  return (socket * 2 ** packageShift(t)) + (core << coreShift(t)) + thread;
 }
 
 /** The APIC ids of vCPUs 0..cpus-1. */

@@ -7,6 +7,7 @@
  * one owner, also used at start-up) and plug into or unplug from the running
  * machine; a reboot builds the machine from the set as it is then.
  */
+import { topoIds } from '../kvm/cpu-topology.js';
 import { UserError } from '../errors.js';
 import type { CpuRegisters } from '../kvm/vcpu-registers.js';
 import { QmpError } from '../monitor/qmp-errors.js';
@@ -64,16 +65,19 @@ export class MonitorControl implements MachineControl {
   kvm(): { enabled: boolean; present: boolean } { return { enabled: true, present: true }; }
 
   cpus(): CpuInfo[] {
-    const { cores, threads, cpus } = this.o.smp;
+    const { cpus } = this.o.smp;
     const tids = this.o.runner.machine?.vcpuThreadIds() ?? [];
-    return Array.from({ length: cpus }, (_, i) => ({
-      cpuIndex: i,
-      threadId: tids[i] ?? process.pid,
-      qomPath: `/machine/unattached/device[${i}]`,
-      // With maxmem, QEMU's pc makes one NUMA node by itself, and the CPUs name it.
-      props: { ...(this.numa() ? { nodeId: 0 } : {}), socketId: Math.floor(i / (cores * threads)), coreId: Math.floor(i / threads) % cores, threadId: i % threads },
-      target: 'x86_64' as const,
-    }));
+    return Array.from({ length: cpus }, (_, i) => {
+      const at = topoIds(this.o.smp, i);
+      return {
+        cpuIndex: i,
+        threadId: tids[i] ?? process.pid,
+        qomPath: `/machine/unattached/device[${i}]`,
+        // With maxmem, QEMU's pc makes one NUMA node by itself, and the CPUs name it.
+        props: { ...(this.numa() ? { nodeId: 0 } : {}), socketId: at.socket, coreId: at.core, threadId: at.thread },
+        target: 'x86_64' as const,
+      };
+    });
   }
 
   async cpuRegisters(): Promise<(CpuRegisters | string)[]> {
