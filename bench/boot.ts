@@ -4,11 +4,11 @@
 // the host's CPU identity, the one pmemvm shows its guests.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { guestImage } from '../test/lib/guest.js';
 import { makeScriptInitrd } from '../test/lib/cpio.js';
 import { cpuinfoField } from '../test/lib/cpuinfo.js';
-import { printTable, median, repoRoot } from './table.js';
+import { printTable, median } from './table.js';
+import { pmemvmNodeArgs } from '../testhost/paths.js';
 
 const RUNS = Number(process.env.PMEMVM_BENCH_RUNS ?? 5);
 const APPEND = 'console=ttyS0 quiet panic=-1';
@@ -49,8 +49,8 @@ const common = ['-m', '256M', '-smp', '1', '-initrd', initrd, '-append', APPEND,
 const qemu = ['-accel', 'kvm', '-machine', 'pc', '-nodefaults', '-no-user-config', '-serial', 'stdio'];
 const hostCpu = ['-cpu', qemu64WithHostIdentity()];
 const contenders: Array<[string, string, string[]]> = [
-  ['pmemvm (bzImage)', process.execPath, [join(repoRoot, 'bin/pmemvm.cjs'), '-machine', 'pc', '-kernel', img.bzImage, ...common]],
-  ['pmemvm (vmlinux)', process.execPath, [join(repoRoot, 'bin/pmemvm.cjs'), '-machine', 'pc', '-kernel', img.vmlinux, ...common]],
+  ['pmemvm (bzImage)', process.execPath, [...pmemvmNodeArgs(), '-machine', 'pc', '-kernel', img.bzImage, ...common]],
+  ['pmemvm (vmlinux)', process.execPath, [...pmemvmNodeArgs(), '-machine', 'pc', '-kernel', img.vmlinux, ...common]],
   ['QEMU (bzImage)', 'qemu-system-x86_64', [...qemu, '-kernel', img.bzImage, ...common]],
   // QEMU boots the same uncompressed kernel through its PVH entry (ELF note): like against like.
   ['QEMU (vmlinux)', 'qemu-system-x86_64', [...qemu, '-kernel', img.vmlinux, ...common]],

@@ -1,7 +1,12 @@
 // Bundles the compiled CLI and its two worker entries into dist/bundle/, one file each.
 // Node loads one module far faster than the ~80 of dist/src (seconds under emulation);
 // the workers sit beside main.js, so the relative URLs that start them hold in both layouts.
+// CommonJS, not ES modules: Node reads an ES module through libuv's thread pool, which then
+// starts all of its threads, and they stay; require() reads synchronously, so pmemvm starts
+// that pool only if it ever needs it (bin/pmemvm.cjs). The source's one ES-module-only name,
+// import.meta.url (worker URLs, koffi's require), becomes the bundle's own file URL.
 import { build } from 'esbuild';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -15,7 +20,12 @@ await build({
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
+  format: 'cjs',
+  define: { 'import.meta.url': '__pmemvm_bundle_url' },
+  // "use strict" first: ES modules were strict, and a directive after the banner would not count.
+  banner: { js: "'use strict';\nvar __pmemvm_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
   external: ['koffi'],
   logLevel: 'warning',
 });
+// The package is "type": "module"; these .js files are CommonJS.
+writeFileSync(`${dist}bundle/package.json`, '{ "type": "commonjs" }\n');

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIGS, isConfigName, RECORD_SIZE, BACKEND_SIZE, type PowerlossConfig } from './powerloss-configs.js';
-import { repoRoot } from './paths.js';
+import { pmemvmNodeArgs } from './paths.js';
 import { DEFAULT_APPEND, guestImage } from '../test/lib/guest.js';
 import { makeScriptInitrd } from '../test/lib/cpio.js';
 
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const img = guestImage();
   const initrd = await makeScriptInitrd(img.initrd, 'labels' in CONFIGS[name] ? labelsScript() : writerScript(seed));
   process.stdout.write('POWERLOSS-START\n');
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'pmemvm.cjs'), '-nographic',
+  const child = spawn(process.execPath, [...pmemvmNodeArgs(), '-nographic',
     '-kernel', img.bzImage, '-initrd', initrd, '-append', DEFAULT_APPEND, ...config.args(backend)], { stdio: ['inherit', failAt === undefined ? 'inherit' : 'pipe', 'inherit'] });
   if (failAt !== undefined) {
     // Forward the guest's lines; right after ACK failAt, fail the disk and say so in the same stream:

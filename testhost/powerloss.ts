@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PMEM_SIZE_MIB, runInTestHost } from './runner.js';
 import { CONFIGS, LABEL_SIZE, RECORD_SIZE, recordText, type ConfigName, type PowerlossConfig } from './powerloss-configs.js';
-import { repoRoot } from './paths.js';
+import { pmemvmNodeArgs, repoRoot } from './paths.js';
 
 export interface TrialResult {
   config: ConfigName;
@@ -147,7 +147,7 @@ export { CONFIGS };
  * where labels must be durable, the area must also pass pmemvm img check.
  */
 function labelledNamespaces(backend: string, mustCheck: boolean): Set<number> {
-  const img = (args: string[]) => run(process.execPath, [join(repoRoot, 'bin', 'pmemvm.cjs'), 'img', ...args, backend, `--label-size=${LABEL_SIZE}`]);
+  const img = (args: string[]) => run(process.execPath, [...pmemvmNodeArgs(), 'img', ...args, backend, `--label-size=${LABEL_SIZE}`]);
   if (mustCheck) {
     const check = img(['check']);
     if (check.status !== 0) throw new TrialError(`pmemvm img check of the crashed label area failed:\n${check.out}`);

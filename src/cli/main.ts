@@ -173,13 +173,9 @@ function memoryDevicesConfig(o: VmOptions): MemoryDevicesConfig {
   };
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (e) {
-  if (e instanceof UserError) {
-    process.stderr.write(`pmemvm: ${e.message}\n`);
-    process.exitCode = 1;
-  } else {
-    throw e;
-  }
-}
+// A promise chain, not a top-level await: the bundle is CommonJS (bin/pmemvm.cjs says why).
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
+  if (!(e instanceof UserError)) throw e; // a bug: Node prints it with its stack and exits 1
+  process.stderr.write(`pmemvm: ${e.message}\n`);
+  process.exitCode = 1;
+});

@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PMEMVM = join(repoRoot, 'bin', 'pmemvm.cjs');
+const PMEMVM = pmemvmNodeArgs();
 
 test('PMEMVM_DEVICE_IO=bogus: one line naming the two values, exit 1, no backend file created', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-deviceio-'));
@@ -17,7 +16,7 @@ test('PMEMVM_DEVICE_IO=bogus: one line naming the two values, exit 1, no backend
     const kernel = join(dir, 'not-a-kernel');
     writeFileSync(kernel, 'never read\n');
     const backend = join(dir, 'vp.img');
-    const r = spawnSync(process.execPath, [PMEMVM, '-kernel', kernel, '-m', '128M,maxmem=1G', '-serial', 'null',
+    const r = spawnSync(process.execPath, [...PMEMVM, '-kernel', kernel, '-m', '128M,maxmem=1G', '-serial', 'null',
       '-object', `memory-backend-file,id=m,share=on,mem-path=${backend},size=64M`, '-device', 'virtio-pmem-pci,memdev=m,id=p'],
     { encoding: 'utf8', env: { ...process.env, PMEMVM_ALLOW_SLOW_KVM: '1', PMEMVM_DEVICE_IO: 'bogus' }, timeout: 60_000 });
     assert.equal(r.status, 1, r.stderr);

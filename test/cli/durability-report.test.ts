@@ -4,17 +4,17 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
-const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.cjs');
+const PMEMVM = pmemvmNodeArgs();
 
 test('-durability-report prints each NVDIMM\'s durability as JSON and leaves the files alone', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-durability-'));
   try {
     const a = join(dir, 'a.img');
     writeFileSync(a, Buffer.alloc(2 << 20, 0x11));
-    const r = spawnSync(process.execPath, [PMEMVM, '-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=1G',
+    const r = spawnSync(process.execPath, [...PMEMVM, '-machine', 'pc,nvdimm=on', '-m', '256M,slots=2,maxmem=1G',
       '-object', `memory-backend-file,id=m0,share=on,mem-path=${a},size=2M`,
       '-object', 'memory-backend-ram,id=m1,size=2M',
       '-device', 'nvdimm,id=nv0,memdev=m0', '-device', 'nvdimm,id=nv1,memdev=m1,slot=1',

@@ -6,15 +6,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { guestImage } from '../lib/guest.js';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PMEMVM = join(repoRoot, 'bin', 'pmemvm.cjs');
+const PMEMVM = pmemvmNodeArgs();
 
 function run(dir: string, kernel: string, mem: string) {
-  const r = spawnSync(process.execPath, [PMEMVM, '-kernel', kernel, '-m', mem, '-serial', 'null',
+  const r = spawnSync(process.execPath, [...PMEMVM, '-kernel', kernel, '-m', mem, '-serial', 'null',
     '-object', `memory-backend-file,id=m,share=on,mem-path=${join(dir, 'vp.img')},size=64M`, '-device', 'virtio-pmem-pci,memdev=m,id=p'],
   { encoding: 'utf8', env: { ...process.env, PMEMVM_ALLOW_SLOW_KVM: '1' }, timeout: 60_000 });
   assert.equal(r.error, undefined, `still running after 60 s:\n${r.stderr}`);

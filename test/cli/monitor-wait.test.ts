@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { QmpClient, type QmpEvent } from '../../src/monitor/client.js';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PMEMVM = join(repoRoot, 'bin', 'pmemvm.cjs');
+const PMEMVM = pmemvmNodeArgs();
 const dir = mkdtempSync(join(tmpdir(), 'pmemvm-monwait-'));
 const children = new Set<ReturnType<typeof spawn>>();
 test.after(() => {
@@ -25,7 +24,7 @@ writeFileSync(kernel, 'never read: no boot happens here\n');
 
 /** pmemvm with `args`; resolves its exit code and stderr. PVM's slow /dev/kvm is fine: nothing runs. */
 function start(args: string[]) {
-  const child = spawn(process.execPath, [PMEMVM, '-kernel', kernel, '-m', '128M', '-serial', 'null', ...args], {
+  const child = spawn(process.execPath, [...PMEMVM, '-kernel', kernel, '-m', '128M', '-serial', 'null', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PMEMVM_ALLOW_SLOW_KVM: '1' },
   });
   children.add(child);

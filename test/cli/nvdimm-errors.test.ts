@@ -8,11 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PMEMVM = join(repoRoot, 'bin', 'pmemvm.cjs');
+const PMEMVM = pmemvmNodeArgs();
 const MiB = 1 << 20;
 
 const dir = mkdtempSync(join(tmpdir(), 'pmemvm-errors-'));
@@ -82,7 +81,7 @@ for (const [what, line, mentions, qemuRefuses = true] of CASES) {
 
 function refused(line: string, mentions: RegExp, qemuRefuses: boolean): void {
   const args = line.split(' ');
-  const r = spawnSync(process.execPath, [PMEMVM, ...args, '-kernel', '/nonexistent-kernel', '-nographic'], {
+  const r = spawnSync(process.execPath, [...PMEMVM, ...args, '-kernel', '/nonexistent-kernel', '-nographic'], {
     encoding: 'utf8', timeout: 30_000, env: { ...process.env, PMEMVM_ALLOW_SLOW_KVM: '1' },
   });
   assert.equal(r.status, 1, `exit code; stderr: ${r.stderr}`);
@@ -102,7 +101,7 @@ function refused(line: string, mentions: RegExp, qemuRefuses: boolean): void {
 }
 
 test('label-overwrite=on takes label-size over a backend whose tail holds data (and still writes nothing at start)', () => {
-  const r = spawnSync(process.execPath, [PMEMVM, ...`${NV} -m 256M,slots=2,maxmem=1G ${objA()}`.split(' '),
+  const r = spawnSync(process.execPath, [...PMEMVM, ...`${NV} -m 256M,slots=2,maxmem=1G ${objA()}`.split(' '),
     '-device', 'nvdimm,id=nv0,memdev=m0,label-size=128K,label-overwrite=on', '-durability-report'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout)[0].size, 4 * MiB - 128 * 1024);

@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const PMEMVM = join(repoRoot, 'bin', 'pmemvm.cjs');
+const PMEMVM = pmemvmNodeArgs();
 
 test('PMEMVM_SLICE_MS that is not 1 to 3600000 ms: one line, exit 1, no backend file created', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-slice-'));
@@ -19,7 +18,7 @@ test('PMEMVM_SLICE_MS that is not 1 to 3600000 ms: one line, exit 1, no backend 
     writeFileSync(kernel, 'never read\n');
     for (const bad of ['0', '50ms', '-5', '3600001', '']) {
       const backend = join(dir, 'vp.img');
-      const r = spawnSync(process.execPath, [PMEMVM, '-kernel', kernel, '-m', '128M,maxmem=1G', '-serial', 'null',
+      const r = spawnSync(process.execPath, [...PMEMVM, '-kernel', kernel, '-m', '128M,maxmem=1G', '-serial', 'null',
         '-object', `memory-backend-file,id=m,share=on,mem-path=${backend},size=64M`, '-device', 'virtio-pmem-pci,memdev=m,id=p'],
       { encoding: 'utf8', env: { ...process.env, PMEMVM_ALLOW_SLOW_KVM: '1', PMEMVM_SLICE_MS: bad }, timeout: 60_000 });
       assert.equal(r.status, 1, `${bad}: ${r.stderr}`);

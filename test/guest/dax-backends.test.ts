@@ -8,16 +8,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { readAt, sparseFile } from '../lib/files.js';
 import { runGuest, type GuestResult } from '../lib/guest.js';
 import { field, jsonBlock, printBlock } from '../lib/guest-json.js';
 import { hostPmem } from '../lib/host-pmem.js';
 import { devdaxDigest, devdaxRead } from '../lib/devdax.js';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
 const MiB = 1 << 20;
-const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.cjs');
+const PMEMVM = pmemvmNodeArgs();
 const pmem = hostPmem();
 const skip = typeof pmem === 'string' ? pmem : false;
 const media = () => pmem as Exclude<typeof pmem, string>;
@@ -63,7 +63,7 @@ function qemuStartup(args: string[]): { status: number | null; stderr: string } 
 }
 
 function durabilityReport(args: string[]) {
-  return spawnSync(process.execPath, [PMEMVM, ...args, '-durability-report'], { encoding: 'utf8' });
+  return spawnSync(process.execPath, [...PMEMVM, ...args, '-durability-report'], { encoding: 'utf8' });
 }
 
 test('device DAX (mem-path=/dev/dax0.0,align=2M): crash-safe [devdax]; the guest sees the NVDIMM it sees on a file; QEMU\'s guest sees the same and what pmemvm\'s guest wrote', { skip }, async () => {

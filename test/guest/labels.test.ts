@@ -8,12 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readAt, sparseFile } from '../lib/files.js';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { runGuest } from '../lib/guest.js';
 import { field, jsonBlock, printBlock } from '../lib/guest-json.js';
 import { ringDoorbellElf } from '../lib/ring-doorbell-elf.js';
 import { DSM_DOORBELL_PORT, DSM_PAGE } from '../../src/acpi/nvdimm-dsm-abi.js';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
 const MiB = 1 << 20;
 const GiB = 1024 * MiB;
@@ -31,8 +31,8 @@ function namespaces(output: string, tag: string): Namespace[] {
 const shape = (ns: Namespace[]) => ns.map((n) => [n.mode, n.size]);
 const identity = (ns: Namespace[]) => ns.map((n) => [n.uuid, n.mode, n.size]);
 
-const PMEMVM = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'pmemvm.cjs');
-const img = (args: string[]) => spawnSync(process.execPath, [PMEMVM, 'img', ...args], { encoding: 'utf8' });
+const PMEMVM = pmemvmNodeArgs();
+const img = (args: string[]) => spawnSync(process.execPath, [...PMEMVM, 'img', ...args], { encoding: 'utf8' });
 
 const tail = (path: string, size: number, len: number) => readAt(path, size - len, len);
 

@@ -8,14 +8,14 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readAt, sparseFile } from '../lib/files.js';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { runGuest, guestImage, DEFAULT_APPEND } from '../lib/guest.js';
 import { makeScriptInitrd } from '../lib/cpio.js';
 import { block, field, jsonBlock, printBlock } from '../lib/guest-json.js';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
 const MiB = 1 << 20;
-const PMEMVM = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'pmemvm.cjs');
+const PMEMVM = pmemvmNodeArgs();
 
 const readText = (path: string, offset: number, len: number) => readAt(path, offset, len).toString('latin1');
 
@@ -195,7 +195,7 @@ test('SIGKILL at a random moment never loses a write that the guest\'s fsync ack
     const initrd = await makeScriptInitrd(img.initrd, script);
     let acked = -1;
     for (let round = 0; round < 3; round++) {
-      const child = spawn(process.execPath, [PMEMVM, ...vpmemArgs(file), '-kernel', img.vmlinux, '-initrd', initrd,
+      const child = spawn(process.execPath, [...PMEMVM, ...vpmemArgs(file), '-kernel', img.vmlinux, '-initrd', initrd,
         '-append', DEFAULT_APPEND, '-nographic'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let killAfter = -1;

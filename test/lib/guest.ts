@@ -3,9 +3,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { makeScriptInitrd, type CpioEntry } from './cpio.js';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
 export interface GuestImage {
   dir: string;
@@ -61,7 +61,6 @@ export interface GuestResult {
   ms: number;
 }
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** Default kernel command line: serial console, quiet, and a panic ends the VM at once. */
 export const DEFAULT_APPEND = 'console=ttyS0 quiet panic=-1';
@@ -97,7 +96,7 @@ function vmmCommand(vmm: RunGuestOptions['vmm'], args: string[], initrd: string)
   if (!has(args, '-initrd')) a.push('-initrd', initrd);
   if (!has(args, '-append')) a.push('-append', DEFAULT_APPEND);
   const cmd = vmm === 'qemu' ? 'qemu-system-x86_64' : process.execPath;
-  const pre = vmm === 'qemu' ? [] : [join(repoRoot, 'bin', 'pmemvm.cjs')];
+  const pre = vmm === 'qemu' ? [] : pmemvmNodeArgs();
   return [cmd, [...pre, ...a, ...args]];
 }
 

@@ -4,13 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { makeScriptInitrd } from './cpio.js';
 import { DEFAULT_APPEND, guestImage } from './guest.js';
 import { QmpClient } from '../../src/monitor/client.js';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export interface StartVmmOptions {
   vmm: 'pmemvm' | 'qemu';
@@ -56,7 +55,7 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
     ...(typeof o.args === 'function' ? o.args(dir) : o.args ?? [])];
   const [cmd, argv] = o.vmm === 'qemu'
     ? ['qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio', '-kernel', img[o.kernel ?? 'vmlinux'], ...common]]
-    : [process.execPath, [join(repoRoot, 'bin', 'pmemvm.cjs'), '-nographic', '-kernel', img[o.kernel ?? 'vmlinux'], ...common]];
+    : [process.execPath, [...pmemvmNodeArgs(), '-nographic', '-kernel', img[o.kernel ?? 'vmlinux'], ...common]];
   if (o.vmm === 'qemu' && !common.includes('-machine')) argv.push('-machine', 'pc');
   // In its private directory, so relative paths typed at the monitor (the documents' mem-path=new_nvdimm.img) land there.
   const child = spawn(cmd, argv, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
