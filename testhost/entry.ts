@@ -1,4 +1,4 @@
-// CLI: node dist/testhost/entry.js <run -- cmd args... | test | demo | bench>
+// CLI: node dist/testhost/entry.js <run -- cmd args... | test | demo | bench [name...]>
 // Runs the command directly where there is hardware virtualization, else inside the
 // test host (QEMU TCG with nested SVM), because /dev/kvm here may be the PVM emulator.
 import { existsSync, readdirSync } from 'node:fs';
@@ -11,17 +11,30 @@ import { runSuite } from './suite.js';
 /** Benchmarks that run on this machine, not in the test host: they kill test hosts. */
 const OUTER_BENCHES = ['powerloss.js'];
 
-function benchCommand(): string[] {
+/** The benchmarks to run: every one, or those named (flush or flush.js); null after an unknown name (said on stderr). */
+function benchFiles(names: string[]): string[] | null {
   const dir = join(repoRoot, 'dist', 'bench');
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.js') && !OUTER_BENCHES.includes(f)).sort() : [];
-  if (files.length === 0) return ['sh', '-c', 'echo "pmemvm: no benchmarks in dist/bench"'];
+  // table.js is the benches' shared code, not a benchmark.
+  const all = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'table.js').sort() : [];
+  if (names.length === 0) return all;
+  const wanted = names.map((n) => n.replace(/^bench\//, '').replace(/(\.js)?$/, '.js'));
+  const unknown = wanted.filter((f) => !all.includes(f));
+  if (unknown.length > 0) {
+    process.stderr.write(`pmemvm: no benchmark ${unknown.map((f) => f.slice(0, -3)).join(', ')}; there are: ${all.map((f) => f.slice(0, -3)).join(', ')}\n`);
+    return null;
+  }
+  return all.filter((f) => wanted.includes(f));
+}
+
+function benchCommand(all: string[]): string[] {
+  const files = all.filter((f) => !OUTER_BENCHES.includes(f));
   // One boot for all benchmarks; the status is non-zero if any failed.
   const loop = files.map((f) => `echo ${shq('== bench ' + f)}; ${shq(process.execPath)} ${shq(join('dist', 'bench', f))} || st=1`).join('\n');
   return ['sh', '-c', `st=0\n${loop}\nexit $st`];
 }
 
 function usage(): never {
-  process.stderr.write('usage: node dist/testhost/entry.js <run -- cmd args... | test | demo | bench>\n');
+  process.stderr.write('usage: node dist/testhost/entry.js <run -- cmd args... | test | demo | bench [name...]>\n');
   process.exit(2);
 }
 
@@ -38,9 +51,12 @@ async function main(args: string[]): Promise<number> {
     case 'demo':
       return runSomewhere([process.execPath, 'dist/testhost/demo.js']);
     case 'bench': {
-      const inside = await runSomewhere(benchCommand());
+      const files = benchFiles(args.slice(1));
+      if (!files) return 1;
+      if (files.length === 0) { process.stderr.write('pmemvm: no benchmarks in dist/bench; run npm run build\n'); return 1; }
+      const inside = files.some((f) => !OUTER_BENCHES.includes(f)) ? await runSomewhere(benchCommand(files)) : 0;
       let outer = 0;
-      for (const f of OUTER_BENCHES) {
+      for (const f of OUTER_BENCHES.filter((o) => files.includes(o))) {
         process.stdout.write(`== bench ${f} (on this machine)\n`);
         outer ||= await runDirect([process.execPath, join('dist', 'bench', f)], repoRoot);
       }
