@@ -172,9 +172,10 @@ const one = results.get('1 NVDIMM + 1 virtio-pmem'), eight = results.get('1 NVDI
 if (one && eight) {
   const per = { pmemvm: (eight.pmemvm.mib - one.pmemvm.mib) / 7, qemu: (eight.qemu.mib - one.qemu.mib) / 7 };
   const anon = { pmemvm: (eight.pmemvm.rss.anon - one.pmemvm.rss.anon) / 7 / 1024, qemu: (eight.qemu.rss.anon - one.qemu.rss.anon) / 7 / 1024 };
-  rows.push(['each further virtio-pmem (1 to 8, /7)', `+${per.pmemvm.toFixed(2)}`, `+${per.qemu.toFixed(2)}`,
-    per.qemu > 0 ? x(per.pmemvm, per.qemu) : '', `+${((eight.pmemvm.threads - one.pmemvm.threads) / 7).toFixed(2)}`,
-    `+${((eight.qemu.threads - one.qemu.threads) / 7).toFixed(2)}`, `+${anon.pmemvm.toFixed(2)}`, `+${anon.qemu.toFixed(2)}`]);
+  const signed = (v: number) => `${v < 0 ? '' : '+'}${v.toFixed(2)}`;
+  rows.push(['each further virtio-pmem (1 to 8, /7)', signed(per.pmemvm), signed(per.qemu),
+    per.qemu > 0 ? x(per.pmemvm, per.qemu) : '', signed((eight.pmemvm.threads - one.pmemvm.threads) / 7),
+    signed((eight.qemu.threads - one.qemu.threads) / 7), signed(anon.pmemvm), signed(anon.qemu)]);
 }
 printTable(`VMM memory beside the guest (Rss of every mapping but guest RAM and backends), MiB, median of ${SAMPLES} samples; ${RAM_MIB}M guest RAM, kernel ${KERNEL} for both`,
   ['configuration', 'pmemvm MiB', 'QEMU MiB', 'pmemvm/QEMU', 'pmemvm threads', 'QEMU threads', 'pmemvm anon', 'QEMU anon'], rows);
