@@ -4,25 +4,69 @@
 // Threads. Node's first line above gives V8 one background thread instead of four (TurboFan
 // compiles and concurrent marking for a heap of a few MiB); that needs a flag at launch, so
 // `node bin/pmemvm.cjs` works too but keeps four. The bundle is CommonJS and this entry
-// require()s it: Node reads an ES module through libuv's thread pool, which starts all of its
-// threads and keeps them, while pmemvm itself needs that pool only for NVDIMM flush-hint
-// fdatasyncs, host name lookups and a regular file (or /dev/null) on stdin. When it does
-// start, it has two threads, unless UV_THREADPOOL_SIZE says otherwise. Device I/O has its own
-// (pmem-io.ts). So a running pmemvm with one vCPU has four threads: the main one, V8's
-// delayed-task thread and its one worker, and Node's inspector signal thread.
+// compiles it synchronously: Node reads an ES module through libuv's thread pool, which starts
+// all of its threads and keeps them, while pmemvm itself needs that pool only for NVDIMM
+// flush-hint fdatasyncs, host name lookups and a regular file (or /dev/null) on stdin. When it
+// does start, it has two threads, unless UV_THREADPOOL_SIZE says otherwise. Device I/O has
+// its own (pmem-io.ts). So a running pmemvm with one vCPU has four threads: the main one,
+// V8's delayed-task thread and its one worker, and Node's inspector signal thread.
+//
+// Code cache. V8 compiles each function when it first runs; pmemvm runs a few hundred of them
+// before its guest does, and more while the guest boots. The bytecode of every function
+// compiled by the time pmemvm exits is kept beside the bundle (main.js.v8cache, as Python
+// keeps __pycache__), and the next start takes it instead of compiling again. V8 refuses a
+// cache made for another bundle, Node or flags, and pmemvm then makes a new one. A run that
+// compiled more than the cache holds (a boot after `--version`) replaces it. Where dist/ is
+// read-only, pmemvm runs without.
 'use strict';
-const { existsSync } = require('node:fs');
-const { join } = require('node:path');
+const fs = require('node:fs');
+const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 
-const root = join(__dirname, '..');
-const bundle = join(root, 'dist/bundle/main.js');
-const unbundled = join(root, 'dist/src/cli/main.js');
+const root = path.join(__dirname, '..');
+const bundle = path.join(root, 'dist/bundle/main.js');
+const unbundled = path.join(root, 'dist/src/cli/main.js');
 // Read when the pool starts, if it ever does (pmemvm starts no other programs).
 process.env.UV_THREADPOOL_SIZE ??= '2';
-if (existsSync(bundle)) require(bundle);
-else if (existsSync(unbundled)) void import(pathToFileURL(unbundled).href);
+if (fs.existsSync(bundle)) runWithCodeCache(bundle);
+else if (fs.existsSync(unbundled)) void import(pathToFileURL(unbundled).href);
 else {
   process.stderr.write(`pmemvm: not built yet; run \`npm ci && npm run build\` in ${root}\n`);
   process.exit(1);
+}
+
+/** Run the CommonJS bundle `file` as require() would, its code cache taken and kept (above). */
+function runWithCodeCache(file) {
+  const vm = require('node:vm');
+  const { createHash } = require('node:crypto');
+  const { createRequire } = require('node:module');
+  const cacheFile = `${file}.v8cache`;
+  const debug = process.env.PMEMVM_DEBUG ? (m) => process.stderr.write(`pmemvm: debug: code cache: ${m}\n`) : () => {};
+  const source = `(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(file, 'utf8')}\n})`;
+  // V8 checks the cache against the source's length only: the file starts with the source's
+  // own hash, so that a rebuilt bundle of the same length never runs another's bytecode.
+  const hash = createHash('sha256').update(source).digest();
+  let cached;
+  try {
+    const f = fs.readFileSync(cacheFile);
+    cached = f.subarray(0, hash.length).equals(hash) ? f.subarray(hash.length) : null;
+  } catch { /* none yet */ }
+  const script = new vm.Script(source, { filename: file, cachedData: cached ?? undefined });
+  const used = !!cached && !script.cachedDataRejected;
+  debug(cached === undefined ? 'none yet' : cached === null ? 'made for another bundle' : used ? `used (${cached.length} bytes)` : 'refused by V8 (another Node or flags)');
+  process.once('exit', () => {
+    const tmp = `${cacheFile}.${process.pid}`;
+    try {
+      const data = script.createCachedData();
+      if (used && data.length < cached.length * 1.1) return; // nothing much new: keep it
+      fs.writeFileSync(tmp, Buffer.concat([hash, data]));
+      fs.renameSync(tmp, cacheFile); // whole or not at all, for a pmemvm starting meanwhile
+      debug(`written (${data.length} bytes)`);
+    } catch {
+      // A read-only install, a full disk: the next start compiles again.
+      try { fs.unlinkSync(tmp); } catch { /* never written */ }
+    }
+  });
+  const mod = { exports: {} };
+  script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
 }

@@ -6,7 +6,7 @@
 // that pool only if it ever needs it (bin/pmemvm.cjs). The source's one ES-module-only name,
 // import.meta.url (worker URLs, koffi's require), becomes the bundle's own file URL.
 import { build } from 'esbuild';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -29,3 +29,5 @@ await build({
 });
 // The package is "type": "module"; these .js files are CommonJS.
 writeFileSync(`${dist}bundle/package.json`, '{ "type": "commonjs" }\n');
+// The old bundle's code cache (bin/pmemvm.cjs): useless now, and the next run makes a new one.
+rmSync(`${dist}bundle/main.js.v8cache`, { force: true });

@@ -1,0 +1,70 @@
+// bin/pmemvm.cjs keeps V8's code cache of the bundle beside it (main.js.v8cache): made by a
+// first run, taken by the next, made again for another bundle (even one of the same length,
+// which V8 alone would accept) or when V8 refuses it. Each run uses a private copy of bin/
+// and dist/bundle/, so that no other test's pmemvm sees these caches.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pmemvmNodeArgs, repoRoot } from '../../testhost/paths.js';
+
+const flags = pmemvmNodeArgs().slice(0, -1);
+
+function privateCopy(): string {
+  const root = mkdtempSync(join(tmpdir(), 'pmemvm-codecache-'));
+  mkdirSync(join(root, 'bin'));
+  copyFileSync(join(repoRoot, 'bin', 'pmemvm.cjs'), join(root, 'bin', 'pmemvm.cjs'));
+  cpSync(join(repoRoot, 'dist', 'bundle'), join(root, 'dist', 'bundle'), { recursive: true, filter: (f) => !f.endsWith('.v8cache') });
+  symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
+  return root;
+}
+
+/** `pmemvm --version` from the copy: the code cache's debug lines. */
+function run(root: string): string[] {
+  const r = spawnSync(process.execPath, [...flags, join(root, 'bin', 'pmemvm.cjs'), '--version'],
+    { encoding: 'utf8', env: { ...process.env, PMEMVM_DEBUG: '1' }, timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^pmemvm \d/);
+  return r.stderr.split('\n').filter((l) => l.startsWith('pmemvm: debug: code cache: ')).map((l) => l.slice(27));
+}
+
+test('code cache: written by the first run, used by the next, made again for a changed bundle or one V8 refuses', () => {
+  const root = privateCopy();
+  try {
+    const bundle = join(root, 'dist', 'bundle', 'main.js');
+    const cache = `${bundle}.v8cache`;
+    const first = run(root);
+    assert.equal(first[0], 'none yet');
+    assert.match(first[1] ?? '', /^written \(\d+ bytes\)$/);
+    // The file starts with the hash of the source V8 compiled (the bundle in its function wrapper).
+    const source = `(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, 'utf8')}\n})`;
+    const hash = createHash('sha256').update(source).digest();
+    assert.ok(readFileSync(cache).subarray(0, 32).equals(hash), 'the cache names its bundle');
+
+    const size = readFileSync(cache).length - 32;
+    assert.deepEqual(run(root), [`used (${size} bytes)`], 'a second run takes it and leaves it');
+
+    // Another bundle of the very same length: V8 would take the cache (it checks the length).
+    const text = readFileSync(bundle, 'utf8');
+    assert.ok(text.includes('QEMU-compatible command line'));
+    writeFileSync(bundle, text.replace('QEMU-compatible command line', 'QEMU-compatible COMMAND LINE'));
+    const changed = run(root);
+    assert.equal(changed[0], 'made for another bundle');
+    assert.match(changed[1] ?? '', /^written/);
+    assert.match(run(root)[0] ?? '', /^used/);
+
+    // A cache V8 cannot take (cut short): refused, then made again.
+    const whole = readFileSync(cache);
+    writeFileSync(cache, whole.subarray(0, 32 + 100));
+    const refused = run(root);
+    assert.equal(refused[0], 'refused by V8 (another Node or flags)');
+    assert.match(refused[1] ?? '', /^written/);
+    assert.match(run(root)[0] ?? '', /^used/);
+    assert.deepEqual(readdirSync(join(root, 'dist', 'bundle')).filter((f) => f.includes('.v8cache.')), [], 'no temporary file left');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
