@@ -6,9 +6,9 @@
 // `node bin/pmemvm.cjs` works too but keeps four. The bundle is CommonJS and this entry
 // compiles it synchronously: Node reads an ES module through libuv's thread pool, which starts
 // all of its threads and keeps them, while pmemvm itself needs that pool only for NVDIMM
-// flush-hint fdatasyncs, host name lookups and a regular file (or /dev/null) on stdin. When it
-// does start, it has two threads, unless UV_THREADPOOL_SIZE says otherwise. Device I/O has
-// its own (pmem-io.ts). So a running pmemvm with one vCPU has four threads: the main one,
+// flush-hint fdatasyncs, host name lookups and a regular file on stdin. When it does start,
+// it has two threads, unless UV_THREADPOOL_SIZE says otherwise. Device I/O has its own
+// (pmem-io.ts). So a running pmemvm with one vCPU has four threads: the main one,
 // V8's delayed-task thread and its one worker, and Node's inspector signal thread.
 //
 // Code cache. V8 compiles each function when it first runs; pmemvm runs a few hundred of them

@@ -3,7 +3,7 @@
  * to quit as with QEMU's -nographic), a file, or nowhere. Output is batched
  * per event-loop turn: a boot prints thousands of single bytes.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
 import { UserError } from '../errors.js';
 
 export type ConsoleSpec = { kind: 'stdio'; muxEscape: boolean } | { kind: 'file'; path: string } | { kind: 'null' };
@@ -72,6 +72,8 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
   let monitorFocus = false;
   let sawCtrlA = false;
   let listening = false;
+  /** stdin is hooked up (not /dev/null). */
+  let reading = false;
   const stdin = process.stdin;
   const con: GuestConsole = {
     onQuit: () => {},
@@ -85,6 +87,10 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
       breakSink = b;
       if (spec.kind !== 'stdio' || listening) return;
       listening = true;
+      // Nothing ever comes from /dev/null (a service's stdin), and Node would read it through
+      // libuv's thread pool, starting its threads for good: not read at all.
+      if (stdinIsDevNull()) return;
+      reading = true;
       if (stdin.isTTY) stdin.setRawMode(true);
       stdin.on('data', (chunk: Buffer) => {
         const keep: number[] = [];
@@ -136,18 +142,28 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
         if (!breaks.length || !breakSink?.()) break;
         breaks.shift();
       }
-      if (held.length < 1 << 15 && stdin.isPaused()) stdin.resume();
+      if (reading && held.length < 1 << 15 && stdin.isPaused()) stdin.resume();
     },
     close() {
       flush();
-      if (spec.kind === 'stdio') {
+      if (reading) {
         if (stdin.isTTY) stdin.setRawMode(false);
         stdin.pause();
         stdin.removeAllListeners('data');
-        stdin.unref?.();
       }
+      if (spec.kind === 'stdio') stdin.unref?.();
       if (spec.kind === 'file') closeSync(out);
     },
   };
   return con;
+}
+
+/** Standard input is /dev/null (the same character device). */
+function stdinIsDevNull(): boolean {
+  try {
+    const fd0 = fstatSync(0), devNull = statSync('/dev/null');
+    return fd0.isCharacterDevice() && fd0.rdev === devNull.rdev;
+  } catch {
+    return false; // no stdin at all, or no /dev/null: read as before
+  }
 }

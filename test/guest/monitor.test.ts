@@ -24,7 +24,8 @@ function collect(vm: RunningVmm): QmpEvent[] {
 }
 
 test('QMP: greeting, queries, stop/cont pause the guest, system_reset reboots it, quit ends pmemvm', async () => {
-  const vm = await startVmm({ vmm: 'pmemvm', script: TICKER, args: ['-m', '256M', '-smp', '2', '-name', 'guest-7'] });
+  // stdin /dev/null, as a service manager gives it: pmemvm must not read it (below).
+  const vm = await startVmm({ vmm: 'pmemvm', script: TICKER, args: ['-m', '256M', '-smp', '2', '-name', 'guest-7'], stdin: 'devnull' });
   try {
     const events = collect(vm);
     assert.deepEqual(vm.qmp.greeting.QMP.version.qemu, { micro: 0, minor: 2, major: 7 });
@@ -42,7 +43,8 @@ test('QMP: greeting, queries, stop/cont pause the guest, system_reset reboots it
     for (const c of cpus) assert.ok(existsSync(`/proc/${vm.child.pid}/task/${c['thread-id']}`), `thread ${c['thread-id']} is pmemvm's`);
     // pmemvm's threads, started as bin/pmemvm.cjs: the main one (vCPU 0), vCPU 1's worker, V8's
     // delayed-task thread and its one background thread (--v8-pool-size=1 on the script's first
-    // line), and Node's inspector signal thread; libuv's pool never starts (a CommonJS bundle).
+    // line), and Node's inspector signal thread; libuv's pool never starts (a CommonJS bundle,
+    // and stdin /dev/null not read: Node reads it through that pool).
     // V8's background thread runs at nice 19, below everything else (v8-threads.ts); the vCPUs keep 0.
     const task = (tid: string, file: string) => readFileSync(`/proc/${vm.child.pid}/task/${tid}/${file}`, 'latin1');
     const niceOf = (tid: number | string) => Number(task(String(tid), 'stat').split(') ')[1]!.split(' ')[16]);

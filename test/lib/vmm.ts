@@ -26,6 +26,8 @@ export interface StartVmmOptions {
   kernel?: 'bzImage' | 'vmlinux';
   /** Extra environment for the VMM. */
   env?: Record<string, string>;
+  /** The VMM's stdin: a pipe (default), or /dev/null as a service manager gives it. */
+  stdin?: 'pipe' | 'devnull';
 }
 
 export interface RunningVmm {
@@ -58,7 +60,7 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
     : [process.execPath, [...pmemvmNodeArgs(), '-nographic', '-kernel', img[o.kernel ?? 'vmlinux'], ...common]];
   if (o.vmm === 'qemu' && !common.includes('-machine')) argv.push('-machine', 'pc');
   // In its private directory, so relative paths typed at the monitor (the documents' mem-path=new_nvdimm.img) land there.
-  const child = spawn(cmd, argv, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
+  const child = spawn(cmd, argv, { cwd: dir, stdio: [o.stdin === 'devnull' ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
   let out = '';
   const waiters = new Set<() => void>();
   // \r\n may be split between two chunks: hold a trailing \r back until the next one.
@@ -71,7 +73,7 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
   };
   child.stdout!.setEncoding('utf8').on('data', onData);
   child.stderr!.setEncoding('utf8').on('data', onData);
-  child.stdin!.on('error', () => {});
+  child.stdin?.on('error', () => {});
   const exited = new Promise<number | null>((res) => child.on('close', (code) => { for (const w of waiters) w(); res(code); }));
   let done = false;
   void exited.then(() => { done = true; });
