@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { guestImage } from '../test/lib/guest.js';
 import { makeScriptInitrd } from '../test/lib/cpio.js';
-import { pmemvmBin, pmemvmNodeArgs } from './paths.js';
+import { pmemvmNodeArgs } from './paths.js';
 
 const SCRIPT = `
 echo "== pmemvm guest: $(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo) RAM"
@@ -32,14 +32,14 @@ const sparse = (name: string, size: number) => {
 };
 const backend = sparse('nvdimm0.img', 1 << 30);
 const virtioBackend = sparse('virtio-pmem0.img', 256 << 20);
-const args = [...pmemvmNodeArgs(), '-machine', 'pc,nvdimm=on', '-m', '512M,slots=2,maxmem=4G', '-smp', '2',
+const args = ['-machine', 'pc,nvdimm=on', '-m', '512M,slots=2,maxmem=4G', '-smp', '2',
   '-object', `memory-backend-file,id=mem0,share=on,mem-path=${backend},size=1G`,
   '-device', 'nvdimm,id=nvdimm0,memdev=mem0,label-size=128K',
   '-object', `memory-backend-file,id=mem1,share=on,mem-path=${virtioBackend},size=256M`,
   '-device', 'virtio-pmem-pci,id=virtio-pmem0,memdev=mem1',
   '-kernel', img.bzImage, '-initrd', initrd, '-append', 'console=ttyS0 quiet panic=-1', '-nographic'];
-process.stderr.write(`demo: pmemvm ${args.slice(args.indexOf(pmemvmBin) + 1).join(' ')}\n`);
-const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+process.stderr.write(`demo: pmemvm ${args.join(' ')}\n`);
+const child = spawn(process.execPath, [...pmemvmNodeArgs(), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
 child.on('close', (code) => {
   rmSync(dir, { recursive: true, force: true });
   process.exitCode = code ?? 1;

@@ -13,7 +13,7 @@ export function cacheDir(): string {
 }
 
 /** The pmemvm program, bin/pmemvm.cjs. */
-export const pmemvmBin: string = join(repoRoot, 'bin', 'pmemvm.cjs');
+const pmemvmBin: string = join(repoRoot, 'bin', 'pmemvm.cjs');
 
 /**
  * The arguments to give Node (process.execPath) to start pmemvm as its users do, by running
