@@ -7,7 +7,11 @@ import { UserError } from '../errors.js';
 import { HIMEM_START } from './layout.js';
 import type { ImageFile } from './image-file.js';
 
-/** A piece of the kernel file to place at `gpa`: `fileSize` bytes from `offset`, then zeros up to `memSize`. */
+/**
+ * A piece of the kernel file to place at `gpa`: `fileSize` bytes from `offset`, then zeros up
+ * to `memSize`. A piece with `fileSize` 0 is all zeros: its file bytes are a NOBITS section's
+ * padding (a vmlinux carries its 17 MB .bss that way) and are not read.
+ */
 export interface LoadSegment { gpa: number; offset: number; fileSize: number; memSize: number }
 
 export interface KernelImage {
@@ -101,6 +105,7 @@ function parseElf(file: ImageFile): KernelImage {
     segments.push({ gpa: paddr, offset: off, fileSize: filesz, memSize: memsz });
   }
   if (segments.length === 0) throw new UserError(`-kernel ${path}: ELF file has no loadable segments`);
+  const holes = nobitsSections(file, ev);
   // Linux links vmlinux with ENTRY(phys_startup_64), a physical address;
   // translate through the segments in case another linker used a virtual one.
   const entry = ev.getBigUint64(24, true);
@@ -112,11 +117,48 @@ function parseElf(file: ImageFile): KernelImage {
   return {
     kind: 'elf',
     file,
-    segments,
+    segments: segments.flatMap((s, i) => withoutHoles(s, vaddrs[i]!, holes)),
     entry64,
     setupHeader: null,
     initrdAddrMax: 0x7fffffff,
     cmdlineMax: 2047,
     protocol: 0x20f,
   };
+}
+
+/**
+ * The allocated NOBITS sections ([start, end) virtual addresses, sorted): zeros in memory
+ * whatever the file holds where they fall inside a segment. No section headers: none.
+ */
+function nobitsSections(file: ImageFile, ev: DataView): Array<[bigint, bigint]> {
+  const shoff = Number(ev.getBigUint64(40, true));
+  const shentsize = ev.getUint16(58, true), shnum = ev.getUint16(60, true);
+  if (shoff === 0 || shnum === 0 || shentsize < 64 || shoff + shnum * shentsize > file.size) return [];
+  const sh = new DataView(head(file, shoff, shnum * shentsize).buffer);
+  const SHT_NOBITS = 8, SHF_ALLOC = 2n;
+  const out: Array<[bigint, bigint]> = [];
+  for (let i = 0; i < shnum; i++) {
+    const o = i * shentsize;
+    const size = sh.getBigUint64(o + 32, true);
+    if (sh.getUint32(o + 4, true) !== SHT_NOBITS || !(sh.getBigUint64(o + 8, true) & SHF_ALLOC) || size === 0n) continue;
+    const addr = sh.getBigUint64(o + 16, true);
+    out.push([addr, addr + size]);
+  }
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** A segment split around the NOBITS sections inside its file bytes: those pieces become zeros, not reads. */
+function withoutHoles(s: LoadSegment, vaddr: bigint, holes: Array<[bigint, bigint]>): LoadSegment[] {
+  const pieces: LoadSegment[] = [];
+  let at = 0; // offset into the segment of what is not yet placed
+  for (const [start, end] of holes) {
+    const from = Math.max(at, Number(start - vaddr)), to = Math.min(s.fileSize, Number(end - vaddr));
+    if (to <= from) continue;
+    if (from > at) pieces.push({ gpa: s.gpa + at, offset: s.offset + at, fileSize: from - at, memSize: from - at });
+    pieces.push({ gpa: s.gpa + from, offset: s.offset + from, fileSize: 0, memSize: to - from });
+    at = to;
+  }
+  if (at === 0) return [s];
+  if (s.memSize > at) pieces.push({ gpa: s.gpa + at, offset: s.offset + at, fileSize: s.fileSize - at, memSize: s.memSize - at });
+  return pieces;
 }

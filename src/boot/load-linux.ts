@@ -16,6 +16,12 @@ export interface LinuxBoot {
   ramSize: number;
   rsdpAddr: number;
   e820: E820Entry[];
+  /**
+   * Guest RAM was mapped just now (anonymous, so all zeros) and nothing has been written where
+   * the kernel goes: its zeros (.bss) are then left to the mapping, and their pages untouched
+   * until the guest clears them itself.
+   */
+  ramIsZero?: boolean;
 }
 
 const PAGE = 4096;
@@ -27,7 +33,7 @@ export function loadLinux(mem: GuestMemory, b: LinuxBoot): Partial<Regs> {
       throw new UserError(`kernel does not fit in guest RAM (needs up to 0x${(s.gpa + s.memSize).toString(16)}); use a larger -m`);
     }
     readIntoGuest(mem, b.kernel.file, s.offset, s.gpa, s.fileSize);
-    mem.view(s.gpa + s.fileSize, s.memSize - s.fileSize).fill(0); // .bss
+    if (!b.ramIsZero) mem.view(s.gpa + s.fileSize, s.memSize - s.fileSize).fill(0); // .bss
     kernelEnd = Math.max(kernelEnd, s.gpa + s.memSize);
   }
   debug('kernel in guest RAM');

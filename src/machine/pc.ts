@@ -236,6 +236,7 @@ export class PcMachine {
     try {
       regs = loadLinux(this.memory, {
         kernel, initrd, cmdline: cfg.cmdline, ramSize: size, rsdpAddr: acpi.rsdpAddress, e820: e820Map(size),
+        ramIsZero: true, // mapped above for this machine; a reboot builds another
       });
     } catch (e) {
       this.abandon(); // e.g. a kernel too big for -m: no machine, so nothing else will end it

@@ -210,6 +210,60 @@ for (const from of ['memory', 'files'] as const) {
   });
 }
 
+/**
+ * An ELF whose one PT_LOAD holds a NOBITS section (.bss) inside its file bytes, as a vmlinux's
+ * last segment does: file 0x1000-0x4000 is 0xaa, then 0xdd where .bss falls, then 0xbb; memsz
+ * goes 0x1000 past the file. Section headers at 0x4000: a null one, .bss, and a PROGBITS one.
+ */
+function elfWithBssInside(): Uint8Array {
+  const img = new Uint8Array(0x4000 + 3 * 64);
+  const v = new DataView(img.buffer);
+  img.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  v.setUint16(18, 62, true);
+  v.setBigUint64(24, 0x100000n, true);
+  v.setBigUint64(32, 64n, true); v.setUint16(54, 56, true); v.setUint16(56, 1, true);
+  v.setBigUint64(40, 0x4000n, true); v.setUint16(58, 64, true); v.setUint16(60, 3, true);
+  v.setUint32(64, 1, true);
+  v.setBigUint64(64 + 8, 0x1000n, true); v.setBigUint64(64 + 16, 0xffffffff81000000n, true); v.setBigUint64(64 + 24, 0x100000n, true);
+  v.setBigUint64(64 + 32, 0x3000n, true); v.setBigUint64(64 + 40, 0x4000n, true);
+  const sh = (i: number, type: number, addr: bigint, off: number, size: number) => {
+    const o = 0x4000 + i * 64;
+    v.setUint32(o + 4, type, true); v.setBigUint64(o + 8, 3n, true); // SHF_WRITE | SHF_ALLOC
+    v.setBigUint64(o + 16, addr, true); v.setBigUint64(o + 24, BigInt(off), true); v.setBigUint64(o + 32, BigInt(size), true);
+  };
+  sh(1, 8, 0xffffffff81001000n, 0x2000, 0x1000);      // .bss: NOBITS
+  sh(2, 1, 0xffffffff81002000n, 0x3000, 0x1000);      // a PROGBITS section after it
+  img.fill(0xaa, 0x1000, 0x2000);
+  img.fill(0xdd, 0x2000, 0x3000);
+  img.fill(0xbb, 0x3000, 0x4000);
+  return img;
+}
+
+test('a NOBITS section inside a segment\'s file bytes is zeros, not read from the file; left to fresh RAM, cleared otherwise', () => {
+  const k = parseKernel(imageFromBytes('vmlinux', elfWithBssInside()));
+  assert.deepEqual(k.segments, [
+    { gpa: 0x100000, offset: 0x1000, fileSize: 0x1000, memSize: 0x1000 },
+    { gpa: 0x101000, offset: 0x2000, fileSize: 0, memSize: 0x1000 },
+    { gpa: 0x102000, offset: 0x3000, fileSize: 0x1000, memSize: 0x2000 },
+  ]);
+  const size = 4 << 20;
+  for (const ramIsZero of [true, false]) {
+    const host = libc.mmap(size, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS);
+    try {
+      const mem = new GuestMemory();
+      mem.add('ram', 0, size, host);
+      if (!ramIsZero) mem.view(0x100000, 0x4000).fill(0xee); // stale bytes: the loader must clear the zeros
+      loadLinux(mem, { kernel: k, initrd: null, cmdline: '', ramSize: size, rsdpAddr: 0xe0000, e820: e820Map(size), ramIsZero });
+      assert.ok(mem.read(0x100000, 0x1000).every((b) => b === 0xaa));
+      assert.ok(mem.read(0x101000, 0x1000).every((b) => b === 0), `.bss is zero, not the file's 0xdd (ramIsZero ${ramIsZero})`);
+      assert.ok(mem.read(0x102000, 0x1000).every((b) => b === 0xbb));
+      assert.ok(mem.read(0x103000, 0x1000).every((b) => b === 0), `the tail past the file is zero (ramIsZero ${ramIsZero})`);
+    } finally {
+      libc.munmap(host, size);
+    }
+  }
+});
+
 test('a truncated or inconsistent ELF vmlinux is a UserError', () => {
   const truncated = tinyElf().subarray(0, 0x2400);
   assert.throws(() => parseKernel(imageFromBytes('short', truncated)), (e: unknown) => e instanceof UserError && /segment 1 lies past the end/.test(e.message));
