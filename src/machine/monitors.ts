@@ -13,6 +13,7 @@ import * as libc from '../sys/libc.js';
 import { QmpEventHub, startMonitor, type Monitor } from '../monitor/server.js';
 import { createHmpTerminal } from '../monitor/hmp-terminal.js';
 import { QmpSession } from '../monitor/qmp-session.js';
+import { HIGH_WATER, InputPump, SLICE_BYTES } from '../monitor/input-pump.js';
 import type { MachineControl } from '../monitor/machine-control.js';
 import type { GuestConsole } from './console.js';
 
@@ -97,21 +98,22 @@ function stdioHmp(machine: MachineControl, console: GuestConsole, mux: boolean):
   return () => { term.detach(); input.end(); };
 }
 
-/** QMP on stdin/stdout (-qmp stdio): one session for the life of the process; reading pauses while it is busy. */
+/** QMP on stdin/stdout (-qmp stdio): one session for the life of the process, fed as a socket client is (input-pump.ts). */
 function stdioQmp(machine: MachineControl, hub: QmpEventHub): () => void {
-  const stdin = process.stdin;
-  const session = new QmpSession({ machine, write: (t) => { process.stdout.write(t); }, onReady: () => stdin.resume() });
+  const { stdin, stdout } = process;
+  const session = new QmpSession({ machine, write: (t) => { stdout.write(t); }, onReady: () => pump.resume() });
+  const pump = new InputPump(stdin, session, SLICE_BYTES.qmp, () => stdout.writableLength > HIGH_WATER);
   hub.add(session);
-  process.stdout.write(session.greeting());
-  const onData = (d: Buffer) => {
-    session.feed(d);
-    if (session.busy) stdin.pause();
-  };
+  stdout.write(session.greeting());
+  const onData = (d: Buffer) => pump.push(d);
   stdin.on('data', onData);
+  stdout.on('drain', pump.resume);
   stdin.resume();
   return () => {
     stdin.off('data', onData);
+    stdout.off('drain', pump.resume);
     stdin.pause();
+    pump.close();
     hub.delete(session);
     session.close();
   };

@@ -8,9 +8,11 @@
  * - One client at a time: further clients are accepted but not read from or written to
  *   until the current one leaves (QEMU leaves them in the listen backlog); at most
  *   MAX_WAITING wait, beyond that a new connection is closed.
- * - Bounded memory: input is fed to the session in small slices and reading stops while
- *   the session is busy or the client has more than HIGH_WATER bytes of replies unread; a
- *   client whose unread output passes maxOutputBytes (events keep coming) is disconnected.
+ * - Bounded memory and time: input is fed to the session in slices (input-pump.ts), reading
+ *   pausing while the session is busy, while the client has more than a MiB of replies
+ *   unread, and once the event-loop turn's budget for monitor input is spent (vCPU 0 runs
+ *   on this thread); a client whose unread output passes maxOutputBytes (events keep
+ *   coming) is disconnected.
  * - Events go to every negotiated QMP session of every monitor sharing a QmpEventHub.
  */
 import fs from 'node:fs';
@@ -20,6 +22,7 @@ import type { MachineControl } from './machine-control.js';
 import { QmpSession, eventText, type Timestamp } from './qmp-session.js';
 import { HmpSession } from './hmp-session.js';
 import type { JsonLimits } from './json-stream.js';
+import { HIGH_WATER, InputPump, SLICE_BYTES } from './input-pump.js';
 
 export type MonitorMode = 'qmp' | 'hmp';
 export type MonitorAddress = { path: string } | { host?: string; port: number };
@@ -49,10 +52,7 @@ export interface Monitor {
   close(): Promise<void>;
 }
 
-const HIGH_WATER = 1 << 20;
 const MAX_WAITING = 16;
-/** Input bytes handed to a session at once: a QMP byte yields at most ~100 reply bytes, an HMP byte ~16 KiB of echo. */
-const SLICE: Record<MonitorMode, number> = { qmp: 4096, hmp: 64 };
 
 /** Fans events out to the negotiated QMP sessions. */
 export class QmpEventHub {
@@ -138,62 +138,33 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     resolveFirst();
     const fd = handleFd(sock);
     if (fd !== undefined) opts.onFd?.(fd, 'accept');
-    let stash: Buffer | undefined;
     let gone = false;
-    let pumping = false;
     const write = (data: string | Buffer) => {
       if (gone || sock.destroyed) return;
       sock.write(data);
       if (sock.writableLength > maxOutput) sock.destroy(); // not reading: drop it, never stall
     };
-    const resume = () => {
-      // Called from 'drain' and when a slow command ends; while pump() runs it decides itself.
-      if (gone || pumping) return;
-      if (stash) {
-        const s = stash;
-        stash = undefined;
-        pump(s);
-      }
-      if (!stash && sock.isPaused()) sock.resume();
-    };
+    const ready = () => pump.resume();
     let session: QmpSession | HmpSession;
     if (opts.mode === 'qmp') {
       const q = new QmpSession({
-        machine: opts.machine, write, limits: opts.limits, onReady: resume,
+        machine: opts.machine, write, limits: opts.limits, onReady: ready,
       });
       opts.hub?.add(q);
       session = q;
       write(q.greeting());
     } else {
-      const h = new HmpSession({ machine: opts.machine, write, onReady: resume });
+      const h = new HmpSession({ machine: opts.machine, write, onReady: ready });
       session = h;
       write(h.greeting());
     }
-    /** Feeds input in slices, and parks the rest (reading paused) while the session or the client lags. */
-    const pump = (data: Buffer) => {
-      if (stash) { stash = Buffer.concat([stash, data]); return; } // keeps order; bounded, reading is paused
-      const step = SLICE[opts.mode];
-      pumping = true;
-      try {
-        for (let off = 0; off < data.length; off += step) {
-          if (gone || sock.destroyed) return;
-          if (session.busy || sock.writableLength > HIGH_WATER) {
-            stash = data.subarray(off);
-            sock.pause();
-            return;
-          }
-          session.feed(data.subarray(off, off + step));
-        }
-      } finally {
-        pumping = false;
-      }
-    };
-    sock.on('data', (d: Buffer) => pump(d));
-    sock.on('drain', resume);
+    const pump = new InputPump(sock, session, SLICE_BYTES[opts.mode], () => sock.writableLength > HIGH_WATER);
+    sock.on('data', (d: Buffer) => pump.push(d));
+    sock.on('drain', pump.resume);
     sock.on('error', () => { /* reset by peer etc.: 'close' follows */ });
     sock.once('close', () => {
       gone = true;
-      stash = undefined;
+      pump.close();
       session.close();
       if (session instanceof QmpSession) opts.hub?.delete(session);
       all.delete(sock);

@@ -81,3 +81,29 @@ test('a TCP monitor beyond loopback is announced with its bound port; loopback i
   vm.child.kill('SIGTERM');
   assert.equal(await vm.exit(), 0);
 });
+
+test('-qmp stdio: 3000 requests written at once are answered in order, then quit ends pmemvm', async () => {
+  // stdin is fed like a socket client (src/monitor/input-pump.ts): in slices, a budget per
+  // event-loop turn, the rest on later turns. Nothing may be lost, doubled or reordered.
+  const h = join(dir, 'h3.sock');
+  const child = spawn(process.execPath, [...PMEMVM, '-kernel', kernel, '-m', '128M', '-serial', 'null', '-qmp', 'stdio', '-monitor', `unix:${h},server,wait=on`], {
+    stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PMEMVM_ALLOW_SLOW_KVM: '1' },
+  });
+  children.add(child);
+  let out = '', err = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const n = 3000;
+  child.stdin!.end('{"execute":"qmp_capabilities"}\n' + Array.from({ length: n }, (_, i) => `{"execute":"query-name","id":${i}}\n`).join('') + '{"execute":"quit","id":"q"}\n');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await exited;
+  clearTimeout(timer);
+  assert.equal(code, 0, err);
+  const lines = out.split('\r\n');
+  assert.match(lines[0]!, /^\{"QMP": /);
+  assert.equal(lines[1], '{"return": {}}');
+  assert.deepEqual(lines.slice(2, 2 + n), Array.from({ length: n }, (_, i) => `{"return": {}, "id": ${i}}`));
+  assert.match(lines[2 + n]!, /"event": "SHUTDOWN"/);
+  assert.deepEqual(lines.slice(3 + n), ['{"return": {}, "id": "q"}', '']);
+});

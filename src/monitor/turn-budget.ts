@@ -1,0 +1,26 @@
+/**
+ * Main-thread time for monitor input, per event-loop turn, shared by every client of
+ * every monitor. vCPU 0 runs on this thread and the other vCPUs wait on it for their
+ * I/O, so input beyond the budget waits for the next turn, after vCPU 0's next slice
+ * (already queued as an immediate): a client that floods its socket then gets about
+ * half of the thread, never all of it.
+ */
+
+/**
+ * The budget: a slice of QMP input is about 0.1 ms of work natively and 5 ms in the
+ * emulated test host, where a guest's timer tick is 4 ms.
+ */
+export const TURN_MS = 4;
+
+let deadline = 0;
+let open = false;
+
+/** When this turn's budget ends (performance.now() time); the first call in a turn starts it. */
+export function turnDeadline(): number {
+  if (!open) {
+    open = true;
+    deadline = performance.now() + TURN_MS;
+    setImmediate(() => { open = false; });
+  }
+  return deadline;
+}
