@@ -4,9 +4,10 @@
  * QMP events fanned out to every QMP client.
  *
  * A monitor answers at once even while vCPU 0 runs on the main thread: each
- * socket is armed (O_ASYNC, F_SETSIG) so that input makes the kernel signal
- * the main thread, which leaves KVM_RUN and lets the event loop read it,
- * instead of waiting for the end of the vCPU's time slice.
+ * served client's socket, and a listener while it has no client, is armed
+ * (O_ASYNC, F_SETSIG) so that input makes the kernel signal the main thread,
+ * which leaves KVM_RUN and lets the event loop read it, instead of waiting for
+ * the end of the vCPU's time slice.
  */
 import { PassThrough } from 'node:stream';
 import * as libc from '../sys/libc.js';
@@ -42,8 +43,11 @@ export async function startMonitors(endpoints: readonly MonitorEndpoint[], machi
   const sig = libc.kickSignal();
   libc.installKickHandler(sig);
   const mainTid = libc.gettid();
-  const arm = (fd: number) => {
-    try { libc.signalThreadOnInput(fd, mainTid, sig); } catch { /* only slower: input waits for the slice to end */ }
+  const wake = (fd: number, on: boolean) => {
+    try {
+      // Set up in full each time: a client's fd number may have been another socket's before.
+      if (on) libc.signalThreadOnInput(fd, mainTid, sig); else libc.stopSignalOnInput(fd);
+    } catch { /* only slower: input waits for the slice to end */ }
   };
   const sockets: Monitor[] = [];
   const byEndpoint: (Monitor | null)[] = [];
@@ -57,7 +61,7 @@ export async function startMonitors(endpoints: readonly MonitorEndpoint[], machi
         continue;
       }
       const address = e.where.kind === 'unix' ? { path: e.where.path } : { host: e.where.host, port: e.where.port };
-      const m = await startMonitor({ mode: e.protocol, address, machine, hub, onFd: arm });
+      const m = await startMonitor({ mode: e.protocol, address, machine, hub, wake });
       sockets.push(m);
       byEndpoint.push(m);
       if (e.wait) waits.push(m.firstClient);

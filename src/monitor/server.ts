@@ -33,8 +33,13 @@ export interface MonitorOptions {
   machine: MachineControl;
   /** Shared by all monitors so events reach every QMP client. */
   hub?: QmpEventHub;
-  /** Learns each socket's file descriptor: the listener's, then each accepted client's. */
-  onFd?(fd: number, kind: 'listen' | 'accept'): void;
+  /**
+   * Whether input on a socket should take the main thread out of the guest at once (on) or
+   * may wait for the next event-loop turn (off): a served client's always; the listener's
+   * only while no client is served, so connections that can only wait (QEMU leaves them in
+   * the listen backlog) do not interrupt vCPU 0 one by one.
+   */
+  wake?(fd: number, on: boolean, kind: 'listen' | 'client'): void;
   /** Unread reply bytes after which a client is dropped (default 8 MiB). */
   maxOutputBytes?: number;
   limits?: JsonLimits;
@@ -137,7 +142,8 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     current = sock;
     resolveFirst();
     const fd = handleFd(sock);
-    if (fd !== undefined) opts.onFd?.(fd, 'accept');
+    if (lfd !== undefined) opts.wake?.(lfd, false, 'listen');
+    if (fd !== undefined) opts.wake?.(fd, true, 'client');
     let gone = false;
     const write = (data: string | Buffer) => {
       if (gone || sock.destroyed) return;
@@ -179,8 +185,11 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       const s = waiting.shift()!;
       if (!s.destroyed) serve(s);
     }
+    if (!current && lfd !== undefined && listening) opts.wake?.(lfd, true, 'listen');
   };
 
+  let lfd: number | undefined;
+  let listening = false;
   const server = net.createServer({ pauseOnConnect: true }, (sock) => {
     all.add(sock);
     sock.once('close', () => {
@@ -206,8 +215,9 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     });
     address = { host, port: (server.address() as net.AddressInfo).port };
   }
-  const lfd = handleFd(server);
-  if (lfd !== undefined) opts.onFd?.(lfd, 'listen');
+  lfd = handleFd(server);
+  listening = true;
+  if (lfd !== undefined) opts.wake?.(lfd, true, 'listen');
 
   return {
     mode: opts.mode,
@@ -219,6 +229,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       return { host: current.remoteAddress ?? '', port: current.remotePort ?? 0 };
     },
     close: async () => {
+      listening = false;
       const closed = new Promise<void>((r) => server.close(() => r()));
       // Let what was written (quit's reply, the last events) reach the clients, briefly.
       await Promise.all([...all].map((s) => new Promise<void>((r) => {

@@ -264,6 +264,12 @@ export function signalThreadOnInput(fd: number, tid: number, sig: number): void 
   check('fcntl(F_SETFL)', c.fcntlInt(fd, F_SETFL, flags | O_ASYNC));
 }
 
+/** Stop the signal that signalThreadOnInput() set up for `fd` (it can be set up again). */
+export function stopSignalOnInput(fd: number): void {
+  const flags = check('fcntl(F_GETFL)', c.fcntlInt(fd, F_GETFL, 0));
+  check('fcntl(F_SETFL)', c.fcntlInt(fd, F_SETFL, flags & ~O_ASYNC));
+}
+
 export function pthreadSelf(): bigint { return BigInt(c.pthreadSelf()); }
 
 /** The calling thread's blocked-signal mask, as the kernel's 64-bit sigset (what KVM_SET_SIGNAL_MASK takes). */
