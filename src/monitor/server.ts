@@ -185,11 +185,10 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       const s = waiting.shift()!;
       if (!s.destroyed) serve(s);
     }
-    if (!current && lfd !== undefined && listening) opts.wake?.(lfd, true, 'listen');
+    if (!current && lfd !== undefined && server.listening) opts.wake?.(lfd, true, 'listen');
   };
 
   let lfd: number | undefined;
-  let listening = false;
   const server = net.createServer({ pauseOnConnect: true }, (sock) => {
     all.add(sock);
     sock.once('close', () => {
@@ -216,7 +215,6 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     address = { host, port: (server.address() as net.AddressInfo).port };
   }
   lfd = handleFd(server);
-  listening = true;
   if (lfd !== undefined) opts.wake?.(lfd, true, 'listen');
 
   return {
@@ -229,7 +227,6 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       return { host: current.remoteAddress ?? '', port: current.remotePort ?? 0 };
     },
     close: async () => {
-      listening = false;
       const closed = new Promise<void>((r) => server.close(() => r()));
       // Let what was written (quit's reply, the last events) reach the clients, briefly.
       await Promise.all([...all].map((s) => new Promise<void>((r) => {

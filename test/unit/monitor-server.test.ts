@@ -42,32 +42,39 @@ const pathOf = (m: Monitor) => (m.address as { path: string }).path;
 test('unix socket: mode 0600 at once, removed on close, fds reported, first client resolves', async () => {
   const fds: [number, boolean, string][] = [];
   const m = await qmpMonitor(new FakeMachine(), { wake: (fd, on, kind) => fds.push([fd, on, kind]) });
-  const st = fs.statSync(pathOf(m));
-  assert.ok(st.isSocket());
-  assert.equal(st.mode & 0o777, 0o600);
-  assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('.pmemvm-sock-')), []);
-  let first = false;
-  void m.firstClient.then(() => { first = true; });
-  const c = raw(pathOf(m));
-  await c.until((s) => s.includes('"QMP"'));
-  assert.equal(first, true);
-  // The listener wakes the main thread while no client is served; the served client always.
-  assert.deepEqual(fds.map(([, on, k]) => [on, k]), [[true, 'listen'], [false, 'listen'], [true, 'client']]);
-  assert.ok(fds.every(([fd]) => fd > 2));
-  const listener = fds[0]![0];
-  assert.equal(fds[1]![0], listener);
-  // A second client waits without waking anyone; when the first leaves it is served, and when
-  // it leaves too the listener wakes the thread again.
-  const d = raw(pathOf(m));
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(fds.length, 3);
-  c.sock.destroy();
-  await d.until((s) => s.includes('"QMP"'));
-  assert.deepEqual(fds.slice(3).map(([fd, on, k]) => [fd === listener, on, k]), [[true, false, 'listen'], [false, true, 'client']]);
-  d.sock.destroy();
-  for (let i = 0; i < 100 && fds.length < 6; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(fds.slice(5).map(([fd, on, k]) => [fd === listener, on, k]), [[true, true, 'listen']]);
-  await m.close();
+  // Closed whatever happens: a failed assertion must not leave the file waiting on sockets.
+  let c: ReturnType<typeof raw> | undefined, d: ReturnType<typeof raw> | undefined;
+  try {
+    const st = fs.statSync(pathOf(m));
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('.pmemvm-sock-')), []);
+    let first = false;
+    void m.firstClient.then(() => { first = true; });
+    c = raw(pathOf(m));
+    await c.until((s) => s.includes('"QMP"'));
+    assert.equal(first, true);
+    // The listener wakes the main thread while no client is served; the served client always.
+    assert.deepEqual(fds.map(([, on, k]) => [on, k]), [[true, 'listen'], [false, 'listen'], [true, 'client']]);
+    assert.ok(fds.every(([fd]) => fd > 2));
+    const listener = fds[0]![0];
+    assert.equal(fds[1]![0], listener);
+    // A second client waits without waking anyone; when the first leaves it is served, and when
+    // it leaves too the listener wakes the thread again.
+    d = raw(pathOf(m));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(fds.length, 3);
+    c.sock.destroy();
+    await d.until((s) => s.includes('"QMP"'));
+    assert.deepEqual(fds.slice(3).map(([fd, on, k]) => [fd === listener, on, k]), [[true, false, 'listen'], [false, true, 'client']]);
+    d.sock.destroy();
+    for (let i = 0; i < 100 && fds.length < 6; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(fds.slice(5).map(([fd, on, k]) => [fd === listener, on, k]), [[true, true, 'listen']]);
+  } finally {
+    c?.sock.destroy();
+    d?.sock.destroy();
+    await m.close();
+  }
   assert.equal(fs.existsSync(pathOf(m)), false);
 });
 
