@@ -2,6 +2,7 @@
 import * as libc from '../sys/libc.js';
 import { CAP, IOEVENTFD_FLAG, encodeEnableCap, IRQCHIP_IOAPIC, KVM, MemoryRegion, decodeIoapic, type IoapicPin, PIT_SPEAKER_DUMMY, encodeCoalescedZone, encodeIoeventfd, encodeMemoryRegion, encodePitConfig } from '../sys/kvm-abi.js';
 import { setIrqLine } from './irq.js';
+import { IrqRoutes } from './irq-routes.js';
 import { KvmSystem } from './system.js';
 
 // Three pages KVM needs for its own use on Intel (TSS, identity map), placed
@@ -78,6 +79,10 @@ export class Vm {
     libc.ioctlBuf(this.fd, KVM.ENABLE_CAP, encodeEnableCap(CAP.HALT_POLL, [0n]));
     return true;
   }
+
+  private routes?: IrqRoutes;
+  /** The VM's GSI routing table (MSI routes for irqfds), made on first use. */
+  get irqRoutes(): IrqRoutes { return this.routes ??= new IrqRoutes(this.fd); }
 
   /** Drive an interrupt line of the in-kernel PIC/IOAPIC (GSI numbering). */
   setIrqLine(gsi: number, level: boolean): void { setIrqLine(this.fd, gsi, level); }

@@ -22,6 +22,7 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import type { MemoryBackend } from '../memory/backend.js';
 import { intxGsi } from '../acpi/pci-host.js';
 import { signalMsi } from '../kvm/irq.js';
+import { irqfdSupported } from '../kvm/irq-routes.js';
 import type { Vm } from '../kvm/vm.js';
 import { MEM_READONLY } from '../sys/kvm-abi.js';
 import * as libc from '../sys/libc.js';
@@ -94,6 +95,8 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
     irq,
     // A notify that did not go through an ioeventfd (none, other width, BAR not yet registered).
     notify: () => io.notify(),
+    interruptsChanged: () => io.interruptsChanged(),
+    quiesce: () => io.quiesce(),
     onError: log,
     commonMirror: new Uint8Array(libc.view(mirrorAddr, PAGE)),
   });
@@ -112,7 +115,7 @@ export function attachVirtioPmem(p: VirtioPmemPlacement, parts: VirtioPmemParts)
     onError: log,
     onBroken: (m) => transport.broken(m),
     onFatal: (m) => parts.onFatal(`${p.name}: ${m}`),
-  });
+  }, irqfdSupported(parts.vm.kvm.fd) ? parts.vm.irqRoutes : undefined);
   let stopping = false;
 
   // The BAR follows the guest's PCI programming; the notify registers go with it into KVM.

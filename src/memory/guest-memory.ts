@@ -71,6 +71,12 @@ export class GuestMemory {
     return null;
   }
 
+  /** The host address of [gpa, gpa+len) if it lies inside one region (for the kernel to reach it there), else null. */
+  hostAddress(gpa: number, len: number): bigint | null {
+    const r = this.find(gpa, len);
+    return r ? r.hostAddr + BigInt(gpa - r.gpa) : null;
+  }
+
   /** True if [gpa, gpa+len) lies entirely inside one region. */
   contains(gpa: number, len: number): boolean { return this.find(gpa, len) !== null; }
 

@@ -28,14 +28,19 @@ const c = {
 const SYS_IO_URING_SETUP = 425, SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
 
 /** Operation codes (include/uapi/linux/io_uring.h). */
-export const OP = { FSYNC: 3, POLL_ADD: 6, POLL_REMOVE: 7, WRITE: 23 } as const;
-const IOSQE_IO_HARDLINK = 1 << 3;
+export const OP = { FSYNC: 3, POLL_ADD: 6, POLL_REMOVE: 7, READ: 22, WRITE: 23 } as const;
+const IOSQE_IO_LINK = 1 << 2, IOSQE_IO_HARDLINK = 1 << 3, IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
+/**
+ * How the request queued last goes on (flagLast): `link`, the next one runs only if this one
+ * succeeds (a failure cancels the rest of the chain); `quiet`, no completion when it succeeds.
+ */
+export const THEN = { link: IOSQE_IO_LINK, quiet: IOSQE_CQE_SKIP_SUCCESS } as const;
 const IORING_FSYNC_DATASYNC = 1;
 const IORING_POLL_ADD_MULTI = 1;
 const POLLIN = 0x001;
 const IORING_ENTER_GETEVENTS = 1;
 const IORING_REGISTER_EVENTFD = 4;
-const IORING_FEAT_SINGLE_MMAP = 1 << 0, IORING_FEAT_NODROP = 1 << 1;
+const IORING_FEAT_SINGLE_MMAP = 1 << 0, IORING_FEAT_NODROP = 1 << 1, IORING_FEAT_CQE_SKIP = 1 << 11;
 const IORING_SQ_CQ_OVERFLOW = 1 << 1;
 /** The completion says more will follow for the same request (a multishot poll still armed). */
 export const CQE_F_MORE = 1 << 1;
@@ -57,9 +62,14 @@ export class IoUring {
   private readonly cqTail: Uint32Array;
   private readonly cqMask: number;
   private readonly cqes: DataView;
+  private readonly cqesAddr: bigint;
   private readonly maps: { addr: bigint; len: number }[] = [];
   /** SQEs written since the last submit. */
   private pending = 0;
+  /** Offset of the SQE written last. */
+  private last = 0;
+  /** The kernel honours THEN.quiet (IOSQE_CQE_SKIP_SUCCESS, Linux 5.17). */
+  readonly quietSuccess: boolean;
 
   /**
    * Throws SysError when the kernel has no io_uring or refuses it (ENOSYS, EPERM from a
@@ -76,6 +86,7 @@ export class IoUring {
       const features = u32(20);
       // One mapping for both rings (5.4) and no completion ever dropped (5.5): older kernels are not served.
       if (!(features & IORING_FEAT_SINGLE_MMAP) || !(features & IORING_FEAT_NODROP)) throw new SysError('io_uring_setup', libc.ERRNO.EOPNOTSUPP);
+      this.quietSuccess = (features & IORING_FEAT_CQE_SKIP) !== 0;
       const sqEntries = u32(0), cqEntries = u32(4);
       const SQ = 40, CQ = 80; // struct io_sqring_offsets, struct io_cqring_offsets
       const ringLen = Math.max(u32(SQ + 24) + sqEntries * 4, u32(CQ + 20) + cqEntries * CQE_SIZE);
@@ -94,7 +105,8 @@ export class IoUring {
       this.cqHead = word(u32(CQ));
       this.cqTail = word(u32(CQ + 4));
       this.cqMask = word(u32(CQ + 8))[0]!;
-      this.cqes = new DataView(libc.view(ring + BigInt(u32(CQ + 20)), cqEntries * CQE_SIZE));
+      this.cqesAddr = ring + BigInt(u32(CQ + 20));
+      this.cqes = new DataView(libc.view(this.cqesAddr, cqEntries * CQE_SIZE));
     } catch (e) {
       this.close();
       throw e;
@@ -130,7 +142,13 @@ export class IoUring {
     s.setInt32(o + 4, fd, true);
     s.setBigUint64(o + 32, userData, true);
     this.pending++;
+    this.last = o;
     return o;
+  }
+
+  /** Add THEN flags to the request queued last (reserve room for a whole chain first). */
+  flagLast(flags: number): void {
+    this.sqes.setUint8(this.last + 1, this.sqes.getUint8(this.last + 1) | flags);
   }
 
   /**
@@ -149,6 +167,14 @@ export class IoUring {
   write(fd: number, addr: bigint, len: number, userData: bigint): void {
     const o = this.sqe(OP.WRITE, fd, userData);
     this.sqes.setBigUint64(o + 8, 0xffff_ffff_ffff_ffffn, true); // off: -1, the file's own position
+    this.sqes.setBigUint64(o + 16, addr, true);
+    this.sqes.setUint32(o + 24, len, true);
+  }
+
+  /** pread(2) of `len` bytes of `fd` at `offset` into host address `addr`. */
+  read(fd: number, addr: bigint, len: number, offset: number, userData: bigint): void {
+    const o = this.sqe(OP.READ, fd, userData);
+    this.sqes.setBigUint64(o + 8, BigInt(offset), true);
     this.sqes.setBigUint64(o + 16, addr, true);
     this.sqes.setUint32(o + 24, len, true);
   }
@@ -184,6 +210,18 @@ export class IoUring {
       if (!submitted) submitted = Atomics.load(this.sqHead, 0) === this.sqTail[0];
       if (submitted) n = 0; // interrupted while waiting: what was queued went in already
     }
+  }
+
+  /**
+   * Where the kernel writes the result and flags (8 bytes) of the next completion it posts:
+   * the slot at the completion ring's tail, preset here to `res` (flags 0). Only meaningful
+   * when nothing else can post before it; a request linked after can then read that result.
+   */
+  nextResultAt(res: number): bigint {
+    const o = (Atomics.load(this.cqTail, 0) & this.cqMask) * CQE_SIZE;
+    this.cqes.setInt32(o + 8, res, true);
+    this.cqes.setUint32(o + 12, 0, true);
+    return this.cqesAddr + BigInt(o + 8);
   }
 
   /** Completions are waiting to be reaped (or held back by a full ring). */

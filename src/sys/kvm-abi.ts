@@ -55,7 +55,7 @@ export const KVM = {
 } as const;
 
 export const KVM_API_VERSION = 12;
-export const CAP = { IRQCHIP: 0, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, PIT2: 33, IOEVENTFD: 36, IRQFD: 32, SIGNAL_MSI: 77, COALESCED_PIO: 162, HALT_POLL: 182 } as const;
+export const CAP = { IRQCHIP: 0, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, IRQ_ROUTING: 25, PIT2: 33, IOEVENTFD: 36, IRQFD: 32, SIGNAL_MSI: 77, COALESCED_PIO: 162, HALT_POLL: 182 } as const;
 
 export const EXIT = {
   UNKNOWN: 0, EXCEPTION: 1, IO: 2, HYPERCALL: 3, DEBUG: 4, HLT: 5, MMIO: 6,
@@ -251,6 +251,46 @@ export function encodeIoeventfd(addr: number, len: number, fd: number, flags: nu
   v.setUint32(16, len, true);
   v.setInt32(20, fd, true);
   v.setUint32(24, flags, true);
+  return b;
+}
+
+/** struct kvm_irq_routing_entry.type, and the in-kernel irqchips an IRQCHIP route names. */
+export const IRQ_ROUTING = { IRQCHIP: 1, MSI: 2 } as const;
+export const IRQCHIP_PIC_MASTER = 0, IRQCHIP_PIC_SLAVE = 1;
+/** One GSI routing entry: a pin of the in-kernel PIC/IOAPIC, or an MSI message (address and data as the guest programmed them). */
+export type IrqRoute =
+  | { gsi: number; kind: 'irqchip'; irqchip: number; pin: number }
+  | { gsi: number; kind: 'msi'; addressLo: number; addressHi: number; data: number };
+/**
+ * struct kvm_irq_routing: nr u32, flags u32 (0), then nr entries of 48 bytes:
+ * gsi u32, type u32, flags u32, pad u32, union u at 16 (irqchip: irqchip u32, pin u32;
+ * msi: address_lo u32, address_hi u32, data u32, devid u32; padded to 32 bytes).
+ */
+export function encodeIrqRouting(entries: readonly IrqRoute[]): Uint8Array {
+  const b = new Uint8Array(8 + 48 * entries.length), v = new DataView(b.buffer);
+  v.setUint32(0, entries.length, true);
+  entries.forEach((e, i) => {
+    const o = 8 + 48 * i;
+    v.setUint32(o, e.gsi, true);
+    if (e.kind === 'irqchip') {
+      v.setUint32(o + 4, IRQ_ROUTING.IRQCHIP, true);
+      v.setUint32(o + 16, e.irqchip, true); v.setUint32(o + 20, e.pin, true);
+    } else {
+      v.setUint32(o + 4, IRQ_ROUTING.MSI, true);
+      v.setUint32(o + 16, e.addressLo >>> 0, true); v.setUint32(o + 20, e.addressHi >>> 0, true);
+      v.setUint32(o + 24, e.data >>> 0, true);
+    }
+  });
+  return b;
+}
+
+export const IRQFD_FLAG = { DEASSIGN: 1 } as const;
+/** struct kvm_irqfd: fd u32, gsi u32, flags u32, resamplefd u32 (unused: edge-triggered MSIs), pad[16]. */
+export function encodeIrqfd(fd: number, gsi: number, flags: number): Uint8Array {
+  const b = new Uint8Array(32), v = new DataView(b.buffer);
+  v.setUint32(0, fd, true);
+  v.setUint32(4, gsi, true);
+  v.setUint32(8, flags, true);
   return b;
 }
 

@@ -41,6 +41,8 @@ const c = {
   fsync: lib.func('int fsync(int fd)'),
   fdatasync: lib.func('int fdatasync(int fd)'),
   eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+  memfdCreate: lib.func('int memfd_create(const char *name, unsigned int flags)'),
+  ftruncate: lib.func('int ftruncate(int fd, int64_t len)'),
   pipe2: lib.func('int pipe2(int *fds, int flags)'),
   read: lib.func('intptr_t read(int fd, void *buf, size_t n)'),
   write: lib.func('intptr_t write(int fd, const void *buf, size_t n)'),
@@ -153,6 +155,21 @@ const drainBuf = new Uint8Array(256);
 /** Empty a non-blocking pipe, or reset a non-blocking eventfd's counter (nothing to read is fine). */
 export function drainFd(fd: number): void { while ((c.read(fd, drainBuf, drainBuf.length) as number) === drainBuf.length) { /* more */ } }
 export function eventfd(flags = EFD_CLOEXEC): number { return check('eventfd', c.eventfd(0, flags)); }
+const counter = new BigUint64Array(1);
+/** Take a non-blocking eventfd's counter: what was added since the last take (0 if nothing). */
+export function takeEventfd(fd: number): number {
+  const r = Number(c.read(fd, counter, 8));
+  if (r === 8) return Number(counter[0]);
+  const errno = koffi.errno();
+  if (errno === ERRNO.EAGAIN) return 0;
+  throw new SysError('read', errno);
+}
+/** An anonymous file of `size` bytes in memory (memfd_create), close-on-exec. */
+export function memfd(name: string, size: number): number {
+  const fd = check('memfd_create', c.memfdCreate(name, 1 /* MFD_CLOEXEC */));
+  try { check('ftruncate', c.ftruncate(fd, size)); } catch (e) { c.close(fd); throw e; }
+  return fd;
+}
 export function read(fd: number, buf: Uint8Array): number { return check('read', c.read(fd, buf, buf.length)); }
 export function write(fd: number, buf: Uint8Array): number { return check('write', c.write(fd, buf, buf.length)); }
 export function pageSize(): number { return c.getpagesize() as number; }

@@ -9,6 +9,7 @@
  * sent when it is unmasked, as the spec requires.
  */
 import type { IrqSink } from '../irq-sink.js';
+import type { MsiMessage } from '../../kvm/irq-routes.js';
 
 export const PCI_CAP_ID_MSIX = 0x11;
 export const MSIX_ENTRY_BYTES = 16;
@@ -67,6 +68,13 @@ export class MsixVectors {
     if (this.masked(v)) this.words[at + PENDING] = 1;
     else this.send(at, sink);
     return true;
+  }
+
+  /** Vector `v`'s message if firing it now would send it (MSI-X on, the vector assigned and unmasked), else null. */
+  deliverable(v: number): MsiMessage | null {
+    if (!this.enabled || v < 0 || v >= this.count || this.masked(v)) return null;
+    const at = this.at(v);
+    return { addressLo: this.words[at + ADDR_LO]! >>> 0, addressHi: this.words[at + ADDR_HI]! >>> 0, data: this.words[at + DATA]! >>> 0 };
   }
 
   private send(at: number, sink: IrqSink): void {

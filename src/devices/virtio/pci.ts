@@ -79,6 +79,10 @@ export interface VirtioPciOptions {
    * handle or by the main thread, so the page is re-rendered after each.
    */
   commonMirror?: Uint8Array;
+  /** The driver changed the MSI-X table, mask or enable bits, or a vector assignment (after the change). */
+  interruptsChanged?: () => void;
+  /** A live queue is about to be withdrawn (reset, a broken device): answers written without the lock land before. */
+  quiesce?: () => void;
 }
 
 /** Where the common configuration structure sits in the BAR (a whole 4 KiB page). */
@@ -124,6 +128,7 @@ export class VirtioPciTransport {
       if (offset <= this.msixCap + 3 && offset + size > this.msixCap + 2) {
         const control = this.pci.read(this.msixCap + 2, 2);
         this.shared.locked(() => this.shared.msix.setControl(control, this.o.irq));
+        this.o.interruptsChanged?.();
       }
     });
     this.queues = model.queueSizes.map((n) => ({ size: n, maxSize: n, enabled: false, desc: 0n, driver: 0n, device: 0n, live: false }));
@@ -165,10 +170,12 @@ export class VirtioPciTransport {
       this.shared.configVector = NO_VECTOR;
       for (let i = 0; i < this.queues.length; i++) this.shared.setQueueVector(i, NO_VECTOR);
     });
+    this.o.interruptsChanged?.();
   }
 
   /** Hand live queues to the queue thread, and withdraw the others (under the lock: no answer lands after). */
   private publish(): void {
+    if (this.queues.some((q) => q.live && !(q.enabled && this.driverOk))) this.o.quiesce?.();
     this.shared.locked(() => {
       this.queues.forEach((q, i) => {
         const live = q.enabled && this.driverOk;
@@ -207,6 +214,7 @@ export class VirtioPciTransport {
     // The table takes aligned dwords (the spec allows nothing narrower to be relied on).
     if (off >= MSIX_TABLE && off < MSIX_PBA && size === 4 && (off & 3) === 0) {
       this.shared.locked(() => this.shared.msix.writeTable(off - MSIX_TABLE, value, this.o.irq));
+      this.o.interruptsChanged?.();
     }
   }
 
@@ -262,7 +270,7 @@ export class VirtioPciTransport {
         this.driverFeatures = (this.driverFeatures & ~(0xffffffffn << shift)) | (BigInt(value >>> 0) << shift);
         return;
       }
-      case 0x10: { const v = this.vector(value); this.shared.locked(() => { this.shared.configVector = v; }); return; }
+      case 0x10: { const v = this.vector(value); this.shared.locked(() => { this.shared.configVector = v; }); this.o.interruptsChanged?.(); return; }
       case 0x14: return this.setStatus(value & 0xff);
       case 0x16: this.queueSelect = value & 0xffff; return;
       case 0x18:
@@ -273,6 +281,7 @@ export class VirtioPciTransport {
         if (!q) return;
         const v = this.vector(value), i = this.queueSelect;
         this.shared.locked(() => this.shared.setQueueVector(i, v));
+        this.o.interruptsChanged?.();
         return;
       }
       case 0x1c: if (q && value === 1 && !q.enabled) this.enable(q); return;

@@ -7,6 +7,7 @@
  * PMEMVM_DEVICE_IO=thread (or =ring) asks for one of them.
  */
 import type { Region } from '../../memory/guest-memory.js';
+import type { IrqRoutes } from '../../kvm/irq-routes.js';
 import { debug } from '../../debug.js';
 import { UserError } from '../../errors.js';
 import { PmemIoReactor } from './pmem-reactor.js';
@@ -43,6 +44,10 @@ export interface PmemIoDevice {
   notify(): void;
   /** End the device's service after the flush in hand; resolves with its flush count once device I/O let go of it. */
   remove(): Promise<number>;
+  /** The guest changed the device's MSI-X table, masks, enable bits or vectors (main thread). */
+  interruptsChanged(): void;
+  /** A queue is about to be withdrawn (reset): whatever device I/O writes to the rings without the lock lands first (main thread). */
+  quiesce(): void;
 }
 
 export interface PmemIo {
@@ -51,7 +56,8 @@ export interface PmemIo {
    * is served best straight from its exit (notify()), with no ioeventfd between.
    */
   readonly onMainThread: boolean;
-  add(device: PmemDeviceData, events: PmemDeviceEvents): PmemIoDevice;
+  /** `routes`: the VM's GSI routes where KVM takes irqfds, so that the kernel may raise the device's MSIs itself. */
+  add(device: PmemDeviceData, events: PmemDeviceEvents, routes?: IrqRoutes): PmemIoDevice;
   /** Get ready for devices that a monitor may hot-add, so that one costs no start-up then. */
   prestart(): void;
 }

@@ -17,6 +17,14 @@
  *   the thread that submitted the request) would not do: it is spent on whatever
  *   system call or interrupt returns first, and a completion that came while this
  *   thread ran JavaScript would leave vCPU 0 in KVM_RUN until its next exit.
+ * - Where the kernel can (pmem-kernel-answer.ts), a flush whose interrupt is one unmasked
+ *   MSI-X message is answered in the kernel instead: the fsync, then status, used ring and
+ *   an irqfd, in the device's own small ring, with no signal and no return from KVM_RUN.
+ *   The server learns of it when it next needs to (a request waiting, stop, a queue
+ *   withdrawn, the guest changing interrupts): then `done` is read, or polled here with
+ *   the kick linked. A failure is a completion in the device's ring, taken at the next
+ *   event-loop turn or after the next slice (within vCPU 0's slice, 50 ms), and the
+ *   server answers itself.
  * - vCPU 0's slices take the completions before it enters the guest again
  *   (kvm/main-thread-work.ts), with no event-loop turn: the work signal is not
  *   the kick signal. Every completion also signals an eventfd that the event
@@ -26,14 +34,20 @@ import * as libc from '../../sys/libc.js';
 import { IoUring, type Completion } from '../../sys/io-uring.js';
 import { watchEventfd, type EventfdWatch } from '../../sys/fd-watch.js';
 import { addMainThreadWork } from '../../kvm/main-thread-work.js';
+import { debug } from '../../debug.js';
 import type { PmemDeviceData, PmemDeviceEvents, PmemIo, PmemIoDevice } from './pmem-io.js';
-import { pmemServerFor } from './pmem-server.js';
-import type { PmemRequestServer } from './pmem.js';
+import { guestMemoryOf, pmemServerFor } from './pmem-server.js';
+import type { KernelAnswer, PmemRequestServer } from './pmem.js';
+import type { IrqRoutes } from '../../kvm/irq-routes.js';
+import { KernelAnswers, type DeviceAnswers } from './pmem-kernel-answer.js';
 
 // A completion's tag: the device's id, shifted, and what the request was.
 const NOTIFY = 1n, FSYNC = 2n, UNPOLL = 3n, KICK = 5n;
+// The poll on a kernel answer's `done` eventfd.
+const WATCH = 6n;
 const tag = (id: number, kind: bigint) => (BigInt(id) << 8n) | kind;
 const KICKS_PER_DRAIN = 128;
+const NAP = new Int32Array(new SharedArrayBuffer(4));
 
 interface Device {
   readonly id: number;
@@ -46,6 +60,14 @@ interface Device {
   flushDone: ((error: Error | null) => void) | null;
   /** Set by remove(): resolves once the flush in hand is answered and the poll is gone. */
   removing: { idle: boolean; done: (flushes: number) => void } | null;
+  /** The device's kernel answers (pmem-kernel-answer.ts), made with the first one; null: not yet, or never. */
+  answers: DeviceAnswers | null;
+  /** A poll on the answers' `done` is in the ring (its completion not yet seen). */
+  watching: boolean;
+  /** A queue is being withdrawn: no new kernel answers meanwhile. */
+  settling: boolean;
+  /** Kernel answers failed to set up for this device once: it is answered from user space. */
+  userAnswers: boolean;
 }
 
 export class PmemIoReactor implements PmemIo {
@@ -60,6 +82,10 @@ export class PmemIoReactor implements PmemIo {
   private kicksUnread = 0;
   private readonly devices = new Map<number, Device>();
   private nextId = 1;
+  /** What kernel answers share, probed with the first device that could use them (null: the kernel cannot). */
+  private kernelAnswers: KernelAnswers | null | undefined;
+  /** Devices with a kernel answer in flight: their rings are looked at after each slice. */
+  private readonly answering = new Set<Device>();
 
   /** Throws SysError where io_uring is missing, refused, or too old (hard links and writes: Linux 5.6). */
   constructor() {
@@ -86,7 +112,7 @@ export class PmemIoReactor implements PmemIo {
     }
     // Like an idle worker, the watch does not keep the process alive.
     this.watch.unref();
-    addMainThreadWork({ pending: () => this.ring.hasCompletions(), run: () => this.pump() });
+    addMainThreadWork({ pending: () => this.pending(), run: () => this.pump() });
   }
 
   /** A failing poll hard-linked to the kick: the kick must still run (a kernel before 5.6 refuses one or the other). */
@@ -102,11 +128,23 @@ export class PmemIoReactor implements PmemIo {
     if (res.get(1n) !== -libc.ERRNO.EBADF || res.get(2n) !== 1) throw new libc.SysError('io_uring hard link', libc.ERRNO.EOPNOTSUPP);
   }
 
-  add(d: PmemDeviceData, events: PmemDeviceEvents): PmemIoDevice {
+  add(d: PmemDeviceData, events: PmemDeviceEvents, routes?: IrqRoutes): PmemIoDevice {
     const id = this.nextId++;
+    const memory = guestMemoryOf(d);
     const dev: Device = {
       id, notifyFd: d.notifyFd, events, polling: false, flushDone: null, removing: null,
+      answers: null, watching: false, settling: false, userAnswers: false,
       server: pmemServerFor(d, {
+        flushAndAnswer: (a, done) => {
+          if (d.backendFd < 0 || !routes || dev.settling || dev.userAnswers) return false;
+          const at = this.answerAt(memory, a);
+          const answers = at && this.routed(dev, d.vmFd, routes, a);
+          if (!answers) return false;
+          answers.submit(d.backendFd, a, at, done);
+          this.answering.add(dev);
+          return true;
+        },
+        hurry: () => this.hurry(dev),
         flush: (done) => {
           if (d.backendFd < 0) return done(null);
           dev.flushDone = done;
@@ -117,7 +155,7 @@ export class PmemIoReactor implements PmemIo {
         },
         onError: (message) => events.onError(message),
         onBroken: (message) => events.onBroken(message),
-      }),
+      }, memory),
     };
     this.devices.set(id, dev);
     this.watch.ref();
@@ -128,8 +166,103 @@ export class PmemIoReactor implements PmemIo {
     return {
       // Straight from vCPU 0's exit: no poll completion, no signal, no counter to read.
       notify: () => { if (!dev.removing && this.devices.get(id) === dev) dev.server.service(); },
-      remove: () => removing ??= new Promise<number>((res) => this.remove(dev, res)),
+      remove: () => removing ??= new Promise<number>((res) => this.remove(dev, res)).then((n) => { this.release(dev); return n; }),
+      interruptsChanged: () => this.unroute(dev),
+      quiesce: () => this.settle(dev),
     };
+  }
+
+  /** Host addresses of the answer's three guest writes, or null if any is not wholly in guest RAM. */
+  private answerAt(memory: ReturnType<typeof guestMemoryOf>, a: KernelAnswer): { status: bigint; elem: bigint; idx: bigint } | null {
+    const status = memory.hostAddress(a.status, 4), elem = memory.hostAddress(a.elem, 8), idx = memory.hostAddress(a.idx, 2);
+    return status !== null && elem !== null && idx !== null ? { status, elem, idx } : null;
+  }
+
+  /** The device's answers with their irqfd routed to the answer's MSI; null if the kernel cannot answer this one. */
+  private routed(dev: Device, vmFd: number, routes: IrqRoutes, a: KernelAnswer): DeviceAnswers | null {
+    try {
+      if (!dev.answers) {
+        if (this.kernelAnswers === undefined) {
+          this.kernelAnswers = KernelAnswers.create();
+          if (!this.kernelAnswers) debug('device I/O: the kernel cannot answer flushes (no quiet completions, or a failed fsync does not stop what follows it): answered here');
+        }
+        dev.answers = this.kernelAnswers?.device(vmFd, routes, this.wakeFd) ?? null;
+        if (!dev.answers) { dev.userAnswers = true; return null; }
+        debug(`device I/O: device ${dev.id} answers flushes in the kernel (irqfd on GSI ${dev.answers.gsiNumber})`);
+      }
+      dev.answers.route(a.msi);
+      return dev.answers;
+    } catch (e) {
+      dev.events.onError(`flushes answered from user space from now on: ${(e as Error).message}`);
+      dev.userAnswers = true;
+      return null;
+    }
+  }
+
+  /**
+   * The guest changed the device's interrupts (MSI-X table, masks, vectors, reset): the irqfd
+   * stops raising at once, so that a mask holds, and the end of an answer in flight is
+   * watched from now on: its interrupt may wait in the eventfd, and the guest for it.
+   */
+  private unroute(dev: Device): void {
+    try {
+      if (dev.answers?.unroute()) this.hurry(dev);
+    } catch (e) {
+      dev.events.onFatal(`interrupts from the kernel: ${(e as Error).message}`); // a mask could not hold
+    }
+  }
+
+  /** The server waits for the answer in flight: end it now if it ran, else have its end signal this thread. */
+  private hurry(dev: Device): void {
+    const a = dev.answers;
+    if (!a?.busy) return;
+    a.reap(); // a failure ends it
+    if (!a.busy || a.tryEnd() || dev.watching) return;
+    dev.watching = true;
+    this.ring.reserve(2);
+    this.ring.pollAdd(a.doneFd, tag(dev.id, WATCH), false, true);
+    this.kick();
+    this.ring.submit();
+  }
+
+  /**
+   * Before a queue is withdrawn (reset): the answer in flight lands first (or fails), and no
+   * new one starts meanwhile. Rare, and as long as the fsync: looked at every millisecond.
+   */
+  private settle(dev: Device): void {
+    dev.settling = true;
+    try {
+      for (let a = dev.answers; a?.busy;) {
+        a.reap();
+        if (a.busy && !a.tryEnd()) Atomics.wait(NAP, 0, 0, 1);
+      }
+    } finally {
+      dev.settling = false;
+    }
+  }
+
+  /** After remove(): the answers' ring, irqfd, route and staging slot go. */
+  private release(dev: Device): void {
+    const a = dev.answers;
+    if (!a) return;
+    dev.answers = null;
+    this.answering.delete(dev);
+    if (dev.watching) {
+      this.ring.pollRemove(tag(dev.id, WATCH), tag(dev.id, UNPOLL));
+      this.ring.submit();
+    }
+    try {
+      a.close();
+    } catch (e) {
+      dev.events.onError(`interrupts from the kernel: ${(e as Error).message}`);
+    }
+  }
+
+  /** Anything to take after a slice: the ring's completions, or an answering device's (a failure). */
+  private pending(): boolean {
+    if (this.ring.hasCompletions()) return true;
+    for (const d of this.answering) if (d.answers?.hasCompletions()) return true;
+    return false;
   }
 
   /** Nothing to start ahead of hotplug: a device costs a poll in the ring. */
@@ -175,6 +308,10 @@ export class PmemIoReactor implements PmemIo {
         libc.drainFd(this.kickFds[0]);
       }
       this.ring.reap((c) => { if (c.userData !== KICK) this.complete(c); });
+      for (const d of this.answering) {
+        if (!d.answers?.busy) this.answering.delete(d);
+        else if (d.answers.hasCompletions()) d.answers.reap();
+      }
       this.ring.submit();
     } catch (e) {
       this.fatal(`device I/O: ${(e as Error).message}`);
@@ -201,6 +338,10 @@ export class PmemIoReactor implements PmemIo {
         done?.(c.res < 0 ? new libc.SysError('fsync', -c.res) : null);
         return;
       }
+      case WATCH:
+        dev.watching = false;
+        this.hurry(dev);
+        return;
       default: // UNPOLL: the poll's own last completion is what counts
     }
   }

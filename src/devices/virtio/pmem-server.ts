@@ -11,9 +11,18 @@ import { PmemRequestServer, type PmemServerOptions } from './pmem.js';
 import type { PmemDeviceData } from './pmem-io.js';
 import { VirtioShared } from './shared.js';
 
-export function pmemServerFor(d: PmemDeviceData, o: Pick<PmemServerOptions, 'flush' | 'onError' | 'onBroken'>): PmemRequestServer {
+/** Guest RAM as handed to device I/O. */
+export function guestMemoryOf(d: PmemDeviceData): GuestMemory {
   const memory = new GuestMemory();
   for (const r of d.regions) memory.add(r.name, r.gpa, r.size, r.hostAddr);
+  return memory;
+}
+
+export function pmemServerFor(
+  d: PmemDeviceData,
+  o: Pick<PmemServerOptions, 'flush' | 'flushAndAnswer' | 'hurry' | 'onError' | 'onBroken'>,
+  memory = guestMemoryOf(d),
+): PmemRequestServer {
   return new PmemRequestServer({
     shared: new VirtioShared(d.queues, d.vectors, d.sab),
     memory,

@@ -41,6 +41,9 @@ export class PmemIoThread implements PmemIo {
     return {
       // The thread sleeps on the notify eventfd: a notify that exits to pmemvm is passed on there.
       notify: () => { libc.write(device.notifyFd, ONE); },
+      // Its answers are written under the transport's lock and raised with KVM_SIGNAL_MSI: nothing to do.
+      interruptsChanged: () => {},
+      quiesce: () => {},
       remove: () => removing ??= new Promise<number>((res) => {
         if (!this.devices.has(id) || this.worker !== worker) { res(0); return; } // the thread is gone, and the device with it
         entry.removed = res;

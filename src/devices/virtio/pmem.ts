@@ -12,6 +12,7 @@
  */
 import { GuestMemoryError } from '../../memory/guest-memory.js';
 import type { IrqSink } from '../irq-sink.js';
+import type { MsiMessage } from '../../kvm/irq-routes.js';
 import { SplitQueue, VirtqueueError, type Chain, type QueueMemory } from './queue.js';
 import type { VirtioDeviceModel } from './pci.js';
 import type { VirtioShared } from './shared.js';
@@ -45,6 +46,15 @@ export interface PmemServerOptions {
    * thread goes on serving other devices meanwhile), or at once.
    */
   flush: (done: (error: Error | null) => void) => void;
+  /**
+   * Optional, and preferred where it exists: the fsync, then the answer (status RET_OK, used
+   * element, used index, the queue's MSI) written by the kernel once the fsync succeeds, with
+   * no return to this thread for it. Returns false when it cannot take this request (flush()
+   * then does). `done` comes once that is over.
+   */
+  flushAndAnswer?: (answer: KernelAnswer, done: (o: AnswerOutcome) => void) => boolean;
+  /** The server waits for the answer in hand (a request came meanwhile, or stop()): call done without delay. */
+  hurry?: () => void;
   irq: IrqSink;
   /** A request pmemvm answered with an error, or a failed flush, for the log. */
   onError?: (message: string) => void;
@@ -52,11 +62,28 @@ export interface PmemServerOptions {
   onBroken: (message: string) => void;
 }
 
+/** What the kernel writes for a request answered without this thread (guest addresses, then values). */
+export interface KernelAnswer {
+  status: number;
+  elem: number;
+  idx: number;
+  head: number;
+  newIdx: number;
+  msi: MsiMessage;
+}
+
+/**
+ * How a kernel answer ended. `landed`: all of it is in guest RAM (`raise`: but not its
+ * interrupt, which the server raises). Otherwise none or part of it is, and the server
+ * answers itself: RET_OK unless the fsync failed (`error`).
+ */
+export interface AnswerOutcome { error: Error | null; landed: boolean; raise: boolean }
+
 const bytes = (bufs: readonly { len: number }[]) => { let n = 0; for (let i = 0; i < bufs.length; i++) n += bufs[i]!.len; return n; };
 const le32 = (b: Uint8Array) => (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
 
-/** The request the server has handed to the host's fsync, answered when that returns. */
-interface InHand { q: SplitQueue; gen: number; chain: Chain }
+/** The request the server has handed to the host's fsync, answered when that returns (by the kernel: `kernel`). */
+interface InHand { q: SplitQueue; gen: number; chain: Chain; kernel: boolean }
 
 export class PmemRequestServer {
   private queue: SplitQueue | null = null;
@@ -76,7 +103,11 @@ export class PmemRequestServer {
 
   /** Answer the requests the driver has made available (called after each notify and after each flush). */
   service(): void {
-    if (this.inHand || this.stopping) return; // the flush in hand comes first; service() runs again after it
+    if (this.inHand) { // the flush in hand comes first; service() runs again after it
+      if (this.inHand.kernel) this.o.hurry?.();
+      return;
+    }
+    if (this.stopping) return;
     for (;;) {
       const q = this.currentQueue();
       if (!q) return;
@@ -90,11 +121,14 @@ export class PmemRequestServer {
         return this.broken(e);
       }
       if (type === REQ_TYPE_FLUSH) {
-        const hand: InHand = { q, gen: this.gen, chain };
+        const hand: InHand = { q, gen: this.gen, chain, kernel: false };
         this.inHand = hand;
         this.starting = true;
         try {
-          this.o.flush((error) => this.flushed(hand, error));
+          const answer = this.kernelAnswer(q, chain);
+          hand.kernel = answer !== null; // before the call: its done() may come from within
+          if (answer && !this.o.flushAndAnswer!(answer, (o) => this.flushed(hand, o.error, o.landed ? o.raise : null))) hand.kernel = false;
+          if (!hand.kernel) this.o.flush((error) => this.flushed(hand, error));
         } catch (e) {
           this.flushed(hand, e as Error);
         } finally {
@@ -114,11 +148,28 @@ export class PmemRequestServer {
    */
   stop(onIdle: () => void): void {
     this.stopping = true;
-    if (this.inHand) this.onIdle = onIdle;
-    else onIdle();
+    if (!this.inHand) return onIdle();
+    this.onIdle = onIdle;
+    if (this.inHand.kernel) this.o.hurry?.();
   }
 
-  private flushed(hand: InHand, error: Error | null): void {
+  /**
+   * What the kernel would write to answer `chain` with RET_OK, or null if it cannot: no
+   * kernel answers here, a status buffer split in pieces, or an interrupt that is not one
+   * unmasked MSI-X message now (INTx, a masked vector, a pending bit to keep).
+   */
+  private kernelAnswer(q: SplitQueue, chain: Chain): KernelAnswer | null {
+    const status = chain.writable[0];
+    if (!this.o.flushAndAnswer || !status || status.len < 4) return null;
+    const sh = this.o.shared;
+    const msi = sh.locked(() => sh.msix.deliverable(sh.queueVector(QUEUE)));
+    if (!msi) return null;
+    const used = q.nextUsed();
+    return { status: status.addr, elem: used.elem, idx: used.idx, head: chain.head, newIdx: used.newIdx, msi };
+  }
+
+  /** `raise`: the kernel wrote the answer (null: the server writes it), and the interrupt is still to be raised. */
+  private flushed(hand: InHand, error: Error | null, raise: boolean | null = null): void {
     if (this.inHand !== hand) return; // a second call for the same flush
     let ret = RET_OK;
     if (error) {
@@ -128,7 +179,7 @@ export class PmemRequestServer {
       this.flushes++;
     }
     this.inHand = null;
-    const err = this.answer(hand.q, hand.gen, hand.chain, ret);
+    const err = raise !== null ? this.answered(hand, raise) : this.answer(hand.q, hand.gen, hand.chain, ret);
     if (err) this.broken(err);
     if (this.stopping) {
       const idle = this.onIdle;
@@ -181,6 +232,22 @@ export class PmemRequestServer {
       else if (status) written = q.scatter(chain, Uint8Array.of(ret, 0, 0, 0));
       q.push(chain.head, written);
       sh.interruptQueue(QUEUE, this.o.irq);
+      return null;
+    } catch (e) {
+      return e as Error;
+    } finally {
+      sh.unlock();
+    }
+  }
+
+  /** The kernel wrote the answer: the next one goes after it; the interrupt, if it did not go out. */
+  private answered(hand: InHand, raise: boolean): Error | null {
+    hand.q.pushedElsewhere();
+    if (!raise) return null;
+    const sh = this.o.shared;
+    sh.lock();
+    try {
+      if (sh.current(QUEUE, hand.gen)) sh.interruptQueue(QUEUE, this.o.irq);
       return null;
     } catch (e) {
       return e as Error;

@@ -94,6 +94,16 @@ export class SplitQueue {
     this.mem.setU16(this.used + 2, this.usedIdx);
   }
 
+  /** Where push() writes next: the element's and the index's guest addresses, and the index it then publishes. */
+  nextUsed(): { elem: number; idx: number; newIdx: number } {
+    return { elem: this.used + 4 + 8 * (this.usedIdx % this.size), idx: this.used + 2, newIdx: (this.usedIdx + 1) & 0xffff };
+  }
+
+  /** Someone else wrote exactly what nextUsed() described (device I/O in the kernel): the next push goes after it. */
+  pushedElsewhere(): void {
+    this.usedIdx = (this.usedIdx + 1) & 0xffff;
+  }
+
   /** Read `len` bytes gathered from the readable buffers (fewer if they are shorter). */
   gather(chain: Chain, len: number): Uint8Array {
     const out = new Uint8Array(len);

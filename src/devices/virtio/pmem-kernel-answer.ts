@@ -1,0 +1,265 @@
+/**
+ * A virtio-pmem flush answered by the kernel, with no return to user space: one chain of
+ * io_uring requests per flush, in a small ring of the device's own, run by the kernel's
+ * worker after the fsync:
+ *
+ *   fsync → gate → status → used element → used index → irqfd → done
+ *
+ * - **The gate.** A failed fsync does not break an io_uring link (Linux 6.1 to 6.18 at
+ *   least: io_fsync only sets the result), so the chain cannot simply follow it. The gate
+ *   is an 8-byte write to an eventfd held at its maximum count, of the fsync's own result
+ *   and flags as the kernel posts them in the completion ring: 0 after a successful fsync
+ *   adds nothing and succeeds; anything else would overflow the count and fails (EAGAIN),
+ *   which cancels the rest. The slot the fsync's completion goes to is known, since the
+ *   ring is the device's and serves one chain at a time, and it is preset to -1 first: if
+ *   the completion were anywhere else, the gate reads -1 and fails. Never a false "done".
+ * - **The answer.** Status (RET_OK), used element and used index are copied into guest
+ *   RAM from a staging memfd, in that order (x86 keeps store order), then the irqfd,
+ *   routed to the queue's MSI, interrupts the guest straight from the worker.
+ * - **done.** Each chain's last write, to the device's `done` eventfd: readable means the
+ *   whole chain ran. Every request after the fsync is quiet (no completion when it
+ *   succeeds), and a quiet request that fails cancels the rest silently, so a failure is
+ *   one completion in the device's ring, and a success is only the fsync's.
+ *
+ * Probed once (create()): a kernel without quiet completions, or where the gate does not
+ * hold, answers from user space as before.
+ */
+import * as libc from '../../sys/libc.js';
+import { IoUring, THEN } from '../../sys/io-uring.js';
+import { assignIrqfd, deassignIrqfd, type IrqRoutes, type MsiMessage } from '../../kvm/irq-routes.js';
+import type { AnswerOutcome, KernelAnswer } from './pmem.js';
+
+
+// The parts of a chain, as tagged in the device's ring.
+const FSYNC = 1n, GATE = 2n, STATUS = 3n, ELEM = 4n, IDX = 5n, IRQ = 6n, DONE = 7n;
+/** The probe's requests are tagged apart (bit 40), so that tracing can tell its fsyncs (a memfd, a pipe) from a backend's. */
+export const PROBE_TAG = 1n << 40n;
+const LINK_QUIET = THEN.link | THEN.quiet;
+const GATE_FULL = 0xffff_ffff_ffff_fffen; // an eventfd's largest count
+// The staging memfd: one slot per device (status 0, used element, used index).
+const SLOT_BYTES = 32, SLOTS = 128;
+
+/** What every device's kernel answers share: the staging memfd, the gate, an 8-byte 1. */
+export class KernelAnswers {
+  private readonly free = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
+
+  private constructor(
+    readonly stagingFd: number,
+    readonly staging: DataView,
+    readonly gateFd: number,
+    /** Host address of an 8-byte 1, for eventfd writes. */
+    readonly one: bigint,
+  ) {}
+
+  /** Null where the kernel cannot (no quiet completions, or the gate does not hold): answers stay in user space. */
+  static create(): KernelAnswers | null {
+    const fds: number[] = [];
+    try {
+      const stagingFd = libc.memfd('pmemvm-answers', SLOT_BYTES * SLOTS);
+      fds.push(stagingFd);
+      const staged = libc.mmap(SLOT_BYTES * SLOTS, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, stagingFd);
+      const one = libc.mmap(libc.pageSize(), libc.PROT_READ | libc.PROT_WRITE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS);
+      new BigUint64Array(libc.view(one, 8))[0] = 1n;
+      const gateFd = libc.eventfd(libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+      fds.push(gateFd);
+      libc.write(gateFd, new Uint8Array(new BigUint64Array([GATE_FULL]).buffer));
+      const answers = new KernelAnswers(stagingFd, new DataView(libc.view(staged, SLOT_BYTES * SLOTS)), gateFd, one);
+      return answers.probe() ? answers : (fds.forEach((fd) => libc.close(fd)), null);
+    } catch {
+      for (const fd of fds) libc.close(fd);
+      return null;
+    }
+  }
+
+  /** The gate, tried: after a good fsync the request linked after it runs; after a failed one it never does. */
+  private probe(): boolean {
+    const ring = new IoUring(8);
+    const [r, w] = libc.pipe();
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    const byte = new Uint8Array(8);
+    const ranAfter = () => { try { return libc.read(r, byte) > 0; } catch { return false; } };
+    try {
+      if (!ring.quietSuccess) return false;
+      const run = (fsyncFd: number): { fsync: number | null; gate: number | null; after: boolean } => {
+        const res = ring.nextResultAt(-1);
+        ring.reserve(3);
+        ring.fsync(fsyncFd, PROBE_TAG | FSYNC, false);
+        ring.flagLast(THEN.link);
+        ring.write(this.gateFd, res, 8, PROBE_TAG | GATE);
+        ring.flagLast(LINK_QUIET);
+        ring.write(w, this.one, 1, PROBE_TAG | DONE);
+        ring.flagLast(THEN.quiet);
+        ring.submit();
+        let fsync: number | null = null, gate: number | null = null, after = false;
+        for (let i = 0; i < 2000 && !after && gate === null; i++) {
+          Atomics.wait(nap, 0, 0, 1);
+          ring.reap((c) => { if (c.userData === (PROBE_TAG | FSYNC)) fsync = c.res; else if (c.userData === (PROBE_TAG | GATE)) gate = c.res; });
+          after = ranAfter();
+        }
+        ring.reap((c) => { if (c.userData === (PROBE_TAG | FSYNC)) fsync = c.res; else if (c.userData === (PROBE_TAG | GATE)) gate = c.res; });
+        return { fsync, gate, after: after || ranAfter() };
+      };
+      const good = run(this.stagingFd); // fsync of a memfd: 0
+      const bad = run(w); // fsync of a pipe: EINVAL
+      return good.fsync === 0 && good.gate === null && good.after
+        && bad.fsync === -libc.ERRNO.EINVAL && bad.gate === -libc.ERRNO.EAGAIN && !bad.after;
+    } finally {
+      ring.close();
+      libc.close(r);
+      libc.close(w);
+    }
+  }
+
+  /** One device's answers; null when no slot is left (128 devices answer in the kernel). */
+  device(vmFd: number, routes: IrqRoutes, wakeFd: number): DeviceAnswers | null {
+    const slot = this.free.pop();
+    if (slot === undefined) return null;
+    try {
+      return new DeviceAnswers(this, slot * SLOT_BYTES, vmFd, routes, wakeFd, () => this.free.push(slot));
+    } catch (e) {
+      this.free.push(slot);
+      throw e;
+    }
+  }
+}
+
+/** One device's chain: its ring, irqfd (with its GSI route) and `done` eventfd. */
+export class DeviceAnswers {
+  private readonly ring = new IoUring(8);
+  readonly doneFd: number;
+  private readonly irqFd: number;
+  private readonly gsi: number;
+  /** The MSI the irqfd raises, while it is routed. */
+  private msi: MsiMessage | null = null;
+  private inFlight: { done: (o: AnswerOutcome) => void; fsync: number | null } | null = null;
+
+  constructor(
+    private readonly shared: KernelAnswers,
+    private readonly slot: number,
+    private readonly vmFd: number,
+    private readonly routes: IrqRoutes,
+    wakeFd: number,
+    private readonly release: () => void,
+  ) {
+    const fds: number[] = [];
+    try {
+      // Its completions (a finished fsync, a failure) wake the event loop, never a vCPU.
+      this.ring.registerEventfd(wakeFd);
+      this.irqFd = libc.eventfd(libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+      fds.push(this.irqFd);
+      this.doneFd = libc.eventfd(libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
+      fds.push(this.doneFd);
+      this.gsi = routes.allocMsi();
+    } catch (e) {
+      for (const fd of fds) libc.close(fd);
+      this.ring.close();
+      throw e;
+    }
+  }
+
+  get busy(): boolean { return this.inFlight !== null; }
+  get gsiNumber(): number { return this.gsi; }
+
+  /** The irqfd raises `msi` from now on (a new route only when it changed). */
+  route(msi: MsiMessage): void {
+    const m = this.msi;
+    if (m && m.addressLo === msi.addressLo && m.addressHi === msi.addressHi && m.data === msi.data) return;
+    this.unroute();
+    this.routes.setMsi(this.gsi, msi.addressLo, msi.addressHi, msi.data);
+    assignIrqfd(this.vmFd, this.irqFd, this.gsi);
+    this.msi = msi;
+  }
+
+  /**
+   * The irqfd stops raising at once (KVM_IRQFD deassign is synchronous), so that a mask holds.
+   * A chain in flight then leaves its count in the eventfd; its end hands that to the server.
+   * True if it was routed.
+   */
+  unroute(): boolean {
+    if (!this.msi) return false;
+    this.msi = null;
+    deassignIrqfd(this.vmFd, this.irqFd, this.gsi);
+    return true;
+  }
+
+  /** Start the chain for `a` (guest writes at host addresses `at`); `done` comes once, when it ended. */
+  submit(backendFd: number, a: KernelAnswer, at: { status: bigint; elem: bigint; idx: bigint }, done: (o: AnswerOutcome) => void): void {
+    this.reap(); // what the last chain posted (its fsync's completion): the next one goes at the tail
+    const st = this.shared.staging, s = this.slot, stagingFd = this.shared.stagingFd;
+    st.setUint32(s, 0, true); // RET_OK
+    st.setUint32(s + 8, a.head, true);
+    st.setUint32(s + 12, 4, true); // bytes written: the status
+    st.setUint16(s + 16, a.newIdx, true);
+    const r = this.ring;
+    const fsyncResult = r.nextResultAt(-1);
+    r.reserve(7);
+    r.fsync(backendFd, FSYNC, false);
+    r.flagLast(THEN.link);
+    r.write(this.shared.gateFd, fsyncResult, 8, GATE);
+    r.flagLast(LINK_QUIET);
+    r.read(stagingFd, at.status, 4, s, STATUS);
+    r.flagLast(LINK_QUIET);
+    r.read(stagingFd, at.elem, 8, s + 8, ELEM);
+    r.flagLast(LINK_QUIET);
+    r.read(stagingFd, at.idx, 2, s + 16, IDX);
+    r.flagLast(LINK_QUIET);
+    r.write(this.irqFd, this.shared.one, 8, IRQ);
+    r.flagLast(LINK_QUIET);
+    r.write(this.doneFd, this.shared.one, 8, DONE);
+    r.flagLast(THEN.quiet);
+    r.submit(); // throws if the kernel took none of it: nothing is in flight then
+    this.inFlight = { done, fsync: null };
+  }
+
+  /** Completions are waiting in the device's ring (a failure, or a finished fsync's). */
+  hasCompletions(): boolean { return this.ring.hasCompletions(); }
+
+  /** Take the device's completions; a failure ends the chain in flight. */
+  reap(): void {
+    this.ring.reap((c) => {
+      const f = this.inFlight;
+      if (!f) return; // a straggler of a chain already ended (cancelled parts)
+      if (c.userData === FSYNC) { f.fsync = c.res; return; }
+      // A quiet part failed, and the rest of the chain was cancelled: nothing after it ran.
+      switch (c.userData) {
+        case GATE: case STATUS: case ELEM: case IDX: {
+          // Nothing (gate) or part of the answer landed: the server writes it all. The fsync's own result decides what.
+          const error = f.fsync !== null && f.fsync < 0 ? new libc.SysError('fsync', -f.fsync) : null;
+          return this.end({ error, landed: false, raise: false });
+        }
+        case IRQ: return this.end({ error: null, landed: true, raise: true });
+        default: return this.end({ error: null, landed: true, raise: this.irqWaiting() }); // DONE
+      }
+    });
+  }
+
+  /** The chain ran to its end (`done` written): end it. A read of `done`; false if it has not. */
+  tryEnd(): boolean {
+    if (!this.inFlight) return true;
+    if (libc.takeEventfd(this.doneFd) === 0) return false;
+    this.end({ error: null, landed: true, raise: this.irqWaiting() });
+    return true;
+  }
+
+  /** The interrupt went into the eventfd while it was unrouted (a mask, a new message): the server raises it. */
+  private irqWaiting(): boolean { return !this.msi && libc.takeEventfd(this.irqFd) > 0; }
+
+  private end(o: AnswerOutcome): void {
+    const f = this.inFlight!;
+    this.inFlight = null; // before done(): the server may start the next chain from within
+    f.done(o);
+  }
+
+  /** After the device is gone (no chain in flight). */
+  close(): void {
+    try {
+      this.unroute();
+      this.routes.freeMsi(this.gsi);
+    } finally {
+      this.ring.close();
+      libc.close(this.irqFd);
+      libc.close(this.doneFd);
+      this.release();
+    }
+  }
+}
