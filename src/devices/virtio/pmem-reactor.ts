@@ -84,8 +84,8 @@ export class PmemIoReactor implements PmemIo {
   private nextId = 1;
   /** What kernel answers share, probed with the first device that could use them (null: the kernel cannot). */
   private kernelAnswers: KernelAnswers | null | undefined;
-  /** Devices with a kernel answer in flight: their rings are looked at after each slice. */
-  private readonly answering = new Set<Device>();
+  /** Devices that answer in the kernel: their rings are looked at after each slice (an array: no iterator on that path). */
+  private readonly answering: Device[] = [];
 
   /** Throws SysError where io_uring is missing, refused, or too old (hard links and writes: Linux 5.6). */
   constructor() {
@@ -141,7 +141,6 @@ export class PmemIoReactor implements PmemIo {
           const answers = at && this.routed(dev, d.vmFd, routes, a);
           if (!answers) return false;
           answers.submit(d.backendFd, a, at, done);
-          this.answering.add(dev);
           return true;
         },
         hurry: () => this.hurry(dev),
@@ -188,6 +187,7 @@ export class PmemIoReactor implements PmemIo {
         }
         dev.answers = this.kernelAnswers?.device(vmFd, routes, this.wakeFd) ?? null;
         if (!dev.answers) { dev.userAnswers = true; return null; }
+        this.answering.push(dev);
         debug(`device I/O: device ${dev.id} answers flushes in the kernel (irqfd on GSI ${dev.answers.gsiNumber})`);
       }
       dev.answers.route(a.msi);
@@ -246,7 +246,7 @@ export class PmemIoReactor implements PmemIo {
     const a = dev.answers;
     if (!a) return;
     dev.answers = null;
-    this.answering.delete(dev);
+    this.answering.splice(this.answering.indexOf(dev), 1);
     if (dev.watching) {
       this.ring.pollRemove(tag(dev.id, WATCH), tag(dev.id, UNPOLL));
       this.ring.submit();
@@ -261,7 +261,7 @@ export class PmemIoReactor implements PmemIo {
   /** Anything to take after a slice: the ring's completions, or an answering device's (a failure). */
   private pending(): boolean {
     if (this.ring.hasCompletions()) return true;
-    for (const d of this.answering) if (d.answers?.hasCompletions()) return true;
+    for (let i = 0; i < this.answering.length; i++) if (this.answering[i]!.answers!.hasCompletions()) return true;
     return false;
   }
 
@@ -308,9 +308,9 @@ export class PmemIoReactor implements PmemIo {
         libc.drainFd(this.kickFds[0]);
       }
       this.ring.reap((c) => { if (c.userData !== KICK) this.complete(c); });
-      for (const d of this.answering) {
-        if (!d.answers?.busy) this.answering.delete(d);
-        else if (d.answers.hasCompletions()) d.answers.reap();
+      for (let i = 0; i < this.answering.length; i++) {
+        const a = this.answering[i]!.answers!;
+        if (a.hasCompletions()) a.reap();
       }
       this.ring.submit();
     } catch (e) {
