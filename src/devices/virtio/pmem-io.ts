@@ -12,6 +12,7 @@ import { debug } from '../../debug.js';
 import { UserError } from '../../errors.js';
 import { PmemIoReactor } from './pmem-reactor.js';
 import { PmemIoThread } from './pmem-thread.js';
+import { kernelAnswersWanted } from './pmem-kernel-answer.js';
 
 /** What device I/O needs to serve one device. */
 export interface PmemDeviceData {
@@ -71,8 +72,9 @@ function wantedDeviceIo(): 'ring' | 'thread' | undefined {
   throw new UserError(`PMEMVM_DEVICE_IO=${wanted}: use ring (io_uring on the main thread) or thread (a device I/O thread)`);
 }
 
-/** Refuse a bad PMEMVM_DEVICE_IO, or a ring asked for where there is none, before any backend is opened. */
+/** Refuse a bad PMEMVM_DEVICE_IO or PMEMVM_FLUSH_ANSWERS, or a ring asked for where there is none, before any backend is opened. */
 export function checkDeviceIoChoice(): void {
+  kernelAnswersWanted();
   if (wantedDeviceIo() === 'ring') pmemIo();
 }
 

@@ -28,7 +28,20 @@ import * as libc from '../../sys/libc.js';
 import { IoUring, THEN } from '../../sys/io-uring.js';
 import { assignIrqfd, deassignIrqfd, type IrqRoutes, type MsiMessage } from '../../kvm/irq-routes.js';
 import type { AnswerOutcome, KernelAnswer } from './pmem.js';
+import { UserError } from '../../errors.js';
 
+
+/**
+ * PMEMVM_FLUSH_ANSWERS, checked: kernel (the default: flushes answered by the kernel where it
+ * can, pmem-kernel-answer.ts) or user (always by pmemvm, as before; for measuring the one
+ * against the other).
+ */
+export function kernelAnswersWanted(): boolean {
+  const v = process.env.PMEMVM_FLUSH_ANSWERS;
+  if (v === undefined || v === 'kernel') return true;
+  if (v === 'user') return false;
+  throw new UserError(`PMEMVM_FLUSH_ANSWERS=${v}: use kernel (flushes answered by the kernel where it can; the default) or user (always by pmemvm)`);
+}
 
 // The parts of a chain, as tagged in the device's ring.
 const FSYNC = 1n, GATE = 2n, STATUS = 3n, ELEM = 4n, IDX = 5n, IRQ = 6n, DONE = 7n;

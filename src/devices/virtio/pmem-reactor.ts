@@ -39,7 +39,7 @@ import type { PmemDeviceData, PmemDeviceEvents, PmemIo, PmemIoDevice } from './p
 import { guestMemoryOf, pmemServerFor } from './pmem-server.js';
 import type { KernelAnswer, PmemRequestServer } from './pmem.js';
 import type { IrqRoutes } from '../../kvm/irq-routes.js';
-import { KernelAnswers, type DeviceAnswers } from './pmem-kernel-answer.js';
+import { KernelAnswers, kernelAnswersWanted, type DeviceAnswers } from './pmem-kernel-answer.js';
 
 // A completion's tag: the device's id, shifted, and what the request was.
 const NOTIFY = 1n, FSYNC = 2n, UNPOLL = 3n, KICK = 5n;
@@ -182,8 +182,8 @@ export class PmemIoReactor implements PmemIo {
     try {
       if (!dev.answers) {
         if (this.kernelAnswers === undefined) {
-          this.kernelAnswers = KernelAnswers.create();
-          if (!this.kernelAnswers) debug('device I/O: the kernel cannot answer flushes (no quiet completions, or a failed fsync does not stop what follows it): answered here');
+          this.kernelAnswers = kernelAnswersWanted() ? KernelAnswers.create() : null;
+          if (!this.kernelAnswers) debug(`device I/O: flushes answered here (${kernelAnswersWanted() ? 'the kernel cannot: no quiet completions, or a failed fsync does not stop what follows it' : 'PMEMVM_FLUSH_ANSWERS=user'})`);
         }
         dev.answers = this.kernelAnswers?.device(vmFd, routes, this.wakeFd) ?? null;
         if (!dev.answers) { dev.userAnswers = true; return null; }
