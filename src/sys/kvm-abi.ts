@@ -46,6 +46,7 @@ export const KVM = {
   // Read-only state, for diagnostics (a stuck guest shows where it waits).
   GET_IRQCHIP: iowr(0x62, 520),
   GET_LAPIC: ior(0x8e, 1024),
+  SET_LAPIC: iow(0x8f, 1024),
   GET_MP_STATE: ior(0x98, 4),
   GET_VCPU_EVENTS: ior(0x9f, 64),
   // The rest of a vCPU's registers, for the monitor's info registers.
