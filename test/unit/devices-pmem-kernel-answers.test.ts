@@ -152,6 +152,7 @@ function backend(): { fd: number; done: () => void } {
   return { fd, done: () => { closeSync(fd); rmSync(dir, { recursive: true, force: true }); } };
 }
 
+process.env.PMEMVM_FLUSH_ANSWERS = 'kernel'; // opt-in (pmem-kernel-answer.ts)
 const { vm, vcpuFd } = kvmVm();
 const reactor = new PmemIoReactor();
 
