@@ -141,7 +141,8 @@ export class DeviceAnswers {
   private readonly ring = new IoUring(8);
   readonly doneFd: number;
   private readonly irqFd: number;
-  private readonly gsi: number;
+  /** The GSI the irqfd raises (its route is the queue's MSI while routed). */
+  readonly gsi: number;
   /** The MSI the irqfd raises, while it is routed. */
   private msi: MsiMessage | null = null;
   private inFlight: { done: (o: AnswerOutcome) => void; fsync: number | null } | null = null;
@@ -171,7 +172,6 @@ export class DeviceAnswers {
   }
 
   get busy(): boolean { return this.inFlight !== null; }
-  get gsiNumber(): number { return this.gsi; }
 
   /** The irqfd raises `msi` from now on (a new route only when it changed). */
   route(msi: MsiMessage): void {

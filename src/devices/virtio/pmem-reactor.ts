@@ -37,6 +37,7 @@ import { addMainThreadWork } from '../../kvm/main-thread-work.js';
 import { debug } from '../../debug.js';
 import type { PmemDeviceData, PmemDeviceEvents, PmemIo, PmemIoDevice } from './pmem-io.js';
 import { guestMemoryOf, pmemServerFor } from './pmem-server.js';
+import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { KernelAnswer, PmemRequestServer } from './pmem.js';
 import type { IrqRoutes } from '../../kvm/irq-routes.js';
 import { KernelAnswers, kernelAnswersWanted, type DeviceAnswers } from './pmem-kernel-answer.js';
@@ -172,7 +173,7 @@ export class PmemIoReactor implements PmemIo {
   }
 
   /** Host addresses of the answer's three guest writes, or null if any is not wholly in guest RAM. */
-  private answerAt(memory: ReturnType<typeof guestMemoryOf>, a: KernelAnswer): { status: bigint; elem: bigint; idx: bigint } | null {
+  private answerAt(memory: GuestMemory, a: KernelAnswer): { status: bigint; elem: bigint; idx: bigint } | null {
     const status = memory.hostAddress(a.status, 4), elem = memory.hostAddress(a.elem, 8), idx = memory.hostAddress(a.idx, 2);
     return status !== null && elem !== null && idx !== null ? { status, elem, idx } : null;
   }
@@ -188,7 +189,7 @@ export class PmemIoReactor implements PmemIo {
         dev.answers = this.kernelAnswers?.device(vmFd, routes, this.wakeFd) ?? null;
         if (!dev.answers) { dev.userAnswers = true; return null; }
         this.answering.push(dev);
-        debug(`device I/O: device ${dev.id} answers flushes in the kernel (irqfd on GSI ${dev.answers.gsiNumber})`);
+        debug(`device I/O: device ${dev.id} answers flushes in the kernel (irqfd on GSI ${dev.answers.gsi})`);
       }
       dev.answers.route(a.msi);
       return dev.answers;
