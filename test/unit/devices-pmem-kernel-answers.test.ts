@@ -175,6 +175,26 @@ test('kernel answers: a flush lands (status 0, used element, used index) with no
   }
 });
 
+test('kernel answers: requests made while the answer before them is in flight (a slow fsync: 32 MiB dirty) wait for it and are answered in order', async () => {
+  const b = backend();
+  const rig = new Rig(reactor, vm, b.fd);
+  try {
+    const heads: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      writeSync(b.fd, Buffer.alloc(32 << 20, round + 1), 0, 32 << 20, 4096); // what the next fsync must write out
+      heads.push(rig.request());
+      heads.push(rig.request()); // the first one's fsync is still running: this one waits for its end (`done` polled)
+    }
+    assert.ok(await until(() => rig.usedIdx() === 6, 60_000), `used index ${rig.usedIdx()} of 6`);
+    assert.deepEqual(heads.map((h, i) => [rig.status(h), rig.usedElem(i)]), heads.map((h) => [0, [h, 4]]));
+    assert.equal(await rig.dev.remove(), 6);
+    assert.deepEqual(rig.errors, []);
+  } finally {
+    await rig.close();
+    b.done();
+  }
+});
+
 test('kernel answers: a vector masked while the flush is in flight: its interrupt is sent once, by the irqfd before the mask or as a pending bit sent at unmask', async () => {
   const b = backend();
   const rig = new Rig(reactor, vm, b.fd, MASKED_VECTOR);

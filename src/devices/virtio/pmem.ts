@@ -134,7 +134,12 @@ export class PmemRequestServer {
         } finally {
           this.starting = false;
         }
-        if (this.inHand === hand) return; // answered when the fsync returns
+        if (this.inHand === hand) {
+          // Answered when the fsync returns. Requests already waiting behind an answer from the
+          // kernel need its end watched: their notifies came before it started, and no other may come.
+          if (hand.kernel && this.waiting(q)) this.o.hurry?.();
+          return;
+        }
         continue; // flushed() ran inside flush(): carry on without recursing
       }
       const err = this.answer(q, this.gen, chain, RET_EIO);
@@ -205,6 +210,11 @@ export class PmemRequestServer {
       this.broken(e);
     }
     return this.queue;
+  }
+
+  /** The driver offered more requests (false if the ring is unreadable: the next pop says why). */
+  private waiting(q: SplitQueue): boolean {
+    try { return q.hasAvailable(); } catch { return false; }
   }
 
   /** The request's type, or null for a malformed request (logged; answered with an error). */

@@ -62,6 +62,11 @@ export class SplitQueue {
     return this.walk(head);
   }
 
+  /** The driver has offered chains not yet popped. */
+  hasAvailable(): boolean {
+    return ((this.mem.u16(this.avail + 2) - this.lastAvail) & 0xffff) !== 0;
+  }
+
   private walk(head: number): Chain {
     const chain: Chain = { head, readable: [], writable: [] };
     let index = head;
