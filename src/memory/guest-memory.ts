@@ -18,7 +18,10 @@ export interface Region {
 class MappedRegion implements Region {
   private chunks: Uint8Array[] = [];
   private views: DataView[] = [];
+  /** hostAddr as a number: exact, user-space addresses are below 2^47 (no BigInt on the flush path). */
+  readonly hostBase: number;
   constructor(readonly name: string, readonly gpa: number, readonly size: number, readonly hostAddr: bigint) {
+    this.hostBase = Number(hostAddr);
     for (let off = 0; off < size; off += CHUNK) {
       const len = Math.min(CHUNK, size - off);
       const buf = libc.view(hostAddr + BigInt(off), len);
@@ -72,9 +75,9 @@ export class GuestMemory {
   }
 
   /** The host address of [gpa, gpa+len) if it lies inside one region (for the kernel to reach it there), else null. */
-  hostAddress(gpa: number, len: number): bigint | null {
+  hostAddress(gpa: number, len: number): number | null {
     const r = this.find(gpa, len);
-    return r ? r.hostAddr + BigInt(gpa - r.gpa) : null;
+    return r ? r.hostBase + (gpa - r.gpa) : null;
   }
 
   /** True if [gpa, gpa+len) lies entirely inside one region. */

@@ -103,3 +103,38 @@ test('io_uring: a request hard-linked after a poll or an fsync runs once that on
     libc.munmap(byte, libc.pageSize());
   }
 });
+
+test('io_uring: a prepared chain goes in again and again with only its fields changed, and the ring then takes nothing else', () => {
+  const r = new IoUring(8);
+  const [rd, wr] = libc.pipe();
+  const page = libc.mmap(libc.pageSize(), libc.PROT_READ | libc.PROT_WRITE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS);
+  const bytes = new Uint8Array(libc.view(page, 256));
+  for (let i = 0; i < 256; i++) bytes[i] = i;
+  try {
+    assert.throws(() => r.prepare(() => { for (let k = 0; k < 7; k++) r.write(wr, page, 1, BigInt(k)); }), /fills the ring \(7 of 8/);
+    const s = new IoUring(8);
+    try {
+      // Eight one-byte writes, each from an address set per submission; the fd of the first is set too.
+      s.prepare(() => { for (let k = 0; k < 8; k++) { s.write(-1, page, 1, BigInt(k)); } });
+      assert.throws(() => s.fsync(wr, 99n, false), /prepared chain only/);
+      const got: number[] = [];
+      const buf = new Uint8Array(64);
+      for (let round = 0; round < 5; round++) { // 40 requests: the ring's positions wrap five times
+        for (let k = 0; k < 8; k++) { s.setFd(k, wr); s.setAddr(k, Number(page) + round * 10 + k); }
+        s.resubmit();
+        s.submit(8);
+        assert.deepEqual(reapAll(s).map((c) => [c.userData, c.res]), Array.from({ length: 8 }, (_, k) => [BigInt(k), 1]));
+        const n = libc.read(rd, buf);
+        got.push(...buf.subarray(0, n));
+      }
+      assert.deepEqual(got, Array.from({ length: 5 }, (_, round) => Array.from({ length: 8 }, (_, k) => round * 10 + k)).flat());
+    } finally {
+      s.close();
+    }
+  } finally {
+    r.close();
+    libc.close(rd);
+    libc.close(wr);
+    libc.munmap(page, libc.pageSize());
+  }
+});

@@ -3,7 +3,7 @@
  * io_uring requests per flush, in a small ring of the device's own, run by the kernel's
  * worker after the fsync:
  *
- *   fsync → gate → status → used element → used index → irqfd → done
+ *   fsync → gate → status → used element → used index → irqfd → seen → done
  *
  * - **The gate.** A failed fsync does not break an io_uring link (Linux 6.1 to 6.18 at
  *   least: io_fsync only sets the result), so the chain cannot simply follow it. The gate
@@ -16,10 +16,15 @@
  * - **The answer.** Status (RET_OK), used element and used index are copied into guest
  *   RAM from a staging memfd, in that order (x86 keeps store order), then the irqfd,
  *   routed to the queue's MSI, interrupts the guest straight from the worker.
- * - **done.** Each chain's last write, to the device's `done` eventfd: readable means the
- *   whole chain ran. Every request after the fsync is quiet (no completion when it
+ * - **seen, done.** Once the interrupt is sent, the chain copies the flush's sequence number
+ *   into a word of pmemvm's memory (`seen`): the server looks there at the next notify, with
+ *   no system call. Then it writes the device's `done` eventfd, for the server to poll when
+ *   it must wait for the end. Every request after the fsync is quiet (no completion when it
  *   succeeds), and a quiet request that fails cancels the rest silently, so a failure is
  *   one completion in the device's ring, and a success is only the fsync's.
+ * - **Written once.** The chain's eight requests fill the device's ring of eight, so they
+ *   sit in the same slots every time (IoUring.prepare): a flush only changes the fsync's fd,
+ *   the gate's source and the three guest addresses, with no BigInt arithmetic.
  *
  * Probed once (create()): a kernel without quiet completions, or where the gate does not
  * hold, answers from user space as before.
@@ -44,13 +49,18 @@ export function kernelAnswersWanted(): boolean {
 }
 
 // The parts of a chain, as tagged in the device's ring.
-const FSYNC = 1n, GATE = 2n, STATUS = 3n, ELEM = 4n, IDX = 5n, IRQ = 6n, DONE = 7n;
+const FSYNC = 1n, GATE = 2n, STATUS = 3n, ELEM = 4n, IDX = 5n, IRQ = 6n, DONE = 7n, SEEN = 8n;
+// Their places in the prepared chain (IoUring.prepare), for the fields a flush changes.
+const AT_FSYNC = 0, AT_GATE = 1, AT_STATUS = 2, AT_ELEM = 3, AT_IDX = 4;
 /** The probe's requests are tagged apart (bit 40), so that tracing can tell its fsyncs (a memfd, a pipe) from a backend's. */
 export const PROBE_TAG = 1n << 40n;
 const LINK_QUIET = THEN.link | THEN.quiet;
 const GATE_FULL = 0xffff_ffff_ffff_fffen; // an eventfd's largest count
-// The staging memfd: one slot per device (status 0, used element, used index).
+// The staging memfd: one slot per device (status 0, used element, used index, sequence number).
 const SLOT_BYTES = 32, SLOTS = 128;
+const ST_STATUS = 0, ST_ELEM = 8, ST_IDX = 16, ST_SEQ = 20;
+// pmemvm's own page: an 8-byte 1 for eventfd writes, then each slot's `seen` word.
+const SEEN_AT = 64;
 
 /** What every device's kernel answers share: the staging memfd, the gate, an 8-byte 1. */
 export class KernelAnswers {
@@ -60,9 +70,14 @@ export class KernelAnswers {
     readonly stagingFd: number,
     readonly staging: DataView,
     readonly gateFd: number,
-    /** Host address of an 8-byte 1, for eventfd writes. */
+    /** Host address of an 8-byte 1, for eventfd writes; the `seen` words follow it (SEEN_AT). */
     readonly one: bigint,
-  ) {}
+  ) {
+    this.seen = new Int32Array(libc.view(one + BigInt(SEEN_AT), SLOTS * 4));
+  }
+
+  /** Each slot's `seen` word: the sequence number of the last chain that ran to its end. */
+  readonly seen: Int32Array;
 
   /** Null where the kernel cannot (no quiet completions, or the gate does not hold): answers stay in user space. */
   static create(): KernelAnswers | null {
@@ -98,7 +113,7 @@ export class KernelAnswers {
         ring.reserve(3);
         ring.fsync(fsyncFd, PROBE_TAG | FSYNC, false);
         ring.flagLast(THEN.link);
-        ring.write(this.gateFd, res, 8, PROBE_TAG | GATE);
+        ring.write(this.gateFd, BigInt(res), 8, PROBE_TAG | GATE);
         ring.flagLast(LINK_QUIET);
         ring.write(w, this.one, 1, PROBE_TAG | DONE);
         ring.flagLast(THEN.quiet);
@@ -128,7 +143,7 @@ export class KernelAnswers {
     const slot = this.free.pop();
     if (slot === undefined) return null;
     try {
-      return new DeviceAnswers(this, slot * SLOT_BYTES, vmFd, routes, wakeFd, () => this.free.push(slot));
+      return new DeviceAnswers(this, slot, vmFd, routes, wakeFd, () => this.free.push(slot));
     } catch (e) {
       this.free.push(slot);
       throw e;
@@ -136,7 +151,7 @@ export class KernelAnswers {
   }
 }
 
-/** One device's chain: its ring, irqfd (with its GSI route) and `done` eventfd. */
+/** One device's chain: its ring, irqfd (with its GSI route), `seen` word and `done` eventfd. */
 export class DeviceAnswers {
   private readonly ring = new IoUring(8);
   readonly doneFd: number;
@@ -145,7 +160,12 @@ export class DeviceAnswers {
   readonly gsi: number;
   /** The MSI the irqfd raises, while it is routed. */
   private msi: MsiMessage | null = null;
-  private inFlight: { done: (o: AnswerOutcome) => void; fsync: number | null } | null = null;
+  /** The chain in flight: its sequence number, whom to tell, the fsync's result once posted. */
+  private seq = 0;
+  private done: ((o: AnswerOutcome) => void) | null = null;
+  private fsync: number | null = null;
+  /** Byte offset of the device's slot in the staging memfd. */
+  private readonly at: number;
 
   constructor(
     private readonly shared: KernelAnswers,
@@ -156,6 +176,7 @@ export class DeviceAnswers {
     private readonly release: () => void,
   ) {
     const fds: number[] = [];
+    this.at = slot * SLOT_BYTES;
     try {
       // Its completions (a finished fsync, a failure) wake the event loop, never a vCPU.
       this.ring.registerEventfd(wakeFd);
@@ -164,6 +185,29 @@ export class DeviceAnswers {
       this.doneFd = libc.eventfd(libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
       fds.push(this.doneFd);
       this.gsi = routes.allocMsi();
+      const st = shared.staging, at = this.at, stagingFd = shared.stagingFd, r = this.ring;
+      st.setUint32(at + ST_STATUS, 0, true); // RET_OK
+      st.setUint32(at + ST_ELEM + 4, 4, true); // bytes written: the status
+      Atomics.store(shared.seen, slot, 0);
+      // The fsync's fd, the gate's source and the guest addresses are set per flush (submit()).
+      r.prepare(() => {
+        r.fsync(-1, FSYNC, false);
+        r.flagLast(THEN.link);
+        r.write(shared.gateFd, 0n, 8, GATE);
+        r.flagLast(LINK_QUIET);
+        r.read(stagingFd, 0n, 4, at + ST_STATUS, STATUS);
+        r.flagLast(LINK_QUIET);
+        r.read(stagingFd, 0n, 8, at + ST_ELEM, ELEM);
+        r.flagLast(LINK_QUIET);
+        r.read(stagingFd, 0n, 2, at + ST_IDX, IDX);
+        r.flagLast(LINK_QUIET);
+        r.write(this.irqFd, shared.one, 8, IRQ);
+        r.flagLast(LINK_QUIET);
+        r.read(stagingFd, shared.one + BigInt(SEEN_AT + slot * 4), 4, at + ST_SEQ, SEEN);
+        r.flagLast(LINK_QUIET);
+        r.write(this.doneFd, shared.one, 8, DONE);
+        r.flagLast(THEN.quiet);
+      });
     } catch (e) {
       for (const fd of fds) libc.close(fd);
       this.ring.close();
@@ -171,7 +215,7 @@ export class DeviceAnswers {
     }
   }
 
-  get busy(): boolean { return this.inFlight !== null; }
+  get busy(): boolean { return this.done !== null; }
 
   /** The irqfd raises `msi` from now on (a new route only when it changed). */
   route(msi: MsiMessage): void {
@@ -196,32 +240,22 @@ export class DeviceAnswers {
   }
 
   /** Start the chain for `a` (guest writes at host addresses `at`); `done` comes once, when it ended. */
-  submit(backendFd: number, a: KernelAnswer, at: { status: bigint; elem: bigint; idx: bigint }, done: (o: AnswerOutcome) => void): void {
+  submit(backendFd: number, a: KernelAnswer, at: { status: number; elem: number; idx: number }, done: (o: AnswerOutcome) => void): void {
     this.reap(); // what the last chain posted (its fsync's completion): the next one goes at the tail
-    const st = this.shared.staging, s = this.slot, stagingFd = this.shared.stagingFd;
-    st.setUint32(s, 0, true); // RET_OK
-    st.setUint32(s + 8, a.head, true);
-    st.setUint32(s + 12, 4, true); // bytes written: the status
-    st.setUint16(s + 16, a.newIdx, true);
-    const r = this.ring;
-    const fsyncResult = r.nextResultAt(-1);
-    r.reserve(7);
-    r.fsync(backendFd, FSYNC, false);
-    r.flagLast(THEN.link);
-    r.write(this.shared.gateFd, fsyncResult, 8, GATE);
-    r.flagLast(LINK_QUIET);
-    r.read(stagingFd, at.status, 4, s, STATUS);
-    r.flagLast(LINK_QUIET);
-    r.read(stagingFd, at.elem, 8, s + 8, ELEM);
-    r.flagLast(LINK_QUIET);
-    r.read(stagingFd, at.idx, 2, s + 16, IDX);
-    r.flagLast(LINK_QUIET);
-    r.write(this.irqFd, this.shared.one, 8, IRQ);
-    r.flagLast(LINK_QUIET);
-    r.write(this.doneFd, this.shared.one, 8, DONE);
-    r.flagLast(THEN.quiet);
-    r.submit(); // throws if the kernel took none of it: nothing is in flight then
-    this.inFlight = { done, fsync: null };
+    const st = this.shared.staging, s = this.at, r = this.ring;
+    const seq = (this.seq + 1) | 0;
+    st.setUint32(s + ST_ELEM, a.head, true);
+    st.setUint16(s + ST_IDX, a.newIdx, true);
+    st.setInt32(s + ST_SEQ, seq, true);
+    r.setFd(AT_FSYNC, backendFd);
+    r.setAddr(AT_GATE, r.nextResultAt(-1));
+    r.setAddr(AT_STATUS, at.status);
+    r.setAddr(AT_ELEM, at.elem);
+    r.setAddr(AT_IDX, at.idx);
+    r.resubmit(); // throws if the kernel took none of it: nothing is in flight then
+    this.seq = seq;
+    this.fsync = null;
+    this.done = done;
   }
 
   /** Completions are waiting in the device's ring (a failure, or a finished fsync's). */
@@ -230,37 +264,47 @@ export class DeviceAnswers {
   /** Take the device's completions; a failure ends the chain in flight. */
   reap(): void {
     this.ring.reap((c) => {
-      const f = this.inFlight;
-      if (!f) return; // a straggler of a chain already ended (cancelled parts)
-      if (c.userData === FSYNC) { f.fsync = c.res; return; }
+      if (!this.done) return; // a straggler of a chain already ended (cancelled parts)
+      if (c.userData === FSYNC) { this.fsync = c.res; return; }
       // A quiet part failed, and the rest of the chain was cancelled: nothing after it ran.
       switch (c.userData) {
         case GATE: case STATUS: case ELEM: case IDX: {
           // Nothing (gate) or part of the answer landed: the server writes it all. The fsync's own result decides what.
-          const error = f.fsync !== null && f.fsync < 0 ? new libc.SysError('fsync', -f.fsync) : null;
+          const error = this.fsync !== null && this.fsync < 0 ? new libc.SysError('fsync', -this.fsync) : null;
           return this.end({ error, landed: false, raise: false });
         }
         case IRQ: return this.end({ error: null, landed: true, raise: true });
-        default: return this.end({ error: null, landed: true, raise: this.irqWaiting() }); // DONE
+        case SEEN: return this.end({ error: null, landed: true, raise: this.irqWaiting() });
+        default: // DONE: the chain had ended at `seen` already (it cannot fail: an eventfd's count is far from full)
       }
     });
   }
 
-  /** The chain ran to its end (`done` written): end it. A read of `done`; false if it has not. */
+  /** The chain ran to its end (`seen` holds its number): end it. False if it has not. */
   tryEnd(): boolean {
-    if (!this.inFlight) return true;
-    if (libc.takeEventfd(this.doneFd) === 0) return false;
+    if (!this.done) return true;
+    if (Atomics.load(this.shared.seen, this.slot) !== this.seq) return false;
     this.end({ error: null, landed: true, raise: this.irqWaiting() });
     return true;
+  }
+
+  /**
+   * Before the server polls `done` to learn of the end: its count is emptied (each chain
+   * adds 1, unread while `seen` told), then the end is looked for once more. False: the
+   * chain has ended (tryEnd() ran it); true: poll `done`, which the chain writes last.
+   */
+  awaitEnd(): boolean {
+    libc.takeEventfd(this.doneFd);
+    return !this.tryEnd();
   }
 
   /** The interrupt went into the eventfd while it was unrouted (a mask, a new message): the server raises it. */
   private irqWaiting(): boolean { return !this.msi && libc.takeEventfd(this.irqFd) > 0; }
 
   private end(o: AnswerOutcome): void {
-    const f = this.inFlight!;
-    this.inFlight = null; // before done(): the server may start the next chain from within
-    f.done(o);
+    const done = this.done!;
+    this.done = null; // before done(): the server may start the next chain from within
+    done(o);
   }
 
   /** After the device is gone (no chain in flight). */

@@ -21,8 +21,8 @@
  *   MSI-X message is answered in the kernel instead: the fsync, then status, used ring and
  *   an irqfd, in the device's own small ring, with no signal and no return from KVM_RUN.
  *   The server learns of it when it next needs to (a request waiting, stop, a queue
- *   withdrawn, the guest changing interrupts): then `done` is read, or polled here with
- *   the kick linked. A failure is a completion in the device's ring, taken at the next
+ *   withdrawn, the guest changing interrupts): then its `seen` word is read, or its `done`
+ *   eventfd polled here with the kick linked. A failure is a completion in the device's ring, taken at the next
  *   event-loop turn or after the next slice (within vCPU 0's slice, 50 ms), and the
  *   server answers itself.
  * - vCPU 0's slices take the completions before it enters the guest again
@@ -173,7 +173,7 @@ export class PmemIoReactor implements PmemIo {
   }
 
   /** Host addresses of the answer's three guest writes, or null if any is not wholly in guest RAM. */
-  private answerAt(memory: GuestMemory, a: KernelAnswer): { status: bigint; elem: bigint; idx: bigint } | null {
+  private answerAt(memory: GuestMemory, a: KernelAnswer): { status: number; elem: number; idx: number } | null {
     const status = memory.hostAddress(a.status, 4), elem = memory.hostAddress(a.elem, 8), idx = memory.hostAddress(a.idx, 2);
     return status !== null && elem !== null && idx !== null ? { status, elem, idx } : null;
   }
@@ -218,7 +218,7 @@ export class PmemIoReactor implements PmemIo {
     const a = dev.answers;
     if (!a?.busy) return;
     a.reap(); // a failure ends it
-    if (!a.busy || a.tryEnd() || dev.watching) return;
+    if (!a.busy || a.tryEnd() || dev.watching || !a.awaitEnd()) return;
     dev.watching = true;
     this.ring.reserve(2);
     this.ring.pollAdd(a.doneFd, tag(dev.id, WATCH), false, true);
