@@ -22,9 +22,9 @@
  *   an irqfd, in the device's own small ring, with no signal and no return from KVM_RUN.
  *   The server learns of it when it next needs to (a request waiting, stop, a queue
  *   withdrawn, the guest changing interrupts): then its `seen` word is read, or its `done`
- *   eventfd polled here with the kick linked. A failure is a completion in the device's ring, taken at the next
- *   event-loop turn or after the next slice (within vCPU 0's slice, 50 ms), and the
- *   server answers itself.
+ *   eventfd polled here with the kick linked. A failure is a completion in the device's
+ *   ring, taken at the next event-loop turn or after the next slice (within vCPU 0's
+ *   slice, 50 ms), and the server answers itself.
  * - vCPU 0's slices take the completions before it enters the guest again
  *   (kvm/main-thread-work.ts), with no event-loop turn: the work signal is not
  *   the kick signal. Every completion also signals an eventfd that the event
