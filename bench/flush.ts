@@ -6,9 +6,9 @@
 // fdatasync of the backend through the NFIT flush hint), and the guest's sequential bandwidth on the device. The backend sits on real storage (under the
 // repo: 9p to this machine's disk inside the test host), not tmpfs, so fsync costs something.
 // The virtio-pmem guests then measure the loop once more, warm (see WARMUP). pmemvm's
-// virtio-pmem runs twice per round: as it is (flushes answered by pmemvm) and with
-// PMEMVM_FLUSH_ANSWERS=kernel (answered by the kernel where it can, session 22), so that each
-// run measures the one against the other within its own rounds.
+// virtio-pmem runs twice per round: as it is (flushes answered by the kernel where it can,
+// session 22, the default since session 23) and with PMEMVM_FLUSH_ANSWERS=user (answered by
+// pmemvm), so that each run measures the one against the other within its own rounds.
 import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { sparseFile } from '../test/lib/files.js';
@@ -98,14 +98,14 @@ try {
   const base = floor(dir);
   // The same guest, alternated: the test host's disk (9p to this machine) drifts between minutes,
   // so only ratios within one round are compared, and their median is the result.
-  type Path = 'pmemvm' | 'qemu' | 'hint' | 'kernel';
-  const order: Path[] = ['pmemvm', 'qemu', 'hint', 'kernel'];
-  const runs: Record<Path, Result[]> = { pmemvm: [], qemu: [], hint: [], kernel: [] };
+  type Path = 'pmemvm' | 'qemu' | 'hint' | 'user';
+  const order: Path[] = ['pmemvm', 'qemu', 'hint', 'user'];
+  const runs: Record<Path, Result[]> = { pmemvm: [], qemu: [], hint: [], user: [] };
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < order.length; k++) {
       const path = order[(round + k) % order.length]!;
       runs[path].push(await guestRun(path === 'qemu' ? 'qemu' : 'pmemvm', dir, helper, path === 'hint' ? 'nvdimm-hint' : 'virtio-pmem',
-        path === 'kernel' ? { PMEMVM_FLUSH_ANSWERS: 'kernel' } : undefined));
+        path === 'user' ? { PMEMVM_FLUSH_ANSWERS: 'user' } : undefined));
     }
   }
   const pmemvmGuest = await guestRun('pmemvm', dir, helper, 'nvdimm');
@@ -121,22 +121,22 @@ try {
     [
       ['pmemvm virtio-pmem', us(med('pmemvm', 'p50')), us(med('pmemvm', 'p99')), us(med('pmemvm', 'mean')), x2(ratio('pmemvm', 'qemu', 'p50')), x2(ratio('pmemvm', 'qemu', 'p99')), '1.00x', x2(med('pmemvm', 'p50') / base.p50)],
       ['QEMU virtio-pmem', us(med('qemu', 'p50')), us(med('qemu', 'p99')), us(med('qemu', 'mean')), '1.00x', '1.00x', x2(ratio('qemu', 'pmemvm', 'p50')), x2(med('qemu', 'p50') / base.p50)],
-      ['pmemvm virtio-pmem, answered in the kernel', us(med('kernel', 'p50')), us(med('kernel', 'p99')), us(med('kernel', 'mean')), x2(ratio('kernel', 'qemu', 'p50')), x2(ratio('kernel', 'qemu', 'p99')), x2(ratio('kernel', 'pmemvm', 'p50')), x2(med('kernel', 'p50') / base.p50)],
+      ['pmemvm virtio-pmem, answered by pmemvm', us(med('user', 'p50')), us(med('user', 'p99')), us(med('user', 'mean')), x2(ratio('user', 'qemu', 'p50')), x2(ratio('user', 'qemu', 'p99')), x2(ratio('user', 'pmemvm', 'p50')), x2(med('user', 'p50') / base.p50)],
       ['pmemvm NVDIMM flush-hint=on', us(med('hint', 'p50')), us(med('hint', 'p99')), us(med('hint', 'mean')), x2(ratio('hint', 'qemu', 'p50')), x2(ratio('hint', 'qemu', 'p99')), x2(ratio('hint', 'pmemvm', 'p50')), x2(med('hint', 'p50') / base.p50)],
       ['floor (host write + fsync)', us(base.p50), us(base.p99), us(base.mean), '', '', '', '1.00x'],
       ['guest alone, pmemvm NVDIMM', us(pmemvmGuest.p50), us(pmemvmGuest.p99), us(pmemvmGuest.mean), '', '', '', x2(pmemvmGuest.p50 / base.p50)],
       ['guest alone, QEMU NVDIMM', us(qemuGuest.p50), us(qemuGuest.p99), us(qemuGuest.mean), '', '', '', x2(qemuGuest.p50 / base.p50)],
     ]);
   console.log(`per-round ratios: virtio-pmem p50 pmemvm/QEMU ${perRound('pmemvm', 'qemu', 'p50')}; p99 ${perRound('pmemvm', 'qemu', 'p99')}; ` +
-    `flush-hint/virtio-pmem p50 ${perRound('hint', 'pmemvm', 'p50')}; in the kernel/by pmemvm p50 ${perRound('kernel', 'pmemvm', 'p50')}, p99 ${perRound('kernel', 'pmemvm', 'p99')}`);
-  const warm = (path: 'pmemvm' | 'qemu' | 'kernel', key: 'p50' | 'p99' | 'mean') => median(runs[path].map((r) => r.warm![key]));
-  const warmRatio = (key: 'p50' | 'p99', path: 'pmemvm' | 'kernel' = 'pmemvm') => median(runs[path].map((r, i) => r.warm![key] / runs.qemu[i]!.warm![key]));
+    `flush-hint/virtio-pmem p50 ${perRound('hint', 'pmemvm', 'p50')}; in the kernel/by pmemvm p50 ${perRound('pmemvm', 'user', 'p50')}, p99 ${perRound('pmemvm', 'user', 'p99')}`);
+  const warm = (path: 'pmemvm' | 'qemu' | 'user', key: 'p50' | 'p99' | 'mean') => median(runs[path].map((r) => r.warm![key]));
+  const warmRatio = (key: 'p50' | 'p99', path: 'pmemvm' | 'user' = 'pmemvm') => median(runs[path].map((r, i) => r.warm![key] / runs.qemu[i]!.warm![key]));
   printTable(`the same, warm: ${FLUSHES} flushes measured again in the same guests after ${WARMUP} more (both VMMs' flush paths long since run)`,
     ['who', 'p50', 'p99', 'mean', 'p50 vs QEMU', 'p99 vs QEMU'],
     [
       ['pmemvm virtio-pmem, warm', us(warm('pmemvm', 'p50')), us(warm('pmemvm', 'p99')), us(warm('pmemvm', 'mean')), x2(warmRatio('p50')), x2(warmRatio('p99'))],
       ['QEMU virtio-pmem, warm', us(warm('qemu', 'p50')), us(warm('qemu', 'p99')), us(warm('qemu', 'mean')), '1.00x', '1.00x'],
-      ['pmemvm, answered in the kernel, warm', us(warm('kernel', 'p50')), us(warm('kernel', 'p99')), us(warm('kernel', 'mean')), x2(warmRatio('p50', 'kernel')), x2(warmRatio('p99', 'kernel'))],
+      ['pmemvm, answered by pmemvm, warm', us(warm('user', 'p50')), us(warm('user', 'p99')), us(warm('user', 'mean')), x2(warmRatio('p50', 'user')), x2(warmRatio('p99', 'user'))],
     ]);
   console.log(`per-round ratios, warm: p50 ${runs.pmemvm.map((r, i) => (r.warm!.p50 / runs.qemu[i]!.warm!.p50).toFixed(2)).join(' ')}; ` +
     `p99 ${runs.pmemvm.map((r, i) => (r.warm!.p99 / runs.qemu[i]!.warm!.p99).toFixed(2)).join(' ')}`);

@@ -36,6 +36,6 @@ test('PMEMVM_DEVICE_IO=bogus: one line naming the two values, exit 1, no backend
 test('PMEMVM_FLUSH_ANSWERS=bogus: one line naming the two values, exit 1, no backend file created', () => {
   assert.deepEqual(refused({ PMEMVM_FLUSH_ANSWERS: 'bogus' }), {
     status: 1, created: false,
-    stderr: 'pmemvm: PMEMVM_FLUSH_ANSWERS=bogus: use user (flushes answered by pmemvm; the default) or kernel (answered by the kernel where it can)\n',
+    stderr: 'pmemvm: PMEMVM_FLUSH_ANSWERS=bogus: use kernel (flushes answered by the kernel where it can; the default) or user (answered by pmemvm)\n',
   });
 });

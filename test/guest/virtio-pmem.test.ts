@@ -101,7 +101,7 @@ const KVM_SIGNAL_MSI = 0x4020aea5;
  * Boot with a guest that does `n` fsyncs on /dev/pmem0; return the host's fsyncs of the backend,
  * the output, and the exits that pmemvm's main thread served (PMEMVM_EXIT_STATS).
  */
-async function fsyncRun(file: string, n: number, dir: string, io: DeviceIo, cpus = 1): Promise<{ fsyncs: number; msiIoctls: number; out: string; mainExits: Map<string, number> }> {
+async function fsyncRun(file: string, n: number, dir: string, io: DeviceIo, cpus = 1, answers: 'kernel' | 'user' = 'kernel'): Promise<{ fsyncs: number; msiIoctls: number; out: string; mainExits: Map<string, number> }> {
   const script = [
     `i=0; while [ $i -lt ${n} ]; do printf "REC%05d" $i | dd of=/dev/pmem0 bs=4096 seek=$i conv=notrunc,fsync 2>/dev/null || echo FAIL $i; i=$((i+1)); done`,
     `echo FSYNCS-DONE=${n}`,
@@ -109,7 +109,7 @@ async function fsyncRun(file: string, n: number, dir: string, io: DeviceIo, cpus
     // The interrupt count summed over the CPUs' columns, then the chip (PCI-MSI, IO-APIC).
     "echo QUEUEIRQ=$(grep virtio0-flush_queue /proc/interrupts | awk '{ s = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else { print s, $i; exit } }')",
   ].join('\n');
-  const trace = join(dir, `trace-${io}-${n}-${cpus}.txt`);
+  const trace = join(dir, `trace-${io}-${n}-${cpus}-${answers}.txt`);
   // strace --seccomp-bpf: only fsync/msync stop the tracee, so the VM runs at full speed.
   // perf stat: a count in the kernel, nothing stops.
   const wrap = io === 'thread'
@@ -118,7 +118,7 @@ async function fsyncRun(file: string, n: number, dir: string, io: DeviceIo, cpus
     : ['perf', 'stat', '-x,', '-o', trace, '-e', submitTracepoint(), '--filter', `opcode == ${IORING_OP_FSYNC} && user_data < ${PROBE_TAG}`,
       '-e', 'syscalls:sys_enter_ioctl', '--filter', `cmd == ${KVM_SIGNAL_MSI}`, '--'];
   const r = await runGuest({
-    vmm: 'pmemvm', args: ['-smp', String(cpus), ...vpmemArgs(file)], script, env: { PMEMVM_EXIT_STATS: '1', PMEMVM_DEVICE_IO: io, PMEMVM_FLUSH_ANSWERS: 'kernel' },
+    vmm: 'pmemvm', args: ['-smp', String(cpus), ...vpmemArgs(file)], script, env: { PMEMVM_EXIT_STATS: '1', PMEMVM_DEVICE_IO: io, PMEMVM_FLUSH_ANSWERS: answers },
     wrap, timeoutMs: 180_000, dumpAfterMs: 170_000,
   });
   const out = r.output;
@@ -160,10 +160,15 @@ test('every guest fsync on /dev/pmem0 is exactly one fsync of the backend on the
     const smp = await fsyncRun(smpFile, 25, dir, 'ring', 2);
     assert.equal(smp.fsyncs, many.fsyncs, `host fsyncs for 25 guest fsyncs: ${many.fsyncs} with one vCPU, ${smp.fsyncs} with two`);
     for (let i = 0; i < 25; i++) assert.equal(readText(smpFile, i * 4096, 8), `REC${String(i).padStart(5, '0')}`);
-    // Through the ring with PMEMVM_FLUSH_ANSWERS=kernel, each flush is answered in the kernel
-    // (status, used ring, an irqfd for the MSI: pmem-kernel-answer.ts), with one vCPU or two:
-    // no KVM_SIGNAL_MSI from pmemvm.
+    // Through the ring, each flush is answered in the kernel (status, used ring, an irqfd for
+    // the MSI: pmem-kernel-answer.ts), with one vCPU or two: no KVM_SIGNAL_MSI from pmemvm.
     for (const run of [few, many, smp]) assert.ok(run.msiIoctls < 5, `KVM_SIGNAL_MSI ioctls for ${run.fsyncs} host fsyncs: ${run.msiIoctls}`);
+    // PMEMVM_FLUSH_ANSWERS=user: pmemvm answers each flush and sends its MSI itself.
+    const userFile = sparseFile(join(dir, 'user.img'), 64 * MiB);
+    const user = await fsyncRun(userFile, 25, dir, 'ring', 1, 'user');
+    assert.equal(user.fsyncs, many.fsyncs, `host fsyncs for 25 guest fsyncs: ${many.fsyncs} answered in the kernel, ${user.fsyncs} by pmemvm`);
+    assert.ok(user.msiIoctls >= 25, `KVM_SIGNAL_MSI ioctls for ${user.fsyncs} host fsyncs answered by pmemvm: ${user.msiIoctls}`);
+    for (let i = 0; i < 25; i++) assert.equal(readText(userFile, i * 4096, 8), `REC${String(i).padStart(5, '0')}`);
 
     // The guest's driver uses MSI-X (one message per answered flush), and the device-status
     // reads around each request are answered in the vCPU thread. The notify goes to the thread

@@ -152,7 +152,7 @@ function backend(): { fd: number; done: () => void } {
   return { fd, done: () => { closeSync(fd); rmSync(dir, { recursive: true, force: true }); } };
 }
 
-process.env.PMEMVM_FLUSH_ANSWERS = 'kernel'; // opt-in (pmem-kernel-answer.ts)
+process.env.PMEMVM_FLUSH_ANSWERS = 'kernel'; // the default, said here so that the environment cannot change it
 const { vm, vcpuFd } = kvmVm();
 const reactor = new PmemIoReactor();
 

@@ -37,15 +37,15 @@ import { UserError } from '../../errors.js';
 
 
 /**
- * PMEMVM_FLUSH_ANSWERS, checked: user (the default: flushes answered by pmemvm) or kernel
- * (answered by the kernel where it can). Opt-in until bench/flush shows it ahead: in session
- * 22's run its p99 was worse than pmemvm's own answer in 3 of 3 rounds (bench/RESULTS.md).
+ * PMEMVM_FLUSH_ANSWERS, checked: kernel (the default: flushes answered by the kernel where it
+ * can) or user (answered by pmemvm). The default since session 23, when bench/flush found it
+ * ahead of pmemvm's own answer in two runs of 5 rounds (bench/RESULTS.md).
  */
 export function kernelAnswersWanted(): boolean {
   const v = process.env.PMEMVM_FLUSH_ANSWERS;
-  if (v === undefined || v === 'user') return false;
-  if (v === 'kernel') return true;
-  throw new UserError(`PMEMVM_FLUSH_ANSWERS=${v}: use user (flushes answered by pmemvm; the default) or kernel (answered by the kernel where it can)`);
+  if (v === undefined || v === 'kernel') return true;
+  if (v === 'user') return false;
+  throw new UserError(`PMEMVM_FLUSH_ANSWERS=${v}: use kernel (flushes answered by the kernel where it can; the default) or user (answered by pmemvm)`);
 }
 
 // The parts of a chain, as tagged in the device's ring.
