@@ -82,20 +82,27 @@ export class KernelAnswers {
   /** Null where the kernel cannot (no quiet completions, or the gate does not hold): answers stay in user space. */
   static create(): KernelAnswers | null {
     const fds: number[] = [];
+    const maps: [bigint, number][] = [];
+    const undo = () => {
+      for (const fd of fds) libc.close(fd);
+      for (const [addr, len] of maps) libc.munmap(addr, len);
+      return null;
+    };
     try {
       const stagingFd = libc.memfd('pmemvm-answers', SLOT_BYTES * SLOTS);
       fds.push(stagingFd);
       const staged = libc.mmap(SLOT_BYTES * SLOTS, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, stagingFd);
+      maps.push([staged, SLOT_BYTES * SLOTS]);
       const one = libc.mmap(libc.pageSize(), libc.PROT_READ | libc.PROT_WRITE, libc.MAP_PRIVATE | libc.MAP_ANONYMOUS);
+      maps.push([one, libc.pageSize()]);
       new BigUint64Array(libc.view(one, 8))[0] = 1n;
       const gateFd = libc.eventfd(libc.EFD_CLOEXEC | libc.EFD_NONBLOCK);
       fds.push(gateFd);
       libc.write(gateFd, new Uint8Array(new BigUint64Array([GATE_FULL]).buffer));
       const answers = new KernelAnswers(stagingFd, new DataView(libc.view(staged, SLOT_BYTES * SLOTS)), gateFd, one);
-      return answers.probe() ? answers : (fds.forEach((fd) => libc.close(fd)), null);
+      return answers.probe() ? answers : undo();
     } catch {
-      for (const fd of fds) libc.close(fd);
-      return null;
+      return undo();
     }
   }
 
