@@ -39,7 +39,7 @@ import { UserError } from '../../errors.js';
 /**
  * PMEMVM_FLUSH_ANSWERS, checked: kernel (the default: flushes answered by the kernel where it
  * can) or user (answered by pmemvm). The default since session 23, when bench/flush found it
- * ahead of pmemvm's own answer in two runs of 5 rounds (bench/RESULTS.md).
+ * ahead of pmemvm's own answer in most of 15 rounds (bench/RESULTS.md).
  */
 export function kernelAnswersWanted(): boolean {
   const v = process.env.PMEMVM_FLUSH_ANSWERS;
