@@ -30,7 +30,7 @@
  * hold, answers from user space as before.
  */
 import * as libc from '../../sys/libc.js';
-import { IoUring, THEN } from '../../sys/io-uring.js';
+import { IoUring, THEN, type Completion } from '../../sys/io-uring.js';
 import { assignIrqfd, deassignIrqfd, type IrqRoutes, type MsiMessage } from '../../kvm/irq-routes.js';
 import type { AnswerOutcome, KernelAnswer } from './pmem.js';
 import { UserError } from '../../errors.js';
@@ -269,23 +269,24 @@ export class DeviceAnswers {
   hasCompletions(): boolean { return this.ring.hasCompletions(); }
 
   /** Take the device's completions; a failure ends the chain in flight. */
-  reap(): void {
-    this.ring.reap((c) => {
-      if (!this.done) return; // a straggler of a chain already ended (cancelled parts)
-      if (c.userData === FSYNC) { this.fsync = c.res; return; }
-      // A quiet part failed, and the rest of the chain was cancelled: nothing after it ran.
-      switch (c.userData) {
-        case GATE: case STATUS: case ELEM: case IDX: {
-          // Nothing (gate) or part of the answer landed: the server writes it all. The fsync's own result decides what.
-          const error = this.fsync !== null && this.fsync < 0 ? new libc.SysError('fsync', -this.fsync) : null;
-          return this.end({ error, landed: false, raise: false });
-        }
-        case IRQ: return this.end({ error: null, landed: true, raise: true });
-        case SEEN: return this.end({ error: null, landed: true, raise: this.irqWaiting() });
-        default: // DONE: the chain had ended at `seen` already (it cannot fail: an eventfd's count is far from full)
+  reap(): void { this.ring.reap(this.onCompletion); }
+
+  /** One completion of the device's ring (bound once: reap() runs at every notify). */
+  private readonly onCompletion = (c: Completion): void => {
+    if (!this.done) return; // a straggler of a chain already ended (cancelled parts)
+    if (c.userData === FSYNC) { this.fsync = c.res; return; }
+    // A quiet part failed, and the rest of the chain was cancelled: nothing after it ran.
+    switch (c.userData) {
+      case GATE: case STATUS: case ELEM: case IDX: {
+        // Nothing (gate) or part of the answer landed: the server writes it all. The fsync's own result decides what.
+        const error = this.fsync !== null && this.fsync < 0 ? new libc.SysError('fsync', -this.fsync) : null;
+        return this.end({ error, landed: false, raise: false });
       }
-    });
-  }
+      case IRQ: return this.end({ error: null, landed: true, raise: true });
+      case SEEN: return this.end({ error: null, landed: true, raise: this.irqWaiting() });
+      default: // DONE: the chain had ended at `seen` already (it cannot fail: an eventfd's count is far from full)
+    }
+  };
 
   /** The chain ran to its end (`seen` holds its number): end it. False if it has not. */
   tryEnd(): boolean {

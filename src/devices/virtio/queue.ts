@@ -53,8 +53,7 @@ export class SplitQueue {
 
   /** The next available chain, or null when the driver has offered nothing new. */
   pop(): Chain | null {
-    const availIdx = this.mem.u16(this.avail + 2);
-    const pending = (availIdx - this.lastAvail) & 0xffff;
+    const pending = this.offered();
     if (pending === 0) return null;
     if (pending > this.size) throw new VirtqueueError(`available index moved by ${pending}, more than the ${this.size} entries`);
     const head = this.mem.u16(this.avail + 4 + 2 * (this.lastAvail % this.size));
@@ -63,9 +62,10 @@ export class SplitQueue {
   }
 
   /** The driver has offered chains not yet popped. */
-  hasAvailable(): boolean {
-    return ((this.mem.u16(this.avail + 2) - this.lastAvail) & 0xffff) !== 0;
-  }
+  hasAvailable(): boolean { return this.offered() !== 0; }
+
+  /** How far the driver's available index is ahead of what was popped. */
+  private offered(): number { return (this.mem.u16(this.avail + 2) - this.lastAvail) & 0xffff; }
 
   private walk(head: number): Chain {
     const chain: Chain = { head, readable: [], writable: [] };
