@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --v8-pool-size=1
 // pmemvm entry: runs the bundled CLI (npm run build makes dist/), or the unbundled one.
 //
-// Threads. Node's first line above gives V8 one background thread instead of four (TurboFan
-// compiles and concurrent marking for a heap of a few MiB); that needs a flag at launch, so
+// Threads. Node's first line above gives V8 one background thread instead of four (concurrent
+// marking for a heap of a few MiB; TurboFan is off, below); that needs a flag at launch, so
 // `node bin/pmemvm.cjs` works too but keeps four. The bundle is CommonJS and this entry
 // compiles it synchronously: Node reads an ES module through libuv's thread pool, which starts
 // all of its threads and keeps them, while pmemvm itself needs that pool only for NVDIMM
@@ -28,6 +28,17 @@ const bundle = path.join(root, 'dist/bundle/main.js');
 const unbundled = path.join(root, 'dist/src/cli/main.js');
 // Read when the pool starts, if it ever does (pmemvm starts no other programs).
 process.env.UV_THREADPOOL_SIZE ??= '2';
+// V8's tiers: every function pmemvm runs is compiled to machine code at its first call
+// (Sparkplug, from its bytecode, on this thread, in microseconds) and never recompiled by
+// TurboFan. TurboFan's compiles run on V8's background thread at nice 19, on a test host whose
+// one CPU the guest keeps busy, so the flush path stayed in the interpreter for seconds, and
+// the compiles, their installation and the deoptimizations after them were the slowest
+// flushes' extra milliseconds (bench/RESULTS.md, session 24). Baseline code makes a heap
+// object of every number beyond 31 bits: the hot paths are written for that (README, "V8's
+// tiers"). Set before the bundle is compiled, so its code cache is made and taken under the
+// same flags; test/unit/flush-path-garbage.test.ts reads them from here.
+require('node:v8').setFlagsFromString('--no-opt');
+require('node:v8').setFlagsFromString('--always-sparkplug');
 if (fs.existsSync(bundle)) runWithCodeCache(bundle);
 else if (fs.existsSync(unbundled)) void import(pathToFileURL(unbundled).href);
 else {

@@ -30,6 +30,8 @@ export interface BusDevice {
 export interface BusMapping {
   readonly base: number;
   readonly len: number;
+  /** base + len, kept: (unoptimized) the sum past 31 bits is a new heap object at every lookup. */
+  readonly end: number;
   readonly device: BusDevice;
   readonly name: string;
 }
@@ -62,7 +64,7 @@ export class IoBus {
         `${this.name}: ${name} at ${hex(base)}+${hex(len)} overlaps ${clash.name} at ${hex(clash.base)}+${hex(clash.len)}`,
       );
     }
-    this.maps.splice(i, 0, { base, len, device, name });
+    this.maps.splice(i, 0, { base, len, end: base + len, device, name });
   }
 
   /** Remove the range starting exactly at `base`; returns whether one was removed. */
@@ -82,7 +84,7 @@ export class IoBus {
       const mid = (lo + hi) >> 1;
       const m = this.maps[mid]!;
       if (addr < m.base) hi = mid - 1;
-      else if (addr >= m.base + m.len) lo = mid + 1;
+      else if (addr >= m.end) lo = mid + 1;
       else return m;
     }
     return undefined;
@@ -105,7 +107,7 @@ export class IoBus {
       for (let i = 0; i < size; i += w) v += this.read(addr + i, w) * 2 ** (8 * i);
       return v;
     }
-    return (m.device.read(addr - m.base, size) & MASK[size]) >>> 0;
+    return (m.device.read(offsetIn(m, addr), size) & MASK[size]) >>> 0;
   }
 
   write(addr: number, size: AccessSize, value: number): void {
@@ -121,7 +123,7 @@ export class IoBus {
       for (let i = 0; i < size; i += w) this.write(addr + i, w, Math.floor(v / 2 ** (8 * i)) & MASK[w]);
       return;
     }
-    m.device.write(addr - m.base, size, v);
+    m.device.write(offsetIn(m, addr), size, v);
   }
 
   read64(addr: number): bigint {
@@ -196,6 +198,16 @@ export class IoBus {
     }
     return lo;
   }
+}
+
+/**
+ * `addr`'s offset in `m` as a small integer. pmemvm's code runs unoptimized (bin/pmemvm.cjs),
+ * where the difference of two addresses past 2 GiB (every PCI BAR) is a heap number, and every
+ * sum the device then makes from it another: a virtio notify went through a dozen.
+ */
+function offsetIn(m: BusMapping, addr: number): number {
+  const off = addr - m.base;
+  return off <= 0x7fff_ffff ? off | 0 : off;
 }
 
 function hex(n: number): string {

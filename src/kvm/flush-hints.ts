@@ -18,6 +18,7 @@ import * as libc from '../sys/libc.js';
 import { FLUSH_HINT_PAGE, FLUSH_HINT_PAGE_SIZE, FLUSH_HINT_STRIDE } from '../boot/layout.js';
 
 export const FLUSH_HINT_SLOTS = FLUSH_HINT_PAGE_SIZE / FLUSH_HINT_STRIDE;
+const HINT_PAGE_END = FLUSH_HINT_PAGE + FLUSH_HINT_PAGE_SIZE;
 /** Words per slot: FD holds fd + 1 (0: no hint here; NOOP: a hint with nothing to flush). */
 const FD = 0, STARTED = 1, DONE = 2, LOCK = 3, ERRORS = 4, LAST_ERRNO = 5, FLUSHES = 6, REQUESTS = 7, WORDS = 8;
 const NOOP = -1;
@@ -44,8 +45,10 @@ export class FlushHintTable {
 
   /** The slot whose hint `addr` falls on, or null if it is not in the hint page. */
   static slotAt(addr: number): number | null {
-    const off = addr - FLUSH_HINT_PAGE;
-    return off >= 0 && off < FLUSH_HINT_PAGE_SIZE ? Math.floor(off / FLUSH_HINT_STRIDE) : null;
+    // Compared before subtracting: every MMIO exit comes here, and (unoptimized) a difference of
+    // two numbers past 31 bits is a new heap object.
+    if (addr < FLUSH_HINT_PAGE || addr >= HINT_PAGE_END) return null;
+    return Math.floor((addr - FLUSH_HINT_PAGE) / FLUSH_HINT_STRIDE);
   }
 
   /** True if this slot has a hint (a write there is a flush request). */

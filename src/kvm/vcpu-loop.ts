@@ -187,16 +187,19 @@ export class VcpuLoop {
     const port = runView.getUint16(RUN.IO_PORT, true);
     const size = run[RUN.IO_SIZE]!, count = runView.getUint32(RUN.IO_COUNT, true);
     const out = run[RUN.IO_DIRECTION] === EXIT_IO_OUT;
-    // data_offset is a u64 into this mapping; its high half is zero for any offset inside it.
-    const off = runView.getUint32(RUN.IO_DATA_OFFSET, true) + 2 ** 32 * runView.getUint32(RUN.IO_DATA_OFFSET + 4, true);
+    // data_offset is a u64 into this mapping; its high half is zero for any offset inside it
+    // (and then left out of the sum: see mmioAddress).
+    const offHi = runView.getUint32(RUN.IO_DATA_OFFSET + 4, true), offLo = runView.getUint32(RUN.IO_DATA_OFFSET, true);
+    const off = offHi === 0 ? offLo : offLo + 2 ** 32 * offHi;
     const len = size * count;
     ch.ctl[LAST_ADDR] = port; ch.ctl[LAST_WRITE] = out ? 1 : 0;
     if (out && this.ignored.has(port)) return false;
     if (off + len > run.length) throw new Error(`I/O exit data at ${off}+${len} is outside kvm_run`);
     if (count === 1 && pciFastPath(this.c.pci, port, size, out, runView, off)) return false;
-    if (out) ch.data.set(run.subarray(off, off + len));
+    const data = ch.data;
+    if (out) for (let i = 0; i < len; i++) data[i] = run[off + i]!; // no views made per exit (see handleMmio)
     this.request(KIND_PIO, port, size, count, out);
-    if (!out) run.set(ch.data.subarray(0, len), off);
+    if (!out) for (let i = 0; i < len; i++) run[off + i] = data[i]!;
     return true;
   }
 
@@ -207,8 +210,8 @@ export class VcpuLoop {
    * DIMM has a hint, do nothing (reads return 0).
    */
   private flushHint(async: boolean): boolean {
-    const run = this.run, runView = this.runView, hints = this.hints!;
-    const slot = FlushHintTable.slotAt(Number(runView.getBigUint64(RUN.MMIO_PHYS_ADDR, true)));
+    const run = this.run, hints = this.hints!;
+    const slot = FlushHintTable.slotAt(this.mmioAddress());
     if (slot === null) return false;
     if (run[RUN.MMIO_IS_WRITE] === 0) { run.fill(0, RUN.MMIO_DATA, RUN.MMIO_DATA + 8); return true; }
     if (!hints.has(slot)) return true;
@@ -227,13 +230,24 @@ export class VcpuLoop {
   }
 
   private handleMmio(): void {
-    const run = this.run, runView = this.runView, ch = this.c.ch;
-    const addr = Number(runView.getBigUint64(RUN.MMIO_PHYS_ADDR, true));
-    const len = Math.min(runView.getUint32(RUN.MMIO_LEN, true), 8);
+    const run = this.run, ch = this.c.ch, data = ch.data;
+    const addr = this.mmioAddress();
+    const len = Math.min(this.runView.getUint32(RUN.MMIO_LEN, true), 8);
     const write = run[RUN.MMIO_IS_WRITE] !== 0;
     ch.ctl[LAST_ADDR] = addr | 0; ch.ctl[LAST_WRITE] = write ? 1 : 0;
-    if (write) ch.data.set(run.subarray(RUN.MMIO_DATA, RUN.MMIO_DATA + len));
+    // Byte loops, not set(subarray()): no view objects made per exit (see mmioAddress).
+    if (write) for (let i = 0; i < len; i++) data[i] = run[RUN.MMIO_DATA + i]!;
     this.request(KIND_MMIO, addr, len, 1, write);
-    if (!write) run.set(ch.data.subarray(0, len), RUN.MMIO_DATA);
+    if (!write) for (let i = 0; i < len; i++) run[RUN.MMIO_DATA + i] = data[i]!;
+  }
+
+  /**
+   * The MMIO exit's guest-physical address, read as two halves: V8 runs this code unoptimized
+   * (bin/pmemvm.cjs), where a BigInt, or any number beyond 31 bits made by arithmetic, is a new
+   * heap object, and garbage on the exit path means collections inside the guest's flushes.
+   */
+  private mmioAddress(): number {
+    const lo = this.runView.getUint32(RUN.MMIO_PHYS_ADDR, true), hi = this.runView.getUint32(RUN.MMIO_PHYS_ADDR + 4, true);
+    return hi === 0 ? lo : lo + hi * 2 ** 32;
   }
 }

@@ -309,7 +309,7 @@ export class Vcpus {
     }
     // String I/O (rep outs/ins) repeats the access at the same port.
     for (let i = 0; i < ctl[COUNT]; i++) {
-      const bytes = ch.data.subarray(i * size, (i + 1) * size);
+      const bytes = ch.bytes(i, size);
       if (write) bus.writeFrom(addr, bytes); else bus.readInto(addr, bytes);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * V8's background threads (TurboFan compiles, concurrent GC marking) run at the lowest
+ * V8's background threads (concurrent GC marking; TurboFan is off, bin/pmemvm.cjs) run at the lowest
  * priority, so that on a busy or one-CPU host they take what the vCPUs, the device I/O
  * thread and the monitors leave, and never delay a guest's exit or a flush. Node starts
  * them before any JavaScript runs: its platform's delayed-task thread (a libuv loop, so

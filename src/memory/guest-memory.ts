@@ -20,8 +20,11 @@ class MappedRegion implements Region {
   private views: DataView[] = [];
   /** hostAddr as a number: exact, user-space addresses are below 2^47 (no BigInt on the flush path). */
   readonly hostBase: number;
+  /** gpa + size, kept: the sum is a heap number for a region above 2 GiB, made again at every access otherwise. */
+  readonly end: number;
   constructor(readonly name: string, readonly gpa: number, readonly size: number, readonly hostAddr: bigint) {
     this.hostBase = Number(hostAddr);
+    this.end = gpa + size;
     for (let off = 0; off < size; off += CHUNK) {
       const len = Math.min(CHUNK, size - off);
       const buf = libc.view(hostAddr + BigInt(off), len);
@@ -31,6 +34,7 @@ class MappedRegion implements Region {
   }
   /** The DataView of the chunk holding [off, off+len), or null if the range crosses chunks. */
   chunkView(off: number, len: number): DataView | null {
+    if (off + len <= CHUNK) return this.views[0]!; // the usual case, without a division
     const i = Math.floor(off / CHUNK);
     return off - i * CHUNK + len > CHUNK ? null : this.views[i]!;
   }
@@ -69,7 +73,7 @@ export class GuestMemory {
     if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) return null;
     for (let i = 0; i < this.regions.length; i++) {
       const r = this.regions[i]!;
-      if (gpa >= r.gpa && gpa + len <= r.gpa + r.size) return r;
+      if (gpa >= r.gpa && gpa + len <= r.end) return r;
     }
     return null;
   }
@@ -100,6 +104,8 @@ export class GuestMemory {
 
   // Little-endian scalars without copies or allocations (virtqueue rings are read and written
   // a few bytes at a time, on the flush path; garbage there means collections, slow under emulation).
+  // V8 runs pmemvm's code unoptimized (bin/pmemvm.cjs), where any number that is not a small
+  // integer (31 bits) is a new heap object: results stay small integers wherever they can.
   private so = 0;
   /** Point sv/so at [gpa, gpa+len), or throw. */
   private locate(gpa: number, len: number): DataView {
@@ -107,13 +113,16 @@ export class GuestMemory {
     const off = r ? gpa - r.gpa : 0;
     const v = r ? r.chunkView(off, len) : null;
     if (!v) throw new GuestMemoryError(`guest range 0x${gpa.toString(16)}+0x${len.toString(16)} is outside guest memory`);
-    this.so = off % CHUNK;
+    this.so = off < CHUNK ? off : off % CHUNK;
     return v;
   }
   u16(gpa: number): number { return this.locate(gpa, 2).getUint16(this.so, true); }
   u32(gpa: number): number { return this.locate(gpa, 4).getUint32(this.so, true); }
   /** A 64-bit value as a Number (exact below 2^53; above, it cannot be a guest address anyway). */
-  u64(gpa: number): number { const v = this.locate(gpa, 8); return v.getUint32(this.so, true) + v.getUint32(this.so + 4, true) * 2 ** 32; }
+  u64(gpa: number): number {
+    const v = this.locate(gpa, 8), lo = v.getUint32(this.so, true), hi = v.getUint32(this.so + 4, true);
+    return hi === 0 ? lo : lo + hi * 2 ** 32; // lo + 0 * 2^32 would be a heap number
+  }
   setU16(gpa: number, x: number): void { this.locate(gpa, 2).setUint16(this.so, x, true); }
   setU32(gpa: number, x: number): void { this.locate(gpa, 4).setUint32(this.so, x >>> 0, true); }
 }

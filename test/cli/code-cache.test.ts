@@ -6,21 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pmemvmNodeArgs, repoRoot } from '../../testhost/paths.js';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
+import { privatePmemvm } from '../lib/private-pmemvm.js';
 
 const flags = pmemvmNodeArgs().slice(0, -1);
 
-function privateCopy(): string {
-  const root = mkdtempSync(join(tmpdir(), 'pmemvm-codecache-'));
-  mkdirSync(join(root, 'bin'));
-  copyFileSync(join(repoRoot, 'bin', 'pmemvm.cjs'), join(root, 'bin', 'pmemvm.cjs'));
-  cpSync(join(repoRoot, 'dist', 'bundle'), join(root, 'dist', 'bundle'), { recursive: true, filter: (f) => !f.endsWith('.v8cache') });
-  symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
-  return root;
-}
+const privateCopy = () => privatePmemvm('pmemvm-codecache-');
 
 /** `pmemvm --version` from the copy: the code cache's debug lines. */
 function run(root: string): string[] {

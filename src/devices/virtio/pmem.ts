@@ -167,7 +167,9 @@ export class PmemRequestServer {
     const status = chain.writable[0];
     if (!this.o.flushAndAnswer || !status || status.len < 4) return null;
     const sh = this.o.shared;
-    const msi = sh.locked(() => sh.msix.deliverable(sh.queueVector(QUEUE)));
+    let msi: MsiMessage | null;
+    sh.lock(); // not locked(() => ...): no closure made per flush
+    try { msi = sh.msix.deliverable(sh.queueVector(QUEUE)); } finally { sh.unlock(); }
     if (!msi) return null;
     const used = q.nextUsed();
     return { status: status.addr, elem: used.elem, idx: used.idx, head: chain.head, newIdx: used.newIdx, msi };

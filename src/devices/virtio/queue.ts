@@ -27,6 +27,16 @@ export interface Chain {
   writable: DescBuffer[];
 }
 
+/**
+ * `list` with `b` at its end. The first buffer makes a list of one: push() onto an empty
+ * array would allocate room for 17, and a request has one or two (garbage on the flush path).
+ */
+const append = (list: DescBuffer[], b: DescBuffer): DescBuffer[] => {
+  if (list.length === 0) return [b];
+  list.push(b);
+  return list;
+};
+
 const DESC_SIZE = 16;
 const F_NEXT = 1, F_WRITE = 2, F_INDIRECT = 4;
 /** Chains longer than this are refused even in a large queue (no request needs more). */
@@ -81,9 +91,9 @@ export class SplitQueue {
       if (flags & F_INDIRECT) throw new VirtqueueError('indirect descriptor, but VIRTIO_F_INDIRECT_DESC was not offered');
       total += len;
       if (total > MAX_CHAIN_BYTES) throw new VirtqueueError(`descriptor chain from ${head} is over ${MAX_CHAIN_BYTES} bytes`);
-      if (flags & F_WRITE) chain.writable.push({ addr, len });
+      if (flags & F_WRITE) chain.writable = append(chain.writable, { addr, len });
       else if (chain.writable.length > 0) throw new VirtqueueError('a device-readable descriptor follows a device-writable one');
-      else chain.readable.push({ addr, len });
+      else chain.readable = append(chain.readable, { addr, len });
       if (!(flags & F_NEXT)) return chain;
       index = this.mem.u16(at + 14);
     }

@@ -68,7 +68,12 @@ export class VirtioShared {
     if (!Number.isInteger(i) || i < 0 || i >= this.queues) throw new RangeError(`queue ${i}`);
     return HEADER + Q_WORDS * i;
   }
-  private get64(at: number): number { return (this.w[at + 1]! >>> 0) * 2 ** 32 + (this.w[at]! >>> 0); }
+  // A value below 4 GiB comes back as lo alone: (unoptimized) hi * 2^32 + lo would be a heap
+  // number even for a small ring address, and every sum made from it on the flush path another.
+  private get64(at: number): number {
+    const hi = this.w[at + 1]!, lo = this.w[at]! >>> 0;
+    return hi === 0 ? lo : (hi >>> 0) * 2 ** 32 + lo;
+  }
   private set64(at: number, v: number): void { this.w[at] = v % 2 ** 32 | 0; this.w[at + 1] = Math.floor(v / 2 ** 32) | 0; }
 
   // ---- with the lock held ----
