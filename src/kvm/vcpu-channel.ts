@@ -15,6 +15,7 @@ export const IN_RUN = 8, EXITS = 9, LAST_REASON = 10, LAST_ADDR = 11, LAST_WRITE
 /** PAUSE: set by the main thread (monitor 'stop'); PAUSED: a worker vCPU's answer that it is out of KVM_RUN and waits. */
 export const PAUSE = 14, PAUSED = 15;
 import type { VcpuState } from './vcpu-state.js';
+import { fromHalves } from '../memory/u64-halves.js';
 
 export const IDLE = 0, REQUEST = 1, RESPONSE = 2;
 export const KIND_PIO = 1, KIND_MMIO = 2;
@@ -34,8 +35,7 @@ export class VcpuChannel {
   // V8 runs this unoptimized (bin/pmemvm.cjs): arithmetic on numbers past 31 bits makes heap
   // objects, so an address below 4 GiB (most exits) takes none.
   get addr(): number {
-    const hi = this.ctl[ADDR_HI]!, lo = this.ctl[ADDR_LO]! >>> 0;
-    return hi === 0 ? lo : (hi >>> 0) * 0x1_0000_0000 + lo;
+    return fromHalves(this.ctl[ADDR_LO]! >>> 0, this.ctl[ADDR_HI]! >>> 0);
   }
   set addr(a: number) {
     if (a <= 0xffff_ffff) { this.ctl[ADDR_LO] = a | 0; this.ctl[ADDR_HI] = 0; return; }

@@ -14,6 +14,7 @@ import {
 } from './vcpu-channel.js';
 import { readVcpuState } from './vcpu-state.js';
 import { FlushHintTable } from './flush-hints.js';
+import { fromHalves } from '../memory/u64-halves.js';
 
 export interface VcpuLoopConfig {
   index: number;
@@ -189,8 +190,7 @@ export class VcpuLoop {
     const out = run[RUN.IO_DIRECTION] === EXIT_IO_OUT;
     // data_offset is a u64 into this mapping; its high half is zero for any offset inside it
     // (and then left out of the sum: see mmioAddress).
-    const offHi = runView.getUint32(RUN.IO_DATA_OFFSET + 4, true), offLo = runView.getUint32(RUN.IO_DATA_OFFSET, true);
-    const off = offHi === 0 ? offLo : offLo + 2 ** 32 * offHi;
+    const off = fromHalves(runView.getUint32(RUN.IO_DATA_OFFSET, true), runView.getUint32(RUN.IO_DATA_OFFSET + 4, true));
     const len = size * count;
     ch.ctl[LAST_ADDR] = port; ch.ctl[LAST_WRITE] = out ? 1 : 0;
     if (out && this.ignored.has(port)) return false;
@@ -247,7 +247,6 @@ export class VcpuLoop {
    * heap object, and garbage on the exit path means collections inside the guest's flushes.
    */
   private mmioAddress(): number {
-    const lo = this.runView.getUint32(RUN.MMIO_PHYS_ADDR, true), hi = this.runView.getUint32(RUN.MMIO_PHYS_ADDR + 4, true);
-    return hi === 0 ? lo : lo + hi * 2 ** 32;
+    return fromHalves(this.runView.getUint32(RUN.MMIO_PHYS_ADDR, true), this.runView.getUint32(RUN.MMIO_PHYS_ADDR + 4, true));
   }
 }

@@ -5,6 +5,7 @@
  * never reach host memory outside a region.
  */
 import * as libc from '../sys/libc.js';
+import { fromHalves } from './u64-halves.js';
 
 const CHUNK = 1 << 30; // koffi views must stay ≤ 1 GiB
 
@@ -120,8 +121,8 @@ export class GuestMemory {
   u32(gpa: number): number { return this.locate(gpa, 4).getUint32(this.so, true); }
   /** A 64-bit value as a Number (exact below 2^53; above, it cannot be a guest address anyway). */
   u64(gpa: number): number {
-    const v = this.locate(gpa, 8), lo = v.getUint32(this.so, true), hi = v.getUint32(this.so + 4, true);
-    return hi === 0 ? lo : lo + hi * 2 ** 32; // lo + 0 * 2^32 would be a heap number
+    const v = this.locate(gpa, 8);
+    return fromHalves(v.getUint32(this.so, true), v.getUint32(this.so + 4, true));
   }
   setU16(gpa: number, x: number): void { this.locate(gpa, 2).setUint16(this.so, x, true); }
   setU32(gpa: number, x: number): void { this.locate(gpa, 4).setUint32(this.so, x >>> 0, true); }

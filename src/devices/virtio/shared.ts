@@ -12,6 +12,7 @@
  */
 import type { IrqSink } from '../irq-sink.js';
 import { MsixVectors, msixWords } from '../pci/msix.js';
+import { fromHalves } from '../../memory/u64-halves.js';
 
 export const NO_VECTOR = 0xffff;
 
@@ -71,8 +72,7 @@ export class VirtioShared {
   // A value below 4 GiB comes back as lo alone: (unoptimized) hi * 2^32 + lo would be a heap
   // number even for a small ring address, and every sum made from it on the flush path another.
   private get64(at: number): number {
-    const hi = this.w[at + 1]!, lo = this.w[at]! >>> 0;
-    return hi === 0 ? lo : (hi >>> 0) * 2 ** 32 + lo;
+    return fromHalves(this.w[at]! >>> 0, this.w[at + 1]! >>> 0);
   }
   private set64(at: number, v: number): void { this.w[at] = v % 2 ** 32 | 0; this.w[at + 1] = Math.floor(v / 2 ** 32) | 0; }
 
