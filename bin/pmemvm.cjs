@@ -28,17 +28,17 @@ const bundle = path.join(root, 'dist/bundle/main.js');
 const unbundled = path.join(root, 'dist/src/cli/main.js');
 // Read when the pool starts, if it ever does (pmemvm starts no other programs).
 process.env.UV_THREADPOOL_SIZE ??= '2';
-// V8's tiers: every function pmemvm runs is compiled to machine code at its first call
-// (Sparkplug, from its bytecode, on this thread, in microseconds) and never recompiled by
-// TurboFan. TurboFan's compiles run on V8's background thread at nice 19, on a test host whose
-// one CPU the guest keeps busy, so the flush path stayed in the interpreter for seconds, and
-// the compiles, their installation and the deoptimizations after them were the slowest
-// flushes' extra milliseconds (bench/RESULTS.md, session 24). Baseline code makes a heap
-// object of every number beyond 31 bits: the hot paths are written for that (README, "V8's
-// tiers"). Set before the bundle is compiled, so its code cache is made and taken under the
-// same flags; test/unit/flush-path-garbage.test.ts reads them from here.
+// V8's tiers: TurboFan never runs. Its compiles run on V8's background thread at nice 19, on a
+// test host whose one CPU the guest keeps busy, so the flush path stayed in the interpreter for
+// seconds, and the compiles, their installation and the deoptimizations after them were the
+// slowest flushes' extra milliseconds (bench/RESULTS.md, session 24). Once the guest runs, every
+// function is compiled by Sparkplug at its first call (--always-sparkplug, set by
+// src/machine/v8-tiers.ts); start-up code runs once and stays in the interpreter. Baseline code
+// makes a heap object of every number beyond 31 bits: the hot paths are written for that
+// (README, "V8's tiers"). Set before the bundle is compiled, so its code cache is made and taken
+// under the same flags; test/unit/flush-path-garbage.test.ts reads them from here and from
+// v8-tiers.ts.
 require('node:v8').setFlagsFromString('--no-opt');
-require('node:v8').setFlagsFromString('--always-sparkplug');
 if (fs.existsSync(bundle)) runWithCodeCache(bundle);
 else if (fs.existsSync(unbundled)) void import(pathToFileURL(unbundled).href);
 else {
@@ -49,18 +49,22 @@ else {
 /** Run the CommonJS bundle `file` as require() would, its code cache taken and kept (above). */
 function runWithCodeCache(file) {
   const vm = require('node:vm');
-  const { createHash } = require('node:crypto');
   const { createRequire } = require('node:module');
   const cacheFile = `${file}.v8cache`;
   const debug = process.env.PMEMVM_DEBUG ? (m) => process.stderr.write(`pmemvm: debug: code cache: ${m}\n`) : () => {};
+  // V8 checks the cache against the source's length only: the file starts with a line naming
+  // the bundle it was made from, so that a rebuilt bundle of the same length never runs
+  // another's bytecode. Its size and its times to the nanosecond, as Python's __pycache__
+  // (which trusts size and mtime): a rewrite always moves ctime, which no one can set back.
+  // Not a hash of the source: node:crypto and SHA-256 took a third of pmemvm's start-up on the
+  // test host (bench/RESULTS.md, session 25).
+  const st = fs.statSync(file, { bigint: true });
+  const header = Buffer.from(`pmemvm-v8cache size=${st.size} mtime=${st.mtimeNs} ctime=${st.ctimeNs}\n`);
   const source = `(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(file, 'utf8')}\n})`;
-  // V8 checks the cache against the source's length only: the file starts with the source's
-  // own hash, so that a rebuilt bundle of the same length never runs another's bytecode.
-  const hash = createHash('sha256').update(source).digest();
   let cached;
   try {
     const f = fs.readFileSync(cacheFile);
-    cached = f.subarray(0, hash.length).equals(hash) ? f.subarray(hash.length) : null;
+    cached = f.subarray(0, header.length).equals(header) ? f.subarray(header.length) : null;
   } catch { /* none yet */ }
   const script = new vm.Script(source, { filename: file, cachedData: cached ?? undefined });
   const used = !!cached && !script.cachedDataRejected;
@@ -68,9 +72,11 @@ function runWithCodeCache(file) {
   process.once('exit', () => {
     const tmp = `${cacheFile}.${process.pid}`;
     try {
+      // Under the flags it was compiled with: V8 refuses a cache made under others.
+      require('node:v8').setFlagsFromString('--no-always-sparkplug');
       const data = script.createCachedData();
       if (used && data.length < cached.length * 1.1) return; // nothing much new: keep it
-      fs.writeFileSync(tmp, Buffer.concat([hash, data]));
+      fs.writeFileSync(tmp, Buffer.concat([header, data]));
       fs.renameSync(tmp, cacheFile); // whole or not at all, for a pmemvm starting meanwhile
       debug(`written (${data.length} bytes)`);
     } catch {

@@ -3,7 +3,8 @@
  * runs each in a worker thread, serves their I/O exits from the buses, and
  * stops them by kicking every thread out of KVM_RUN before joining.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from '../lazy-builtins.js';
 import * as libc from '../sys/libc.js';
 import { UserError } from '../errors.js';
 import { CpuidEntry, EXIT, KVM, RUN, Regs, Sregs, decodeRegs, encodeCpuid, encodeDefaultFpu, encodeMsrs, encodeRegs } from '../sys/kvm-abi.js';
@@ -95,7 +96,7 @@ export class Vcpus {
         ...(this.hintSab ? { hintSab: this.hintSab } : {}),
         mainKick: { runAddr: main.runAddr, thread: libc.pthreadSelf() },
       };
-      const w = new Worker(url, { workerData: data });
+      const w = new (workerThreads().Worker)(url, { workerData: data });
       v.worker = w;
       v.running = true;
       w.on('message', (e: VcpuEvent) => this.event(e));

@@ -44,6 +44,7 @@ import type { Nvdimm } from './memory-devices.js';
 import { attachVirtioPmem, type VirtioPmemHandle, type VirtioPmemPlacement } from './virtio-pmem.js';
 import { numaTables, type NumaConfig } from './numa.js';
 import { apicIds, type CpuTopology } from '../kvm/cpu-topology.js';
+import { compileAtFirstCallFromNowOn } from './v8-tiers.js';
 
 export interface MachineConfig {
   ramSize: number;
@@ -389,6 +390,7 @@ export class PcMachine {
   /** Run until the guest powers off, resets or fails; then stop every vCPU. `paused`: start with the vCPUs paused (-S, or after a reset while paused). */
   async run(opts: { paused?: boolean } = {}): Promise<MachineExit> {
     debug('machine built, starting the vCPU threads');
+    compileAtFirstCallFromNowOn();
     if (opts.paused) await this.pause();
     this.vcpus.start();
     const e = await this.ended;

@@ -8,7 +8,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 import { UserError } from '../errors.js';
 import * as libc from '../sys/libc.js';
@@ -121,8 +120,9 @@ function openTarget(spec: BackendSpec, plan: BackendPlan): { fd: number; created
       return { fd, created: t.path };
     }
     case 'tempdir': {
-      // Like QEMU: a private file nobody else can find, gone when we exit.
-      const name = path.join(t.path, `pmemvm_back_mem.${spec.id.replace(/\//g, '_')}.${randomBytes(6).toString('hex')}`);
+      // Like QEMU: a private file nobody else can find, gone when we exit. The random part from
+      // Web Crypto's global, loaded only here (node:crypto at every start cost, session 25).
+      const name = path.join(t.path, `pmemvm_back_mem.${spec.id.replace(/\//g, '_')}.${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('hex')}`);
       const fd = openOrExplain(spec, name, libc.O_RDWR | O_CREAT | O_EXCL, 0o600);
       fs.unlinkSync(name);
       try {

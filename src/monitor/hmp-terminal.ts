@@ -4,7 +4,8 @@
  * console and the monitor, feed the monitor's input through a PassThrough and call
  * detach() / attach() as Ctrl-A c toggles (detach leaves the streams open).
  */
-import readline from 'node:readline';
+import type readline from 'node:readline';
+import { readlineModule } from '../lazy-builtins.js';
 import type { Readable, Writable } from 'node:stream';
 import { HMP_BANNER, HMP_PROMPT, crlf, runHmpLine } from './hmp.js';
 import type { MachineControl } from './machine-control.js';
@@ -25,7 +26,7 @@ export function createHmpTerminal(input: Readable, output: Writable, machine: Ma
   const attach = () => {
     if (rl) return;
     const terminal = opts.terminal ?? Boolean((output as { isTTY?: boolean }).isTTY);
-    rl = readline.createInterface({ input, output, prompt: HMP_PROMPT, terminal, history: [...history], historySize: 64 });
+    rl = readlineModule().createInterface({ input, output, prompt: HMP_PROMPT, terminal, history: [...history], historySize: 64 });
     if (!bannerShown) {
       output.write(crlf(HMP_BANNER));
       bannerShown = true;

@@ -8,7 +8,8 @@
  * Kept beside the worker so the worker's URL is the same relative path in
  * dist/ and in the bundle.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from '../../lazy-builtins.js';
 import * as libc from '../../sys/libc.js';
 import type { PmemDeviceData, PmemDeviceEvents, PmemIo, PmemIoDevice } from './pmem-io.js';
 
@@ -64,7 +65,7 @@ export class PmemIoThread implements PmemIo {
   }
 
   private start(): Worker {
-    const worker = new Worker(new URL('./pmem-worker.js', import.meta.url));
+    const worker = new (workerThreads().Worker)(new URL('./pmem-worker.js', import.meta.url));
     worker.on('message', (e: PmemIoEvent) => {
       const d = this.devices.get(e.id);
       if (!d) return;
