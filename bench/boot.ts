@@ -74,6 +74,8 @@ const kernel = (name: string) => (name.includes('vmlinux') ? 'vmlinux' : 'bzImag
 const ratios = (mine: number[], theirs: number[]) =>
   `${(median(mine) / median(theirs)).toFixed(2)}x / ${median(mine.map((x, i) => x / theirs[i])).toFixed(2)}x`;
 console.log(`\nQEMU, host CPU id: -cpu ${hostCpu[1]}`);
+// Every boot, in the order of the rounds: the test host's slow phases show in a row, not just in its median.
+for (const [name] of contenders) console.log(`${name}: ${results[name].map((x) => x.toFixed(0)).join(' ')}`);
 printTable(`boot to init, ms (median of ${RUNS}; 256M, 1 vCPU); ratios: of medians / median of per-round ratios`,
   ['VMM', 'median ms', 'min ms', 'vs QEMU, same kernel', 'vs QEMU host CPU id, same kernel'],
   contenders.map(([name]) => {
