@@ -32,7 +32,7 @@ process.env.UV_THREADPOOL_SIZE ??= '2';
 // test host whose one CPU the guest keeps busy, so the flush path stayed in the interpreter for
 // seconds, and the compiles, their installation and the deoptimizations after them were the
 // slowest flushes' extra milliseconds (bench/RESULTS.md, session 24). Once the guest runs, every
-// function is compiled by Sparkplug at its first call (--always-sparkplug, set by
+// function V8 compiles is compiled by Sparkplug at its first call (--always-sparkplug, set by
 // src/machine/v8-tiers.ts); start-up code runs once and stays in the interpreter. Baseline code
 // makes a heap object of every number beyond 31 bits: the hot paths are written for that
 // (README, "V8's tiers"). Set before the bundle is compiled, so its code cache is made and taken

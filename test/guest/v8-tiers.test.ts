@@ -1,7 +1,8 @@
-// While the guest runs, V8 compiles every function of pmemvm by Sparkplug at its first call
-// (src/machine/v8-tiers.ts), so that the exit and flush paths are machine code from their
-// first exit; before, start-up code runs once and stays in the interpreter; TurboFan never
-// runs. Seen through V8's own traces of a boot to the guest's power-off.
+// While the guest runs, every function V8 compiles is Sparkplug code from its first call
+// (src/machine/v8-tiers.ts); before, start-up code runs once and stays in the interpreter;
+// TurboFan never runs. Seen through V8's own traces of a boot to the guest's power-off, from a
+// private copy with no code cache (with one, a function whose bytecode it holds is not
+// compiled at its first call, and reaches Sparkplug by V8's budget instead).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +14,7 @@ import { guestImage, DEFAULT_APPEND } from '../lib/guest.js';
 import { makeScriptInitrd } from '../lib/cpio.js';
 import { compiledTo, turbofanLines } from '../lib/v8-trace.js';
 
-test('V8 tiers in a boot: a function first called while the guest runs is Sparkplug code from that call (onPoweroff, once), one called before is not (parseArgs, once), none is TurboFan code', async () => {
+test('V8 tiers in a boot without a code cache: a function compiled while the guest runs is Sparkplug code from its first call (onPoweroff, once), one called before is not (parseArgs, once), none is TurboFan code', async () => {
   const img = guestImage();
   const initrd = await makeScriptInitrd(img.initrd, 'true');
   // A private copy: these trace flags would make the shared code cache be refused and replaced.
