@@ -72,7 +72,8 @@ function runWithCodeCache(file) {
   process.once('exit', () => {
     const tmp = `${cacheFile}.${process.pid}`;
     try {
-      // Under the flags it was compiled with: V8 refuses a cache made under others.
+      // Under the flags it was compiled with: V8 refuses a cache made under others. The flag
+      // src/machine/v8-tiers.ts turned on when the vCPUs started goes off again.
       require('node:v8').setFlagsFromString('--no-always-sparkplug');
       const data = script.createCachedData();
       if (used && data.length < cached.length * 1.1) return; // nothing much new: keep it

@@ -74,7 +74,7 @@ export class JsonStream {
   /**
    * Inside a string, the bytes that only extend it (up to its quote, a backslash or a byte
    * the lexer refuses) taken in one go, as feedByte would one by one; returns where that run
-   * ends. pmemvm's code runs in V8's baseline tier (bin/pmemvm.cjs), where a few calls per
+   * ends. pmemvm's code runs without TurboFan (bin/pmemvm.cjs), where a few calls per
    * byte made a 10 MB string take minutes in the test host.
    */
   private stringRun(data: Uint8Array, from: number): number {
