@@ -15,6 +15,8 @@
  * as unmapped).
  */
 
+import { biased, fromHalves, toHalves } from '../sys/u64-halves.js';
+
 export type AccessSize = 1 | 2 | 4;
 
 export interface BusDevice {
@@ -34,6 +36,16 @@ export interface BusMapping {
   readonly end: number;
   readonly device: BusDevice;
   readonly name: string;
+  /**
+   * base and end as 32-bit halves, the low ones biased (u64-halves.ts): small integers that
+   * compare in address order. pmemvm's code runs unoptimized, where loading a field that holds
+   * an address past 2 GiB (every PCI BAR) makes a heap number each time: a lookup by halves
+   * (findHalves) makes none.
+   */
+  readonly baseHi: number;
+  readonly baseLo: number;
+  readonly endHi: number;
+  readonly endLo: number;
 }
 
 /** Called on accesses nobody claims, for debugging; reads still return all-ones. */
@@ -64,7 +76,10 @@ export class IoBus {
         `${this.name}: ${name} at ${hex(base)}+${hex(len)} overlaps ${clash.name} at ${hex(clash.base)}+${hex(clash.len)}`,
       );
     }
-    this.maps.splice(i, 0, { base, len, end: base + len, device, name });
+    const h = new Int32Array(4);
+    toHalves(base, h, 0);
+    toHalves(base + len, h, 2);
+    this.maps.splice(i, 0, { base, len, end: base + len, device, name, baseHi: h[1]!, baseLo: biased(h[0]!), endHi: h[3]!, endLo: biased(h[2]!) });
   }
 
   /** Remove the range starting exactly at `base`; returns whether one was removed. */
@@ -88,6 +103,39 @@ export class IoBus {
       else return m;
     }
     return undefined;
+  }
+
+  /** The mapping containing the address whose halves are `lo`, `hi` (as getInt32 reads them), if any; no heap number made. */
+  findHalves(lo: number, hi: number): BusMapping | undefined {
+    const b = biased(lo);
+    let l = 0;
+    let h = this.maps.length - 1;
+    while (l <= h) {
+      const mid = (l + h) >> 1;
+      const m = this.maps[mid]!;
+      if (hi < m.baseHi || (hi === m.baseHi && b < m.baseLo)) h = mid - 1;
+      else if (hi > m.endHi || (hi === m.endHi && b >= m.endLo)) l = mid + 1;
+      else return m;
+    }
+    return undefined;
+  }
+
+  /**
+   * An access of 1, 2 or 4 bytes at the address whose halves are `lo`, `hi` (KVM's MMIO exits):
+   * the common case, one device taking the whole access, found and offset with small integers
+   * only; anything else (unmapped, split by width) goes the way of write() and read().
+   */
+  writeHalves(lo: number, hi: number, size: AccessSize, value: number): void {
+    const m = this.findHalves(lo, hi);
+    const w = m?.device.width;
+    if (!m || hi !== m.baseHi || (w !== undefined && w < size)) return this.write(fromHalves(lo >>> 0, hi >>> 0), size, value);
+    m.device.write(biased(lo) - m.baseLo, size, (value & MASK[size]) >>> 0);
+  }
+  readHalves(lo: number, hi: number, size: AccessSize): number {
+    const m = this.findHalves(lo, hi);
+    const w = m?.device.width;
+    if (!m || hi !== m.baseHi || (w !== undefined && w < size)) return this.read(fromHalves(lo >>> 0, hi >>> 0), size);
+    return (m.device.read(biased(lo) - m.baseLo, size) & MASK[size]) >>> 0;
   }
 
   mappings(): readonly BusMapping[] {
@@ -186,6 +234,21 @@ export class IoBus {
     } else {
       for (let i = 0; i < n; i++) this.write(addr + i, 1, data[i]!);
     }
+  }
+
+  /** readInto() and writeFrom() at the address whose halves are `lo`, `hi` (see writeHalves). */
+  readIntoHalves(lo: number, hi: number, out: Uint8Array): void {
+    const n = out.length;
+    if (n !== 1 && n !== 2 && n !== 4) return this.readInto(fromHalves(lo >>> 0, hi >>> 0), out);
+    const v = this.readHalves(lo, hi, n);
+    for (let i = 0; i < n; i++) out[i] = (v >>> (8 * i)) & 0xff;
+  }
+  writeFromHalves(lo: number, hi: number, data: Uint8Array): void {
+    const n = data.length;
+    if (n !== 1 && n !== 2 && n !== 4) return this.writeFrom(fromHalves(lo >>> 0, hi >>> 0), data);
+    let v = 0;
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + data[i]!;
+    this.writeHalves(lo, hi, n, v);
   }
 
   private insertionIndex(base: number): number {

@@ -15,7 +15,7 @@ export const IN_RUN = 8, EXITS = 9, LAST_REASON = 10, LAST_ADDR = 11, LAST_WRITE
 /** PAUSE: set by the main thread (monitor 'stop'); PAUSED: a worker vCPU's answer that it is out of KVM_RUN and waits. */
 export const PAUSE = 14, PAUSED = 15;
 import type { VcpuState } from './vcpu-state.js';
-import { fromHalves } from '../memory/u64-halves.js';
+import { fromHalves } from '../sys/u64-halves.js';
 
 export const IDLE = 0, REQUEST = 1, RESPONSE = 2;
 export const KIND_PIO = 1, KIND_MMIO = 2;

@@ -9,12 +9,12 @@ import * as libc from '../sys/libc.js';
 import { COALESCED_RING, EXIT, EXIT_IO_OUT, KVM, RUN } from '../sys/kvm-abi.js';
 import { PCI_CONFIG_ADDRESS, PciConfigShared, pciFastPath } from './pci-config-fastpath.js';
 import {
-  COUNT, DUMP, EXITS, IN_RUN, IS_WRITE, KIND, KIND_MMIO, KIND_PIO, LAST_ADDR, LAST_REASON, LAST_WRITE, PAUSE, PAUSED, SIZE, STOP,
+  ADDR_HI, ADDR_LO, COUNT, DUMP, EXITS, IN_RUN, IS_WRITE, KIND, KIND_MMIO, KIND_PIO, LAST_ADDR, LAST_REASON, LAST_WRITE, PAUSE, PAUSED, SIZE, STOP,
   VcpuChannel, VcpuEvent,
 } from './vcpu-channel.js';
 import { readVcpuState } from './vcpu-state.js';
 import { FlushHintTable } from './flush-hints.js';
-import { fromHalves } from '../memory/u64-halves.js';
+import { fromHalves } from '../sys/u64-halves.js';
 
 export interface VcpuLoopConfig {
   index: number;
@@ -176,6 +176,7 @@ export class VcpuLoop {
     }
   }
 
+  /** Hand a port access to `forward` (MMIO exits fill in the channel themselves: handleMmio). */
   private request(kind: number, addr: number, size: number, count: number, isWrite: boolean): void {
     const ch = this.c.ch, ctl = ch.ctl;
     ctl[KIND] = kind; ch.addr = addr; ctl[SIZE] = size; ctl[COUNT] = count; ctl[IS_WRITE] = isWrite ? 1 : 0;
@@ -230,14 +231,17 @@ export class VcpuLoop {
   }
 
   private handleMmio(): void {
-    const run = this.run, ch = this.c.ch, data = ch.data;
-    const addr = this.mmioAddress();
-    const len = Math.min(this.runView.getUint32(RUN.MMIO_LEN, true), 8);
+    const run = this.run, runView = this.runView, ch = this.c.ch, ctl = ch.ctl, data = ch.data;
+    // The address as the channel carries it, two signed halves: small integers, however high
+    // the BAR (see mmioAddress); the main thread's bus looks it up the same way (IoBus.findHalves).
+    const lo = runView.getInt32(RUN.MMIO_PHYS_ADDR, true), hi = runView.getInt32(RUN.MMIO_PHYS_ADDR + 4, true);
+    const len = Math.min(runView.getUint32(RUN.MMIO_LEN, true), 8);
     const write = run[RUN.MMIO_IS_WRITE] !== 0;
-    ch.ctl[LAST_ADDR] = addr | 0; ch.ctl[LAST_WRITE] = write ? 1 : 0;
+    ctl[LAST_ADDR] = lo; ctl[LAST_WRITE] = write ? 1 : 0;
     // Byte loops, not set(subarray()): no view objects made per exit (see mmioAddress).
     if (write) for (let i = 0; i < len; i++) data[i] = run[RUN.MMIO_DATA + i]!;
-    this.request(KIND_MMIO, addr, len, 1, write);
+    ctl[KIND] = KIND_MMIO; ctl[ADDR_LO] = lo; ctl[ADDR_HI] = hi; ctl[SIZE] = len; ctl[COUNT] = 1; ctl[IS_WRITE] = write ? 1 : 0;
+    this.forward();
     if (!write) for (let i = 0; i < len; i++) run[RUN.MMIO_DATA + i] = data[i]!;
   }
 

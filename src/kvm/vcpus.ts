@@ -16,7 +16,7 @@ import { VcpuLoop, type LoopResult } from './vcpu-loop.js';
 import { debug, debugOn } from '../debug.js';
 import { PciConfigShared } from './pci-config-fastpath.js';
 import {
-  COUNT, DUMP, EXITS, IN_RUN, IS_WRITE, KIND, KIND_PIO, LAST_ADDR, LAST_REASON, LAST_WRITE, PAUSE, PAUSED, REQUEST, RESPONSE, SIZE, STATE, STOP,
+  ADDR_HI, ADDR_LO, COUNT, DUMP, EXITS, IN_RUN, IS_WRITE, KIND, KIND_PIO, LAST_ADDR, LAST_REASON, LAST_WRITE, PAUSE, PAUSED, REQUEST, RESPONSE, SIZE, STATE, STOP,
   VcpuChannel, VcpuEvent, VcpuWorkerData,
 } from './vcpu-channel.js';
 import { formatVcpuState, readVcpuState, type VcpuExitTrace, type VcpuState } from './vcpu-state.js';
@@ -28,8 +28,13 @@ export interface ExitBus {
   readInto(addr: number, out: Uint8Array): void;
   writeFrom(addr: number, data: Uint8Array): void;
 }
+/** The MMIO bus also takes an address as KVM's exit gives it: two signed 32-bit halves (IoBus.findHalves). */
+export interface MmioExitBus extends ExitBus {
+  readIntoHalves(lo: number, hi: number, out: Uint8Array): void;
+  writeFromHalves(lo: number, hi: number, data: Uint8Array): void;
+}
 /** What the vCPUs need from the machine: the port and MMIO buses. */
-export interface ExitHandler { pio: ExitBus; mmio: ExitBus }
+export interface ExitHandler { pio: ExitBus; mmio: MmioExitBus }
 
 export type VcpuStopReason =
   | { kind: 'shutdown' }                 // triple fault
@@ -302,16 +307,22 @@ export class Vcpus {
   private readonly exitStats = process.env.PMEMVM_EXIT_STATS ? new Map<string, number>() : null;
 
   private access(ch: VcpuChannel): void {
-    const ctl = ch.ctl, addr = ch.addr, size = ctl[SIZE], write = ctl[IS_WRITE] === 1;
-    const bus = ctl[KIND] === KIND_PIO ? this.bus.pio : this.bus.mmio;
+    const ctl = ch.ctl, size = ctl[SIZE]!, write = ctl[IS_WRITE] === 1;
     if (this.exitStats) {
-      const key = `${ctl[KIND] === KIND_PIO ? 'pio' : 'mmio'} 0x${addr.toString(16)} ${write ? 'w' : 'r'}${size}`;
+      const key = `${ctl[KIND] === KIND_PIO ? 'pio' : 'mmio'} 0x${ch.addr.toString(16)} ${write ? 'w' : 'r'}${size}`;
       this.exitStats.set(key, (this.exitStats.get(key) ?? 0) + 1);
     }
+    if (ctl[KIND] !== KIND_PIO) {
+      // MMIO: by the address's halves, with no heap number for an address past 2 GiB (IoBus.findHalves).
+      const bytes = ch.bytes(0, size), lo = ctl[ADDR_LO]!, hi = ctl[ADDR_HI]!;
+      if (write) this.bus.mmio.writeFromHalves(lo, hi, bytes); else this.bus.mmio.readIntoHalves(lo, hi, bytes);
+      return;
+    }
     // String I/O (rep outs/ins) repeats the access at the same port.
-    for (let i = 0; i < ctl[COUNT]; i++) {
+    const bus = this.bus.pio, port = ch.addr;
+    for (let i = 0; i < ctl[COUNT]!; i++) {
       const bytes = ch.bytes(i, size);
-      if (write) bus.writeFrom(addr, bytes); else bus.readInto(addr, bytes);
+      if (write) bus.writeFrom(port, bytes); else bus.readInto(port, bytes);
     }
   }
 

@@ -5,7 +5,7 @@
  * never reach host memory outside a region.
  */
 import * as libc from '../sys/libc.js';
-import { fromHalves } from './u64-halves.js';
+import { addToHalves, fromHalves, toHalves } from '../sys/u64-halves.js';
 
 const CHUNK = 1 << 30; // koffi views must stay ≤ 1 GiB
 
@@ -21,11 +21,14 @@ class MappedRegion implements Region {
   private views: DataView[] = [];
   /** hostAddr as a number: exact, user-space addresses are below 2^47 (no BigInt on the flush path). */
   readonly hostBase: number;
+  /** hostAddr as signed 32-bit halves (u64-halves.ts): host addresses for the kernel, made with no heap number. */
+  readonly hostHalves = new Int32Array(2);
   /** gpa + size, kept: the sum is a heap number for a region above 2 GiB, made again at every access otherwise. */
   readonly end: number;
   constructor(readonly name: string, readonly gpa: number, readonly size: number, readonly hostAddr: bigint) {
-    this.hostBase = Number(hostAddr);
     this.end = gpa + size;
+    this.hostBase = Number(hostAddr);
+    toHalves(this.hostBase, this.hostHalves, 0);
     for (let off = 0; off < size; off += CHUNK) {
       const len = Math.min(CHUNK, size - off);
       const buf = libc.view(hostAddr + BigInt(off), len);
@@ -79,10 +82,18 @@ export class GuestMemory {
     return null;
   }
 
-  /** The host address of [gpa, gpa+len) if it lies inside one region (for the kernel to reach it there), else null. */
-  hostAddress(gpa: number, len: number): number | null {
+  /**
+   * The host address of [gpa, gpa+len), for the kernel to reach it there, as signed 32-bit
+   * halves in out[at] (low) and out[at + 1]; false (out untouched) if the range is not wholly
+   * inside one region. No heap number is made for a range within 2 GiB of its region's start.
+   */
+  hostHalves(gpa: number, len: number, out: Int32Array, at: number): boolean {
     const r = this.find(gpa, len);
-    return r ? r.hostBase + (gpa - r.gpa) : null;
+    if (!r) return false;
+    const off = gpa - r.gpa;
+    if (off <= 0x7fff_ffff) addToHalves(r.hostHalves[0]!, r.hostHalves[1]!, off, out, at);
+    else toHalves(r.hostBase + off, out, at);
+    return true;
   }
 
   /** True if [gpa, gpa+len) lies entirely inside one region. */

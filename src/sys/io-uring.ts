@@ -14,6 +14,7 @@
 import { createRequire } from 'node:module';
 import { SysError } from './libc.js';
 import * as libc from './libc.js';
+import { addToHalves, fromHalves, toHalves } from './u64-halves.js';
 
 const require = createRequire(import.meta.url);
 const koffi = require('koffi') as typeof import('koffi');
@@ -47,24 +48,29 @@ export const CQE_F_MORE = 1 << 1;
 const OFF_SQ_RING = 0n, OFF_SQES = 0x10000000n;
 const SQE_SIZE = 64, CQE_SIZE = 16;
 
-/** One completion: the submitter's tag, the result (>= 0, or -errno), flags. */
-export interface Completion { userData: bigint; res: number; flags: number }
+/**
+ * One completion, as reap() hands it over: the submitter's tag, the result (>= 0, or -errno),
+ * flags. Three numbers, no object: reap() runs at every flush, where pmemvm's code runs
+ * unoptimized and each object made is garbage. A tag is a number below 2^53 (a small
+ * integer below 2^31: no heap number either).
+ */
+export type OnCompletion = (userData: number, res: number, flags: number) => void;
 
 export class IoUring {
   readonly fd: number;
-  private readonly sqHead: Uint32Array;
-  private readonly sqTail: Uint32Array;
-  private readonly sqFlags: Uint32Array;
+  private readonly sqHead: Int32Array;
+  private readonly sqTail: Int32Array;
+  private readonly sqFlags: Int32Array;
   private readonly sqMask: number;
   private readonly sqEntries: number;
   private readonly sqes: DataView;
-  private readonly cqHead: Uint32Array;
-  private readonly cqTail: Uint32Array;
+  private readonly cqHead: Int32Array;
+  private readonly cqTail: Int32Array;
   private readonly cqMask: number;
   private readonly cqes: DataView;
   private readonly cqesAddr: bigint;
-  /** cqesAddr as a number (user-space addresses are below 2^47). */
-  private readonly cqesBase: number;
+  /** cqesAddr as signed 32-bit halves (u64-halves.ts). */
+  private readonly cqesHalves = new Int32Array(2);
   private readonly maps: { addr: bigint; len: number }[] = [];
   /** SQEs written since the last submit. */
   private pending = 0;
@@ -96,7 +102,8 @@ export class IoUring {
       const ringLen = Math.max(u32(SQ + 24) + sqEntries * 4, u32(CQ + 20) + cqEntries * CQE_SIZE);
       const ring = this.map(ringLen, OFF_SQ_RING);
       const sqesAddr = this.map(sqEntries * SQE_SIZE, OFF_SQES);
-      const word = (off: number) => new Uint32Array(libc.view(ring + BigInt(off), 4));
+      // Signed views: a counter past 2^31 still reads as a small integer (no heap number per completion).
+      const word = (off: number) => new Int32Array(libc.view(ring + BigInt(off), 4));
       this.sqHead = word(u32(SQ));
       this.sqTail = word(u32(SQ + 4));
       this.sqMask = word(u32(SQ + 8))[0]!;
@@ -110,7 +117,7 @@ export class IoUring {
       this.cqTail = word(u32(CQ + 4));
       this.cqMask = word(u32(CQ + 8))[0]!;
       this.cqesAddr = ring + BigInt(u32(CQ + 20));
-      this.cqesBase = Number(this.cqesAddr);
+      toHalves(Number(this.cqesAddr), this.cqesHalves, 0);
       this.cqes = new DataView(libc.view(this.cqesAddr, cqEntries * CQE_SIZE));
     } catch (e) {
       this.close();
@@ -137,7 +144,7 @@ export class IoUring {
   }
 
   /** Room for one more request, submitting what is queued if the ring is full. */
-  private sqe(op: number, fd: number, userData: bigint): number {
+  private sqe(op: number, fd: number, userData: number): number {
     if (this.chain) throw new Error('io_uring: this ring serves a prepared chain only');
     if (this.pending === this.sqEntries) this.submit();
     const tail = this.sqTail[0]!;
@@ -146,7 +153,8 @@ export class IoUring {
     for (let i = 0; i < SQE_SIZE; i += 8) s.setBigUint64(o + i, 0n, true);
     s.setUint8(o, op);
     s.setInt32(o + 4, fd, true);
-    s.setBigUint64(o + 32, userData, true);
+    if (userData >= 0 && userData <= 0x7fff_ffff) s.setInt32(o + 32, userData, true); // the high half is zeroed above
+    else { s.setUint32(o + 32, userData % 2 ** 32, true); s.setUint32(o + 36, Math.floor(userData / 2 ** 32), true); }
     this.pending++;
     this.last = o;
     return o;
@@ -162,7 +170,7 @@ export class IoUring {
    * `thenNext`: the next request queued runs once this one has ended, whatever its result (a
    * hard link; one-shot only). Reserve room for both first.
    */
-  pollAdd(fd: number, userData: bigint, multishot: boolean, thenNext = false): void {
+  pollAdd(fd: number, userData: number, multishot: boolean, thenNext = false): void {
     const o = this.sqe(OP.POLL_ADD, fd, userData);
     this.sqes.setUint32(o + 28, POLLIN, true); // poll32_events
     if (multishot) this.sqes.setUint32(o + 24, IORING_POLL_ADD_MULTI, true); // len: poll flags
@@ -170,7 +178,7 @@ export class IoUring {
   }
 
   /** write(2) of `len` bytes at host address `addr` to `fd`, at its current position (a pipe, a socket). */
-  write(fd: number, addr: bigint, len: number, userData: bigint): void {
+  write(fd: number, addr: bigint, len: number, userData: number): void {
     const o = this.sqe(OP.WRITE, fd, userData);
     this.sqes.setBigUint64(o + 8, 0xffff_ffff_ffff_ffffn, true); // off: -1, the file's own position
     this.sqes.setBigUint64(o + 16, addr, true);
@@ -178,7 +186,7 @@ export class IoUring {
   }
 
   /** pread(2) of `len` bytes of `fd` at `offset` into host address `addr`. */
-  read(fd: number, addr: bigint, len: number, offset: number, userData: bigint): void {
+  read(fd: number, addr: bigint, len: number, offset: number, userData: number): void {
     const o = this.sqe(OP.READ, fd, userData);
     this.sqes.setBigUint64(o + 8, BigInt(offset), true);
     this.sqes.setBigUint64(o + 16, addr, true);
@@ -186,16 +194,16 @@ export class IoUring {
   }
 
   /** Disarm the poll tagged `target`; its last completion (-ECANCELED) still comes. */
-  pollRemove(target: bigint, userData: bigint): void {
+  pollRemove(target: number, userData: number): void {
     const o = this.sqe(OP.POLL_REMOVE, -1, userData);
-    this.sqes.setBigUint64(o + 16, target, true); // addr: the poll's user_data
+    this.sqes.setBigUint64(o + 16, BigInt(target), true); // addr: the poll's user_data
   }
 
   /**
    * fsync (or fdatasync) of `fd`, in the kernel's own worker thread: the submitter does not wait.
    * `thenNext`: as for pollAdd, the next request runs once this one has ended, failed or not.
    */
-  fsync(fd: number, userData: bigint, datasync: boolean, thenNext = false): void {
+  fsync(fd: number, userData: number, datasync: boolean, thenNext = false): void {
     const o = this.sqe(OP.FSYNC, fd, userData);
     if (datasync) this.sqes.setUint32(o + 28, IORING_FSYNC_DATASYNC, true);
     if (thenNext) this.sqes.setUint8(o + 1, IOSQE_IO_HARDLINK);
@@ -217,11 +225,11 @@ export class IoUring {
     this.pending = 0; // written, not submitted
   }
 
-  /** The address field of the prepared chain's request `k` (a host address, below 2^53). */
-  setAddr(k: number, addr: number): void {
+  /** The address field of the prepared chain's request `k`: a host address as signed halves at halves[at] (low), halves[at + 1]. */
+  setAddr(k: number, halves: Int32Array, at: number): void {
     const o = this.chain![k]! + 16;
-    this.sqes.setUint32(o, addr % 0x1_0000_0000, true);
-    this.sqes.setUint32(o + 4, Math.floor(addr / 0x1_0000_0000), true);
+    this.sqes.setInt32(o, halves[at]!, true);
+    this.sqes.setInt32(o + 4, halves[at + 1]!, true);
   }
 
   /** The fd of the prepared chain's request `k`. */
@@ -239,7 +247,7 @@ export class IoUring {
   submit(wait = 0): void {
     if (this.pending === 0 && wait === 0 && !(Atomics.load(this.sqFlags, 0) & IORING_SQ_CQ_OVERFLOW)) return;
     let n = this.pending;
-    Atomics.store(this.sqTail, 0, (this.sqTail[0]! + n) >>> 0);
+    Atomics.store(this.sqTail, 0, (this.sqTail[0]! + n) | 0);
     this.pending = 0;
     // GETEVENTS also moves completions held back by a full ring into it.
     for (let submitted = false; ; ) {
@@ -254,14 +262,15 @@ export class IoUring {
 
   /**
    * Where the kernel writes the result and flags (8 bytes) of the next completion it posts:
-   * the slot at the completion ring's tail, preset here to `res` (flags 0). Only meaningful
-   * when nothing else can post before it; a request linked after can then read that result.
+   * the slot at the completion ring's tail, preset here to `res` (flags 0), its host address
+   * written as signed halves to out[at] (low), out[at + 1]. Only meaningful when nothing else
+   * can post before it; a request linked after can then read that result.
    */
-  nextResultAt(res: number): number {
+  nextResultAt(res: number, out: Int32Array, at: number): void {
     const o = (Atomics.load(this.cqTail, 0) & this.cqMask) * CQE_SIZE;
     this.cqes.setInt32(o + 8, res, true);
     this.cqes.setUint32(o + 12, 0, true);
-    return this.cqesBase + o + 8;
+    addToHalves(this.cqesHalves[0]!, this.cqesHalves[1]!, o + 8, out, at);
   }
 
   /** Completions are waiting to be reaped (or held back by a full ring). */
@@ -269,24 +278,25 @@ export class IoUring {
     return this.cqHead[0] !== Atomics.load(this.cqTail, 0) || (Atomics.load(this.sqFlags, 0) & IORING_SQ_CQ_OVERFLOW) !== 0;
   }
 
-  /** Take every completion posted so far, oldest first. */
-  reap(each: (c: Completion) => void): void {
+  /**
+   * Take every completion posted so far, oldest first. The head is read afresh for each one,
+   * so that `each` may reap this ring itself (a callback that starts the next request does).
+   */
+  reap(each: OnCompletion): void {
     for (;;) {
-      let head = this.cqHead[0]!;
-      const tail = Atomics.load(this.cqTail, 0);
-      if (head === tail) {
+      const head = this.cqHead[0]!;
+      if (head === Atomics.load(this.cqTail, 0)) {
         if (!(Atomics.load(this.sqFlags, 0) & IORING_SQ_CQ_OVERFLOW)) return;
         this.submit(); // the ring was full: bring in what overflowed, then take that too
-        if (Atomics.load(this.cqTail, 0) === head) return;
+        if (Atomics.load(this.cqTail, 0) === this.cqHead[0]) return;
         continue;
       }
-      while (head !== tail) {
-        const o = (head & this.cqMask) * CQE_SIZE;
-        const done: Completion = { userData: this.cqes.getBigUint64(o, true), res: this.cqes.getInt32(o + 8, true), flags: this.cqes.getUint32(o + 12, true) };
-        head = (head + 1) >>> 0;
-        Atomics.store(this.cqHead, 0, head); // the slot is ours to read until the head passes it
-        each(done);
-      }
+      const o = (head & this.cqMask) * CQE_SIZE, c = this.cqes;
+      const lo = c.getInt32(o, true), hi = c.getInt32(o + 4, true);
+      const userData = hi === 0 && lo >= 0 ? lo : fromHalves(lo >>> 0, hi >>> 0);
+      const res = c.getInt32(o + 8, true), flags = c.getInt32(o + 12, true) >>> 0;
+      Atomics.store(this.cqHead, 0, (head + 1) | 0); // the slot is ours to read until the head passes it
+      each(userData, res, flags);
     }
   }
 

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SplitQueue, VirtqueueError } from '../../src/devices/virtio/queue.js';
+import { MsixVectors, msixWords } from '../../src/devices/pci/msix.js';
 import { VirtioPciTransport, STATUS, VIRTIO_F_VERSION_1 } from '../../src/devices/virtio/pci.js';
 import { PmemRequestServer, VirtioPmem, type PmemServerOptions } from '../../src/devices/virtio/pmem.js';
 import type { IrqSink } from '../../src/devices/irq-sink.js';
@@ -59,6 +60,30 @@ test('split queue: chains in order, gather/scatter, used ring', () => {
   const used = new DataView(m.ram.buffer, USED);
   assert.deepEqual([used.getUint16(2, true), used.getUint32(4, true), used.getUint32(8, true)], [1, 0, 4]);
   assert.equal(m.ram[0x9000], 7);
+});
+
+test('split queue: each pop rewrites the queue\'s one chain, to the new request\'s shape (longer, shorter, none of a kind)', () => {
+  const m = fakeMemory();
+  const q = new SplitQueue(m, SIZE, DESC, AVAIL, USED);
+  putDesc(m.ram, 0, 0x8000, 4, 1, 1);
+  putDesc(m.ram, 1, 0x9000, 4, 2, 0);
+  offer(m.ram, 0, 0, 1);
+  const first = q.pop()!;
+  const readable = first.readable[0];
+  // Three readable and two writable, then one writable alone, then the first shape again.
+  putDesc(m.ram, 2, 0x8100, 8, 1, 3); putDesc(m.ram, 3, 0x8200, 16, 1, 4); putDesc(m.ram, 4, 0x8300, 2, 1, 5);
+  putDesc(m.ram, 5, 0x9100, 4, 3, 6); putDesc(m.ram, 6, 0x9200, 12, 2, 0);
+  putDesc(m.ram, 7, 0x9300, 6, 2, 0);
+  offer(m.ram, 1, 2, 2);
+  offer(m.ram, 2, 7, 3);
+  offer(m.ram, 3, 0, 4);
+  const second = q.pop()!;
+  assert.equal(second, first, 'the same object');
+  assert.equal(second.readable[0], readable, 'its buffers reused');
+  assert.deepEqual({ ...second }, { head: 2, readable: [{ addr: 0x8100, len: 8 }, { addr: 0x8200, len: 16 }, { addr: 0x8300, len: 2 }], writable: [{ addr: 0x9100, len: 4 }, { addr: 0x9200, len: 12 }] });
+  assert.deepEqual({ ...q.pop()! }, { head: 7, readable: [], writable: [{ addr: 0x9300, len: 6 }] });
+  assert.deepEqual({ ...q.pop()! }, { head: 0, readable: [{ addr: 0x8000, len: 4 }], writable: [{ addr: 0x9000, len: 4 }] });
+  assert.equal(q.pop(), null);
 });
 
 test('split queue: hostile rings are refused with VirtqueueError or GuestMemoryError, nothing else', () => {
@@ -320,6 +345,26 @@ test('virtio-pci MSI-X: capability, vector read-back, delivery, masking with pen
   assert.deepEqual(irq, []);
   t.pci.write(cap + 2, 2, 0x8000);
   assert.deepEqual(irq, ['msi fee00000:0:4022']);
+});
+
+test('MSI-X deliverable(): the same message object while the entry holds, a new one with the new values once it changes, none while masked', () => {
+  const sink = { setIntx() {}, signalMsi() {} };
+  const words = new Int32Array(new SharedArrayBuffer(4 * msixWords(2)));
+  const mine = new MsixVectors(words, 2), theirs = new MsixVectors(words, 2); // the transport's and the device I/O's, on one array
+  mine.reset();
+  mine.setControl(0x8000, sink);
+  mine.writeTable(16, 0xfee00000, sink); mine.writeTable(24, 0x4022, sink); mine.writeTable(28, 0, sink);
+  const m = theirs.deliverable(1);
+  assert.deepEqual(m, { addressLo: 0xfee00000, addressHi: 0, data: 0x4022 });
+  assert.equal(theirs.deliverable(1), m, 'unchanged: the same object');
+  mine.writeTable(24, 0x4023, sink); // the guest moves the interrupt: seen through the shared words
+  const n = theirs.deliverable(1);
+  assert.notEqual(n, m);
+  assert.deepEqual(n, { addressLo: 0xfee00000, addressHi: 0, data: 0x4023 });
+  assert.deepEqual(m, { addressLo: 0xfee00000, addressHi: 0, data: 0x4022 }, 'the old message is left as it was');
+  mine.writeTable(28, 1, sink);
+  assert.equal(theirs.deliverable(1), null, 'masked');
+  assert.equal(theirs.deliverable(0), null, 'vector 0 was never unmasked');
 });
 
 test('guest memory scalars (what the rings use): little-endian, bounds-checked like every other access', () => {

@@ -123,3 +123,37 @@ test('bus: readInto/writeFrom move KVM exit data little-endian', () => {
   bus.readInto(0x9000, miss);
   assert.deepEqual([...miss], [0xff, 0xff]);
 });
+
+test('bus: lookups by an exit\'s address halves find what find() finds, on both sides of 2 GiB and 4 GiB, and reach the same device at the same offset', () => {
+  const bus = new IoBus('mmio');
+  const ranges: [number, number][] = [[0x1000, 0x100], [0x7fff_ff00, 0x200], [0xfe00_0000, 0x8000], [0xffff_f000, 0x2000], [0x8_0000_0000, 0x4000], [0x7fff_ffff_0000, 0x1000]];
+  const probes = ranges.map(([base, len]) => { const p = new Probe(); bus.register(base, len, p, `at ${base.toString(16)}`); return p; });
+  const h = new Int32Array(2);
+  const addrs = ranges.flatMap(([base, len]) => [base - 1, base, base + 1, base + len - 4, base + len - 1, base + len]);
+  for (const addr of addrs) {
+    h[0] = addr % 2 ** 32 | 0; h[1] = Math.floor(addr / 2 ** 32); // as getInt32 reads kvm_run
+    assert.equal(bus.findHalves(h[0]!, h[1]!)?.name, bus.find(addr)?.name, `0x${addr.toString(16)}`);
+  }
+  // Whole accesses by halves and by number land alike, including one in a range that crosses 4 GiB.
+  const four = new Uint8Array(4), byNumber = new Uint8Array(4);
+  for (const addr of [0xfe00_3000, 0x7fff_ff00 + 0x104, 0xffff_f000 + 0x800, 0x8_0000_0010, 0x1_0000_0400]) {
+    h[0] = addr % 2 ** 32 | 0; h[1] = Math.floor(addr / 2 ** 32);
+    bus.writeFromHalves(h[0]!, h[1]!, Uint8Array.of(1, 2, 3, 0x84));
+    bus.writeFrom(addr, Uint8Array.of(1, 2, 3, 0x84));
+    bus.readIntoHalves(h[0]!, h[1]!, four);
+    bus.readInto(addr, byNumber);
+    assert.deepEqual([...four], [...byNumber], `read at 0x${addr.toString(16)}`);
+  }
+  const logs = probes.map((p) => p.log);
+  for (const log of logs) for (let i = 0; i < log.length; i += 4) assert.deepEqual([log[i], log[i + 2]], [log[i + 1], log[i + 3]], 'the same access both ways');
+  assert.deepEqual(logs[2], ['w4@12288=84030201', 'w4@12288=84030201', 'r4@12288', 'r4@12288']);
+  assert.deepEqual(logs[3], ['w4@2048=84030201', 'w4@2048=84030201', 'r4@2048', 'r4@2048', 'w4@5120=84030201', 'w4@5120=84030201', 'r4@5120', 'r4@5120'], 'the range crossing 4 GiB, below and above it');
+  // Unmapped, and split by a narrow device: as by number.
+  h[0] = 0x9000; h[1] = 0;
+  bus.readIntoHalves(h[0]!, h[1]!, four);
+  assert.deepEqual([...four], [0xff, 0xff, 0xff, 0xff]);
+  const narrow = new Probe(1);
+  bus.register(0xfed0_0000, 0x10, narrow, 'narrow');
+  bus.writeFromHalves(0xfed0_0000 | 0, 0, Uint8Array.of(0xaa, 0xbb));
+  assert.deepEqual(narrow.log, ['w1@0=aa', 'w1@1=bb']);
+});

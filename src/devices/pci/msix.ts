@@ -70,12 +70,24 @@ export class MsixVectors {
     return true;
   }
 
-  /** Vector `v`'s message if firing it now would send it (MSI-X on, the vector assigned and unmasked), else null. */
+  /**
+   * Vector `v`'s message if firing it now would send it (MSI-X on, the vector assigned and
+   * unmasked), else null. The same object comes back while the entry's words are unchanged
+   * (compared as they are stored: small integers), so a caller may tell "unchanged" by identity,
+   * and a flush makes no message object.
+   */
   deliverable(v: number): MsiMessage | null {
     if (!this.enabled || v < 0 || v >= this.count || this.masked(v)) return null;
-    const at = this.at(v);
-    return { addressLo: this.words[at + ADDR_LO]! >>> 0, addressHi: this.words[at + ADDR_HI]! >>> 0, data: this.words[at + DATA]! >>> 0 };
+    const at = this.at(v), w = this.words;
+    const lo = w[at + ADDR_LO]!, hi = w[at + ADDR_HI]!, data = w[at + DATA]!;
+    const last = this.delivered[v];
+    if (last && last.lo === lo && last.hi === hi && last.data === data) return last.msg;
+    const msg: MsiMessage = { addressLo: lo >>> 0, addressHi: hi >>> 0, data: data >>> 0 };
+    this.delivered[v] = { lo, hi, data, msg };
+    return msg;
   }
+  /** deliverable()'s last answer for each vector, with the words it was made from. */
+  private readonly delivered: ({ lo: number; hi: number; data: number; msg: MsiMessage } | undefined)[] = [];
 
   private send(at: number, sink: IrqSink): void {
     sink.signalMsi(this.words[at + ADDR_LO]! >>> 0, this.words[at + ADDR_HI]! >>> 0, this.words[at + DATA]! >>> 0);

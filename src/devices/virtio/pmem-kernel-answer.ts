@@ -24,15 +24,17 @@
  *   one completion in the device's ring, and a success is only the fsync's.
  * - **Written once.** The chain's eight requests fill the device's ring of eight, so they
  *   sit in the same slots every time (IoUring.prepare): a flush only changes the fsync's fd,
- *   the gate's source and the three guest addresses, with no BigInt arithmetic.
+ *   the gate's source and the three guest addresses, given as 32-bit halves (no BigInt, no
+ *   heap number: pmemvm's code runs unoptimized, and garbage per flush means scavenges).
  *
  * Probed once (create()): a kernel without quiet completions, or where the gate does not
  * hold, answers from user space as before.
  */
 import * as libc from '../../sys/libc.js';
-import { IoUring, THEN, type Completion } from '../../sys/io-uring.js';
+import { IoUring, THEN } from '../../sys/io-uring.js';
 import { assignIrqfd, deassignIrqfd, type IrqRoutes, type MsiMessage } from '../../kvm/irq-routes.js';
 import type { AnswerOutcome, KernelAnswer } from './pmem.js';
+import { fromHalves } from '../../sys/u64-halves.js';
 import { UserError } from '../../errors.js';
 
 
@@ -49,11 +51,13 @@ export function kernelAnswersWanted(): boolean {
 }
 
 // The parts of a chain, as tagged in the device's ring.
-const FSYNC = 1n, GATE = 2n, STATUS = 3n, ELEM = 4n, IDX = 5n, IRQ = 6n, DONE = 7n, SEEN = 8n;
+const FSYNC = 1, GATE = 2, STATUS = 3, ELEM = 4, IDX = 5, IRQ = 6, DONE = 7, SEEN = 8;
 // Their places in the prepared chain (IoUring.prepare), for the fields a flush changes.
 const AT_FSYNC = 0, AT_GATE = 1, AT_STATUS = 2, AT_ELEM = 3, AT_IDX = 4;
+/** Where submit()'s host addresses are: each a low and a high half, in this order. */
+export const ANSWER_STATUS = 0, ANSWER_ELEM = 2, ANSWER_IDX = 4, ANSWER_HALVES = 6;
 /** The probe's requests are tagged apart (bit 40), so that tracing can tell its fsyncs (a memfd, a pipe) from a backend's. */
-export const PROBE_TAG = 1n << 40n;
+export const PROBE_TAG = 2 ** 40;
 const LINK_QUIET = THEN.link | THEN.quiet;
 const GATE_FULL = 0xffff_ffff_ffff_fffen; // an eventfd's largest count
 // The staging memfd: one slot per device (status 0, used element, used index, sequence number).
@@ -61,6 +65,10 @@ const SLOT_BYTES = 32, SLOTS = 128;
 const ST_STATUS = 0, ST_ELEM = 8, ST_IDX = 16, ST_SEQ = 20;
 // pmemvm's own page: an 8-byte 1 for eventfd writes, then each slot's `seen` word.
 const SEEN_AT = 64;
+// How a chain ends when it landed: made once, not per flush.
+const LANDED: AnswerOutcome = Object.freeze({ error: null, landed: true, raise: false });
+const LANDED_RAISE: AnswerOutcome = Object.freeze({ error: null, landed: true, raise: true });
+const landed = (raise: boolean) => raise ? LANDED_RAISE : LANDED;
 
 /** What every device's kernel answers share: the staging memfd, the gate, an 8-byte 1. */
 export class KernelAnswers {
@@ -116,22 +124,24 @@ export class KernelAnswers {
     try {
       if (!ring.quietSuccess) return false;
       const run = (fsyncFd: number): { fsync: number | null; gate: number | null; after: boolean } => {
-        const res = ring.nextResultAt(-1);
+        const res = new Int32Array(2);
+        ring.nextResultAt(-1, res, 0);
         ring.reserve(3);
-        ring.fsync(fsyncFd, PROBE_TAG | FSYNC, false);
+        ring.fsync(fsyncFd, PROBE_TAG + FSYNC, false);
         ring.flagLast(THEN.link);
-        ring.write(this.gateFd, BigInt(res), 8, PROBE_TAG | GATE);
+        ring.write(this.gateFd, BigInt(fromHalves(res[0]! >>> 0, res[1]! >>> 0)), 8, PROBE_TAG + GATE);
         ring.flagLast(LINK_QUIET);
-        ring.write(w, this.one, 1, PROBE_TAG | DONE);
+        ring.write(w, this.one, 1, PROBE_TAG + DONE);
         ring.flagLast(THEN.quiet);
         ring.submit();
         let fsync: number | null = null, gate: number | null = null, after = false;
+        const seen = (tag: number, r: number) => { if (tag === PROBE_TAG + FSYNC) fsync = r; else if (tag === PROBE_TAG + GATE) gate = r; };
         for (let i = 0; i < 2000 && !after && gate === null; i++) {
           Atomics.wait(nap, 0, 0, 1);
-          ring.reap((c) => { if (c.userData === (PROBE_TAG | FSYNC)) fsync = c.res; else if (c.userData === (PROBE_TAG | GATE)) gate = c.res; });
+          ring.reap(seen);
           after = ranAfter();
         }
-        ring.reap((c) => { if (c.userData === (PROBE_TAG | FSYNC)) fsync = c.res; else if (c.userData === (PROBE_TAG | GATE)) gate = c.res; });
+        ring.reap(seen);
         return { fsync, gate, after: after || ranAfter() };
       };
       const good = run(this.stagingFd); // fsync of a memfd: 0
@@ -173,6 +183,8 @@ export class DeviceAnswers {
   private fsync: number | null = null;
   /** Byte offset of the device's slot in the staging memfd. */
   private readonly at: number;
+  /** The gate's source (the fsync's result slot) as host address halves, set per flush. */
+  private readonly gateSource = new Int32Array(2);
 
   constructor(
     private readonly shared: KernelAnswers,
@@ -227,6 +239,7 @@ export class DeviceAnswers {
   /** The irqfd raises `msi` from now on (a new route only when it changed). */
   route(msi: MsiMessage): void {
     const m = this.msi;
+    if (m === msi) return; // the same message object (MsixVectors.deliverable keeps one while the entry holds): no field loads
     if (m && m.addressLo === msi.addressLo && m.addressHi === msi.addressHi && m.data === msi.data) return;
     this.unroute();
     this.routes.setMsi(this.gsi, msi.addressLo, msi.addressHi, msi.data);
@@ -246,8 +259,12 @@ export class DeviceAnswers {
     return true;
   }
 
-  /** Start the chain for `a` (guest writes at host addresses `at`); `done` comes once, when it ended. */
-  submit(backendFd: number, a: KernelAnswer, at: { status: number; elem: number; idx: number }, done: (o: AnswerOutcome) => void): void {
+  /**
+   * Start the chain for `a`, whose guest writes go to host addresses given as signed 32-bit
+   * halves in `at` (status, used element, used index: low then high each); `done` comes once,
+   * when it ended.
+   */
+  submit(backendFd: number, a: KernelAnswer, at: Int32Array, done: (o: AnswerOutcome) => void): void {
     this.reap(); // what the last chain posted (its fsync's completion): the next one goes at the tail
     const st = this.shared.staging, s = this.at, r = this.ring;
     const seq = (this.seq + 1) | 0;
@@ -255,10 +272,11 @@ export class DeviceAnswers {
     st.setUint16(s + ST_IDX, a.newIdx, true);
     st.setInt32(s + ST_SEQ, seq, true);
     r.setFd(AT_FSYNC, backendFd);
-    r.setAddr(AT_GATE, r.nextResultAt(-1));
-    r.setAddr(AT_STATUS, at.status);
-    r.setAddr(AT_ELEM, at.elem);
-    r.setAddr(AT_IDX, at.idx);
+    r.nextResultAt(-1, this.gateSource, 0);
+    r.setAddr(AT_GATE, this.gateSource, 0);
+    r.setAddr(AT_STATUS, at, ANSWER_STATUS);
+    r.setAddr(AT_ELEM, at, ANSWER_ELEM);
+    r.setAddr(AT_IDX, at, ANSWER_IDX);
     r.resubmit(); // throws if the kernel took none of it: nothing is in flight then
     this.seq = seq;
     this.fsync = null;
@@ -272,18 +290,18 @@ export class DeviceAnswers {
   reap(): void { this.ring.reap(this.onCompletion); }
 
   /** One completion of the device's ring (bound once: reap() runs at every notify). */
-  private readonly onCompletion = (c: Completion): void => {
+  private readonly onCompletion = (tag: number, res: number): void => {
     if (!this.done) return; // a straggler of a chain already ended (cancelled parts)
-    if (c.userData === FSYNC) { this.fsync = c.res; return; }
+    if (tag === FSYNC) { this.fsync = res; return; }
     // A quiet part failed, and the rest of the chain was cancelled: nothing after it ran.
-    switch (c.userData) {
+    switch (tag) {
       case GATE: case STATUS: case ELEM: case IDX: {
         // Nothing (gate) or part of the answer landed: the server writes it all. The fsync's own result decides what.
         const error = this.fsync !== null && this.fsync < 0 ? new libc.SysError('fsync', -this.fsync) : null;
         return this.end({ error, landed: false, raise: false });
       }
-      case IRQ: return this.end({ error: null, landed: true, raise: true });
-      case SEEN: return this.end({ error: null, landed: true, raise: this.irqWaiting() });
+      case IRQ: return this.end(LANDED_RAISE);
+      case SEEN: return this.end(landed(this.irqWaiting()));
       default: // DONE: the chain had ended at `seen` already (it cannot fail: an eventfd's count is far from full)
     }
   };
@@ -292,7 +310,7 @@ export class DeviceAnswers {
   tryEnd(): boolean {
     if (!this.done) return true;
     if (Atomics.load(this.shared.seen, this.slot) !== this.seq) return false;
-    this.end({ error: null, landed: true, raise: this.irqWaiting() });
+    this.end(landed(this.irqWaiting()));
     return true;
   }
 

@@ -31,7 +31,7 @@
  *   loop watches, for the times vCPU 0 is out of KVM_RUN (paused, between slices).
  */
 import * as libc from '../../sys/libc.js';
-import { IoUring, type Completion } from '../../sys/io-uring.js';
+import { IoUring } from '../../sys/io-uring.js';
 import { watchEventfd, type EventfdWatch } from '../../sys/fd-watch.js';
 import { addMainThreadWork } from '../../kvm/main-thread-work.js';
 import { debug } from '../../debug.js';
@@ -40,13 +40,14 @@ import { guestMemoryOf, pmemServerFor } from './pmem-server.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { KernelAnswer, PmemRequestServer } from './pmem.js';
 import type { IrqRoutes } from '../../kvm/irq-routes.js';
-import { KernelAnswers, kernelAnswersWanted, type DeviceAnswers } from './pmem-kernel-answer.js';
+import { ANSWER_ELEM, ANSWER_HALVES, ANSWER_IDX, ANSWER_STATUS, KernelAnswers, kernelAnswersWanted, type DeviceAnswers } from './pmem-kernel-answer.js';
 
-// A completion's tag: the device's id, shifted, and what the request was.
-const NOTIFY = 1n, FSYNC = 2n, UNPOLL = 3n, KICK = 5n;
+// A completion's tag: the device's id, shifted, and what the request was (a small integer:
+// no BigInt or heap number per request).
+const NOTIFY = 1, FSYNC = 2, UNPOLL = 3, KICK = 5;
 // The poll on a kernel answer's `done` eventfd.
-const WATCH = 6n;
-const tag = (id: number, kind: bigint) => (BigInt(id) << 8n) | kind;
+const WATCH = 6;
+const tag = (id: number, kind: number) => id * 256 + kind;
 const KICKS_PER_DRAIN = 128;
 const NAP = new Int32Array(new SharedArrayBuffer(4));
 
@@ -119,27 +120,28 @@ export class PmemIoReactor implements PmemIo {
   /** A failing poll hard-linked to the kick: the kick must still run (a kernel before 5.6 refuses one or the other). */
   private probeHardLink(): void {
     this.ring.reserve(2);
-    this.ring.pollAdd(-1, 1n, false, true);
-    this.ring.write(this.kickFds[1], this.kickByte, 1, 2n);
+    this.ring.pollAdd(-1, 1, false, true);
+    this.ring.write(this.kickFds[1], this.kickByte, 1, 2);
     this.ring.submit(2);
-    const res = new Map<bigint, number>();
-    this.ring.reap((c) => { res.set(c.userData, c.res); });
+    const res = new Map<number, number>();
+    this.ring.reap((userData, r) => { res.set(userData, r); });
     libc.drainFd(this.kickFds[0]);
     libc.drainSignal(libc.workSignal());
-    if (res.get(1n) !== -libc.ERRNO.EBADF || res.get(2n) !== 1) throw new libc.SysError('io_uring hard link', libc.ERRNO.EOPNOTSUPP);
+    if (res.get(1) !== -libc.ERRNO.EBADF || res.get(2) !== 1) throw new libc.SysError('io_uring hard link', libc.ERRNO.EOPNOTSUPP);
   }
 
   add(d: PmemDeviceData, events: PmemDeviceEvents, routes?: IrqRoutes): PmemIoDevice {
     const id = this.nextId++;
     const memory = guestMemoryOf(d);
+    /** The host addresses of a kernel answer's guest writes, as halves (answerAt), made once per device. */
+    const at = new Int32Array(ANSWER_HALVES);
     const dev: Device = {
       id, notifyFd: d.notifyFd, events, polling: false, flushDone: null, removing: null,
       answers: null, watching: false, settling: false, userAnswers: false,
       server: pmemServerFor(d, {
         flushAndAnswer: (a, done) => {
           if (d.backendFd < 0 || !routes || dev.settling || dev.userAnswers) return false;
-          const at = this.answerAt(memory, a);
-          const answers = at && this.routed(dev, d.vmFd, routes, a);
+          const answers = this.answerAt(memory, a, at) ? this.routed(dev, d.vmFd, routes, a) : null;
           if (!answers) return false;
           answers.submit(d.backendFd, a, at, done);
           return true;
@@ -172,10 +174,9 @@ export class PmemIoReactor implements PmemIo {
     };
   }
 
-  /** Host addresses of the answer's three guest writes, or null if any is not wholly in guest RAM. */
-  private answerAt(memory: GuestMemory, a: KernelAnswer): { status: number; elem: number; idx: number } | null {
-    const status = memory.hostAddress(a.status, 4), elem = memory.hostAddress(a.elem, 8), idx = memory.hostAddress(a.idx, 2);
-    return status !== null && elem !== null && idx !== null ? { status, elem, idx } : null;
+  /** Host addresses of the answer's three guest writes into `at` (as DeviceAnswers.submit takes them); false if any is not wholly in guest RAM. */
+  private answerAt(memory: GuestMemory, a: KernelAnswer, at: Int32Array): boolean {
+    return memory.hostHalves(a.status, 4, at, ANSWER_STATUS) && memory.hostHalves(a.elem, 8, at, ANSWER_ELEM) && memory.hostHalves(a.idx, 2, at, ANSWER_IDX);
   }
 
   /** The device's answers with their irqfd routed to the answer's MSI; null if the kernel cannot answer this one. */
@@ -308,7 +309,7 @@ export class PmemIoReactor implements PmemIo {
         this.kicksUnread = 0;
         libc.drainFd(this.kickFds[0]);
       }
-      this.ring.reap((c) => { if (c.userData !== KICK) this.complete(c); });
+      this.ring.reap(this.onCompletion);
       for (let i = 0; i < this.answering.length; i++) {
         const a = this.answering[i]!.answers!;
         if (a.hasCompletions()) a.reap();
@@ -319,14 +320,17 @@ export class PmemIoReactor implements PmemIo {
     }
   }
 
-  private complete(c: Completion): void {
-    const dev = this.devices.get(Number(c.userData >> 8n));
+  /** The ring's completions (bound once: pump() runs at every flush). */
+  private readonly onCompletion = (userData: number, res: number): void => { if (userData !== KICK) this.complete(userData, res); };
+
+  private complete(userData: number, res: number): void {
+    const dev = this.devices.get(userData >> 8);
     if (!dev) return;
-    switch (c.userData & 0xffn) {
+    switch (userData & 0xff) {
       case NOTIFY:
         dev.polling = false;
         if (dev.removing) return this.removed(dev);
-        if (c.res < 0) return dev.events.onFatal(`notify poll failed: ${libc.errnoName(-c.res)}`);
+        if (res < 0) return dev.events.onFatal(`notify poll failed: ${libc.errnoName(-res)}`);
         // Reset the counter (it is > 0: the poll saw input) before the poll is armed again; a
         // notify from here on fires the new poll, and service() below sees what came before.
         libc.drainFd(dev.notifyFd);
@@ -336,7 +340,7 @@ export class PmemIoReactor implements PmemIo {
       case FSYNC: {
         const done = dev.flushDone;
         dev.flushDone = null;
-        done?.(c.res < 0 ? new libc.SysError('fsync', -c.res) : null);
+        done?.(res < 0 ? new libc.SysError('fsync', -res) : null);
         return;
       }
       case WATCH:

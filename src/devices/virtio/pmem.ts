@@ -13,7 +13,7 @@
 import { GuestMemoryError } from '../../memory/guest-memory.js';
 import type { IrqSink } from '../irq-sink.js';
 import type { MsiMessage } from '../../kvm/irq-routes.js';
-import { SplitQueue, VirtqueueError, type Chain, type QueueMemory } from './queue.js';
+import { SplitQueue, VirtqueueError, type Chain, type QueueMemory, type UsedSlot } from './queue.js';
 import type { VirtioDeviceModel } from './pci.js';
 import type { VirtioShared } from './shared.js';
 
@@ -41,16 +41,17 @@ export interface PmemServerOptions {
   shared: VirtioShared;
   memory: QueueMemory;
   /**
-   * Make everything written to the backend durable (fsync), then call `done`
-   * (with the error if it failed). It may finish later, off this thread (the
-   * thread goes on serving other devices meanwhile), or at once.
+   * Make everything written to the backend durable (fsync), then call `done`, exactly once
+   * (with the error if it failed). It may finish later, off this thread (the thread goes on
+   * serving other devices meanwhile), or at once.
    */
   flush: (done: (error: Error | null) => void) => void;
   /**
    * Optional, and preferred where it exists: the fsync, then the answer (status RET_OK, used
    * element, used index, the queue's MSI) written by the kernel once the fsync succeeds, with
    * no return to this thread for it. Returns false when it cannot take this request (flush()
-   * then does). `done` comes once that is over.
+   * then does). `done` comes exactly once, when that is over. The answer is the server's own
+   * object, rewritten for the next request: read it within the call.
    */
   flushAndAnswer?: (answer: KernelAnswer, done: (o: AnswerOutcome) => void) => boolean;
   /** The server waits for the answer in hand (a request came meanwhile, or stop()): call done without delay. */
@@ -63,12 +64,9 @@ export interface PmemServerOptions {
 }
 
 /** What the kernel writes for a request answered without this thread (guest addresses, then values). */
-export interface KernelAnswer {
+export interface KernelAnswer extends UsedSlot {
   status: number;
-  elem: number;
-  idx: number;
   head: number;
-  newIdx: number;
   msi: MsiMessage;
 }
 
@@ -82,8 +80,14 @@ export interface AnswerOutcome { error: Error | null; landed: boolean; raise: bo
 const bytes = (bufs: readonly { len: number }[]) => { let n = 0; for (let i = 0; i < bufs.length; i++) n += bufs[i]!.len; return n; };
 const le32 = (b: Uint8Array) => (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
 
-/** The request the server has handed to the host's fsync, answered when that returns (by the kernel: `kernel`). */
-interface InHand { q: SplitQueue; gen: number; chain: Chain; kernel: boolean }
+/**
+ * The request the server has handed to the host's fsync, answered when that returns (by the
+ * kernel: `kernel`). One object per server, rewritten for each request, as is the chain (the
+ * queue's own): one request is in hand at a time, and the next is popped only after it is
+ * answered. pmemvm's code runs unoptimized, where each object made per flush is garbage, and
+ * the scavenges it adds up to land inside the guest's flushes.
+ */
+interface InHand { q: SplitQueue | null; gen: number; chain: Chain | null; kernel: boolean }
 
 export class PmemRequestServer {
   private queue: SplitQueue | null = null;
@@ -92,6 +96,12 @@ export class PmemRequestServer {
   private deadGen: number | null = null;
   /** The flush being made durable: one at a time, so requests are answered in arrival order. */
   private inHand: InHand | null = null;
+  private readonly hand: InHand = { q: null, gen: 0, chain: null, kernel: false };
+  /** The kernel answer handed to flushAndAnswer, rewritten for each request. */
+  private readonly kernelAnswerObject: KernelAnswer = { status: 0, elem: 0, idx: 0, head: 0, newIdx: 0, msi: { addressLo: 0, addressHi: 0, data: 0 } };
+  /** flush()'s and flushAndAnswer()'s callbacks, made once. */
+  private readonly onFlushed = (error: Error | null): void => this.flushed(error);
+  private readonly onAnswered = (o: AnswerOutcome): void => this.flushed(o.error, o.landed ? o.raise : null);
   /** Inside the flush() call: a flush that finishes at once must not start service() again from within. */
   private starting = false;
   private stopping = false;
@@ -121,20 +131,21 @@ export class PmemRequestServer {
         return this.broken(e);
       }
       if (type === REQ_TYPE_FLUSH) {
-        const hand: InHand = { q, gen: this.gen, chain, kernel: false };
+        const hand = this.hand;
+        hand.q = q; hand.gen = this.gen; hand.chain = chain; hand.kernel = false;
         this.inHand = hand;
         this.starting = true;
         try {
           const answer = this.kernelAnswer(q, chain);
           hand.kernel = answer !== null; // before the call: its done() may come from within
-          if (answer && !this.o.flushAndAnswer!(answer, (o) => this.flushed(hand, o.error, o.landed ? o.raise : null))) hand.kernel = false;
-          if (!hand.kernel) this.o.flush((error) => this.flushed(hand, error));
+          if (answer && !this.o.flushAndAnswer!(answer, this.onAnswered)) hand.kernel = false;
+          if (!hand.kernel) this.o.flush(this.onFlushed);
         } catch (e) {
-          this.flushed(hand, e as Error);
+          this.flushed(e as Error);
         } finally {
           this.starting = false;
         }
-        if (this.inHand === hand) {
+        if (this.inHand !== null) {
           // Answered when the fsync returns. Requests already waiting behind an answer from the
           // kernel need its end watched: their notifies came before it started, and no other may come.
           if (hand.kernel && this.waiting(q)) this.o.hurry?.();
@@ -171,13 +182,18 @@ export class PmemRequestServer {
     sh.lock(); // not locked(() => ...): no closure made per flush
     try { msi = sh.msix.deliverable(sh.queueVector(QUEUE)); } finally { sh.unlock(); }
     if (!msi) return null;
-    const used = q.nextUsed();
-    return { status: status.addr, elem: used.elem, idx: used.idx, head: chain.head, newIdx: used.newIdx, msi };
+    const a = this.kernelAnswerObject;
+    q.nextUsed(a);
+    a.status = status.addr;
+    a.head = chain.head;
+    a.msi = msi;
+    return a;
   }
 
-  /** `raise`: the kernel wrote the answer (null: the server writes it), and the interrupt is still to be raised. */
-  private flushed(hand: InHand, error: Error | null, raise: boolean | null = null): void {
-    if (this.inHand !== hand) return; // a second call for the same flush
+  /** The flush in hand ended. `raise`: the kernel wrote the answer (null: the server writes it), and the interrupt is still to be raised. */
+  private flushed(error: Error | null, raise: boolean | null = null): void {
+    const hand = this.inHand;
+    if (!hand) return; // nothing in hand (the callbacks are called once per flush)
     let ret = RET_OK;
     if (error) {
       this.o.onError?.(`virtio-pmem: flush failed: ${error.message}`);
@@ -186,7 +202,7 @@ export class PmemRequestServer {
       this.flushes++;
     }
     this.inHand = null;
-    const err = raise !== null ? this.answered(hand, raise) : this.answer(hand.q, hand.gen, hand.chain, ret);
+    const err = raise !== null ? this.answered(hand.q!, hand.gen, raise) : this.answer(hand.q!, hand.gen, hand.chain!, ret);
     if (err) this.broken(err);
     if (this.stopping) {
       const idle = this.onIdle;
@@ -201,6 +217,15 @@ export class PmemRequestServer {
   /** The queue as published now; a new generation (reset, re-enable) starts a fresh view. */
   private currentQueue(): SplitQueue | null {
     if (this.queue && this.o.shared.current(QUEUE, this.gen)) return this.queue; // the usual case, without the lock
+    return this.newQueue();
+  }
+
+  /**
+   * currentQueue()'s slow path, apart: a function holding an arrow function that uses `this`
+   * makes a context object at every call, taken or not (unoptimized code), and currentQueue()
+   * runs twice per flush.
+   */
+  private newQueue(): SplitQueue | null {
     const layout = this.o.shared.locked(() => this.o.shared.queue(QUEUE));
     if (!layout || layout.gen === this.deadGen) { this.queue = null; return null; }
     if (this.queue && layout.gen === this.gen) return this.queue;
@@ -253,13 +278,13 @@ export class PmemRequestServer {
   }
 
   /** The kernel wrote the answer: the next one goes after it; the interrupt, if it did not go out. */
-  private answered(hand: InHand, raise: boolean): Error | null {
-    hand.q.pushedElsewhere();
+  private answered(q: SplitQueue, gen: number, raise: boolean): Error | null {
+    q.pushedElsewhere();
     if (!raise) return null;
     const sh = this.o.shared;
     sh.lock();
     try {
-      if (sh.current(QUEUE, hand.gen)) sh.interruptQueue(QUEUE, this.o.irq);
+      if (sh.current(QUEUE, gen)) sh.interruptQueue(QUEUE, this.o.irq);
       return null;
     } catch (e) {
       return e as Error;

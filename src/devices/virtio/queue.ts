@@ -19,6 +19,9 @@ export class VirtqueueError extends Error {}
 
 export interface DescBuffer { addr: number; len: number }
 
+/** Where the next used element goes (SplitQueue.nextUsed): guest addresses, and the index that publishes it. */
+export interface UsedSlot { elem: number; idx: number; newIdx: number }
+
 export interface Chain {
   head: number;
   /** Device-readable buffers, in order. */
@@ -28,14 +31,17 @@ export interface Chain {
 }
 
 /**
- * `list` with `b` at its end. The first buffer makes a list of one: push() onto an empty
- * array would allocate room for 17, and a request has one or two (garbage on the flush path).
+ * Buffer `n` of `list` set to (addr, len): the object already there is reused, so that a
+ * queue's walks make no garbage once its chain has held a request of the same shape (a flush
+ * is one readable and one writable buffer). pmemvm's code runs unoptimized, where every object
+ * made per request adds to the scavenges that land inside the guest's flushes.
  */
-const append = (list: DescBuffer[], b: DescBuffer): DescBuffer[] => {
-  if (list.length === 0) return [b];
-  list.push(b);
-  return list;
+const put = (list: DescBuffer[], n: number, addr: number, len: number): void => {
+  const b = list[n];
+  if (b) { b.addr = addr; b.len = len; } else list.push({ addr, len });
 };
+/** Drop what an earlier, longer chain left past the first `n` buffers. */
+const trim = (list: DescBuffer[], n: number): void => { if (list.length > n) list.length = n; };
 
 const DESC_SIZE = 16;
 const F_NEXT = 1, F_WRITE = 2, F_INDIRECT = 4;
@@ -45,6 +51,8 @@ const MAX_CHAIN_BYTES = 1 << 30;
 export class SplitQueue {
   private lastAvail = 0;
   private usedIdx = 0;
+  /** What pop() returns, rewritten by each walk. */
+  private readonly chain: Chain = { head: 0, readable: [], writable: [] };
 
   constructor(
     private readonly mem: QueueMemory,
@@ -61,7 +69,12 @@ export class SplitQueue {
     }
   }
 
-  /** The next available chain, or null when the driver has offered nothing new. */
+  /**
+   * The next available chain, or null when the driver has offered nothing new. The chain is
+   * the queue's own and the next pop() rewrites it: a caller that keeps a request past that
+   * copies what it needs (virtio-pmem holds one request at a time, and pops the next only
+   * after answering it).
+   */
   pop(): Chain | null {
     const pending = this.offered();
     if (pending === 0) return null;
@@ -78,9 +91,10 @@ export class SplitQueue {
   private offered(): number { return (this.mem.u16(this.avail + 2) - this.lastAvail) & 0xffff; }
 
   private walk(head: number): Chain {
-    const chain: Chain = { head, readable: [], writable: [] };
+    const chain = this.chain;
+    chain.head = head;
     let index = head;
-    let total = 0;
+    let total = 0, readable = 0, writable = 0;
     for (let n = 0; ; n++) {
       if (index >= this.size) throw new VirtqueueError(`descriptor index ${index} is outside the ${this.size}-entry table`);
       if (n >= this.size) throw new VirtqueueError(`descriptor chain from ${head} loops or is longer than the queue`);
@@ -91,10 +105,14 @@ export class SplitQueue {
       if (flags & F_INDIRECT) throw new VirtqueueError('indirect descriptor, but VIRTIO_F_INDIRECT_DESC was not offered');
       total += len;
       if (total > MAX_CHAIN_BYTES) throw new VirtqueueError(`descriptor chain from ${head} is over ${MAX_CHAIN_BYTES} bytes`);
-      if (flags & F_WRITE) chain.writable = append(chain.writable, { addr, len });
-      else if (chain.writable.length > 0) throw new VirtqueueError('a device-readable descriptor follows a device-writable one');
-      else chain.readable = append(chain.readable, { addr, len });
-      if (!(flags & F_NEXT)) return chain;
+      if (flags & F_WRITE) put(chain.writable, writable++, addr, len);
+      else if (writable > 0) throw new VirtqueueError('a device-readable descriptor follows a device-writable one');
+      else put(chain.readable, readable++, addr, len);
+      if (!(flags & F_NEXT)) {
+        trim(chain.readable, readable);
+        trim(chain.writable, writable);
+        return chain;
+      }
       index = this.mem.u16(at + 14);
     }
   }
@@ -109,9 +127,11 @@ export class SplitQueue {
     this.mem.setU16(this.used + 2, this.usedIdx);
   }
 
-  /** Where push() writes next: the element's and the index's guest addresses, and the index it then publishes. */
-  nextUsed(): { elem: number; idx: number; newIdx: number } {
-    return { elem: this.used + 4 + 8 * (this.usedIdx % this.size), idx: this.used + 2, newIdx: (this.usedIdx + 1) & 0xffff };
+  /** Where push() writes next, written into `into`: the element's and the index's guest addresses, and the index it then publishes. */
+  nextUsed(into: UsedSlot): void {
+    into.elem = this.used + 4 + 8 * (this.usedIdx % this.size);
+    into.idx = this.used + 2;
+    into.newIdx = (this.usedIdx + 1) & 0xffff;
   }
 
   /** Someone else wrote exactly what nextUsed() described (device I/O in the kernel): the next push goes after it. */

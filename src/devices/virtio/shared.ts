@@ -12,7 +12,7 @@
  */
 import type { IrqSink } from '../irq-sink.js';
 import { MsixVectors, msixWords } from '../pci/msix.js';
-import { fromHalves } from '../../memory/u64-halves.js';
+import { fromHalves } from '../../sys/u64-halves.js';
 
 export const NO_VECTOR = 0xffff;
 
