@@ -125,13 +125,12 @@ export class PcMachine {
     // Measured in the test host: with polling, an idle guest's QMP round trip took 1.6x QEMU's; without, 1.05x.
     if (!this.vm.disableHaltPolling()) debug('KVM cannot turn off halt polling: the monitor is slower while the guest idles');
     // Guest RAM: anonymous memory, split around the 32-bit PCI hole. 2 MiB aligned and
-    // advised for transparent huge pages (as QEMU does): KVM then maps the guest with 2M
-    // pages, and under nested virtualization each avoided 4K page fault is an expensive exit.
+    // advised for transparent huge pages (mapBackend, as QEMU does): KVM then maps the guest
+    // with 2M pages, and under nested virtualization each avoided 4K page fault is an expensive exit.
     const size = cfg.ramSize;
     const { addr } = mapBackend({
       len: size, align: 2 << 20, pageSize: 4096, fd: -1, share: false, readonly: false, mapSync: false, onSyncRefused: () => {},
     });
-    try { libc.madvise(addr, size, libc.MADV_HUGEPAGE); } catch { /* THP off: only slower */ }
     this.ram = { addr, size };
     const { low, high } = splitRam(size);
     this.vm.mapMemory(0n, BigInt(low), addr);

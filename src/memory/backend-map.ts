@@ -50,11 +50,28 @@ export function mapBackend(req: MapRequest): Mapping {
     }
     addr ??= map(flags);
     if (aligned) trim(reserve, reserveLen, at, req.len);
+    adviseHugePages(addr, req.len);
     return { addr, mapSync };
   } catch (e) {
     if (aligned) libc.munmap(reserve, reserveLen);
     throw e;
   }
+}
+
+/**
+ * MADV_HUGEPAGE on every mapping, guest RAM and backend files alike, as QEMU does for every RAM
+ * block (physmem.c, ram_block_add; its backend file mappings show VmFlags `hg`). Anonymous
+ * memory then gets transparent huge pages where the host allows them, and KVM maps the guest
+ * with 2M pages (under nested virtualization each avoided 4K fault is an expensive exit). For a
+ * file it changes how a guest's first touch of a page is read in: the kernel reads ahead a
+ * huge page's worth (2 to 4 MiB) at the first fault instead of 128 KiB windows around each
+ * one. Without it, a guest writing a fresh virtio-pmem backend page by page stalled on a
+ * synchronous read at the same few pages in every run (its slowest flushes; bench/RESULTS.md,
+ * session 26), where QEMU's guest did not. Refused for some mappings (THP compiled out,
+ * hugetlbfs, device DAX): they are only slower.
+ */
+function adviseHugePages(addr: bigint, len: number): void {
+  try { libc.madvise(addr, len, libc.MADV_HUGEPAGE); } catch { /* see above */ }
 }
 
 /** Give back the unused head and tail of the reservation. */

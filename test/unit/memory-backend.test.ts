@@ -236,6 +236,26 @@ test('backend: ram', () => {
   throwsUser(() => openBackend(spec({ kind: 'ram', readonly: true })), "memory backend 'm': readonly=on is only for memory-backend-file; drop it or use memory-backend-file");
 });
 
+/** The VmFlags of this process's mapping that starts at `addr`. */
+function vmFlags(addr: bigint): string[] {
+  const smaps = fs.readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/);
+  const block = smaps.find((b) => BigInt(`0x${b.slice(0, b.indexOf('-'))}`) === addr);
+  assert.ok(block, `a mapping at 0x${addr.toString(16)}`);
+  return /^VmFlags:(.*)$/m.exec(block)![1]!.trim().split(/\s+/);
+}
+
+test('backend: files and RAM are advised for huge pages, as QEMU\'s are (VmFlags hg: a file\'s first touches read ahead 2 MiB, not 128 KiB)', () => {
+  const dir = tmpDir(), p = path.join(dir, 'hg.img');
+  for (const s of [spec({ memPath: p, share: true }), spec({ memPath: p, share: false }), spec({ memPath: p, readonly: true }), spec({ kind: 'ram' })]) {
+    const b = openBackend(s, noWarn);
+    try {
+      assert.ok(vmFlags(b.hostAddr).includes('hg'), `${s.kind} share=${s.share} readonly=${s.readonly}: ${vmFlags(b.hostAddr).join(' ')}`);
+    } finally {
+      b.close();
+    }
+  }
+});
+
 test('backend: view and flush are bounds-checked, and refuse after close', () => {
   const b = openBackend(spec({ kind: 'ram' }), noWarn);
   assert.throws(() => b.view(4 << 20, 1), RangeError);
