@@ -32,8 +32,9 @@ process.env.UV_THREADPOOL_SIZE ??= '2';
 // test host whose one CPU the guest keeps busy, so the flush path stayed in the interpreter for
 // seconds, and the compiles, their installation and the deoptimizations after them were the
 // slowest flushes' extra milliseconds (bench/RESULTS.md, session 24). Once the guest runs, every
-// function V8 compiles is compiled by Sparkplug at its first call (--always-sparkplug, set by
-// src/machine/v8-tiers.ts); start-up code runs once and stays in the interpreter. Baseline code
+// function V8 runs is Sparkplug code from its first call, or right after it where its bytecode
+// came from the code cache (set by src/machine/v8-tiers.ts); start-up code runs once and stays
+// in the interpreter. Baseline code
 // makes a heap object of every number beyond 31 bits: the hot paths are written for that
 // (README, "V8's tiers"). Set before the bundle is compiled, so its code cache is made and taken
 // under the same flags; test/unit/flush-path-garbage.test.ts reads them from here and from
@@ -72,9 +73,10 @@ function runWithCodeCache(file) {
   process.once('exit', () => {
     const tmp = `${cacheFile}.${process.pid}`;
     try {
-      // Under the flags it was compiled with: V8 refuses a cache made under others. The flag
-      // src/machine/v8-tiers.ts turned on when the vCPUs started goes off again.
-      require('node:v8').setFlagsFromString('--no-always-sparkplug');
+      // Under the flags it was compiled with: V8 refuses a cache made under others. Those
+      // src/machine/v8-tiers.ts set when the vCPUs started go back as they were.
+      const restore = globalThis[Symbol.for('pmemvm.v8-flags-to-restore')];
+      if (typeof restore === 'string') require('node:v8').setFlagsFromString(restore);
       const data = script.createCachedData();
       if (used && data.length < cached.length * 1.1) return; // nothing much new: keep it
       fs.writeFileSync(tmp, Buffer.concat([header, data]));

@@ -3,18 +3,28 @@
  * leaves start-up code in the interpreter: Node's own modules, pmemvm's, the command line and
  * the machine's build run once, and compiling each of them first cost more than running it
  * (bench/RESULTS.md, session 25). From the moment the vCPUs start, every function V8 compiles
- * is compiled by Sparkplug too, at its first call. That is every function whose bytecode is
- * not in the code cache; one whose bytecode is (the flush path, after a first run wrote it)
- * starts in the interpreter and reaches Sparkplug by V8's budget, after a few calls (session
- * 25, seen in V8's traces). The flag is the process's: device and vCPU workers follow it.
- * bin/pmemvm.cjs sets it back before it writes the code cache, which V8 checks against the
- * flags it was compiled under.
+ * is compiled by Sparkplug too, at its first call; and a function whose bytecode is already
+ * there (from the code cache: the flush path, after a first run wrote it) gets Sparkplug code
+ * at its first call too, with its feedback from the first call on. V8's defaults made such a
+ * function wait for a batch of 4 KB of bytecode and for a budget of calls run without
+ * feedback (no inline caches), so a guest's first dozen flushes ran partly in the interpreter,
+ * 2 to 3 times slower: the cold p99 (bench/RESULTS.md, session 27). The flags are the
+ * process's: device and vCPU workers follow them. bin/pmemvm.cjs sets them back before it
+ * writes the code cache, which V8 checks against the flags it was compiled under.
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const GUEST_TIME_V8_FLAG = '--always-sparkplug';
+/** V8's flags from the moment the vCPUs start. */
+export const GUEST_TIME_V8_FLAGS = ['--always-sparkplug', '--no-lazy-feedback-allocation', '--no-baseline-batch-compilation'] as const;
 
-/** From now on V8 compiles each function to baseline code at its first call. */
+/** The same flags back at V8's defaults, as the code cache was compiled under. */
+export const START_UP_V8_FLAGS = ['--no-always-sparkplug', '--lazy-feedback-allocation', '--baseline-batch-compilation'] as const;
+
+/** Where bin/pmemvm.cjs finds what to set back before it writes the code cache (it does not import the bundle). */
+export const FLAGS_TO_RESTORE = Symbol.for('pmemvm.v8-flags-to-restore');
+
+/** From now on V8 compiles each function to baseline code at its first call, with feedback from the first. */
 export function compileAtFirstCallFromNowOn(): void {
-  setFlagsFromString(GUEST_TIME_V8_FLAG);
+  (globalThis as Record<symbol, unknown>)[FLAGS_TO_RESTORE] = START_UP_V8_FLAGS.join(' ');
+  setFlagsFromString(GUEST_TIME_V8_FLAGS.join(' '));
 }

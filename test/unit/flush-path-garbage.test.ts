@@ -7,23 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { pmemvmNodeArgs } from '../../testhost/paths.js';
-import { GUEST_TIME_V8_FLAG } from '../../src/machine/v8-tiers.js';
+import { guestTimeV8Flags } from '../lib/v8-flags.js';
 
 const at = (rel: string) => new URL(rel, import.meta.url).href;
-
-/**
- * The V8 flags pmemvm's flush path runs under, read from their sources so that this test
- * follows them: those bin/pmemvm.cjs sets at start (its unindented lines), and the one set when
- * the guest starts (src/machine/v8-tiers.ts).
- */
-function pmemvmV8Flags(): string[] {
-  const bin = pmemvmNodeArgs().at(-1)!;
-  const flags = [...readFileSync(bin, 'utf8').matchAll(/^require\('node:v8'\)\.setFlagsFromString\('([^']+)'\);$/gm)].map((m) => m[1]!);
-  assert.ok(flags.length > 0, `${bin} sets V8 flags`);
-  return [...flags, GUEST_TIME_V8_FLAG];
-}
 
 // The guest's side, in the children below: flush requests as Linux makes them (a 4-byte type, then a
 // 4-byte status), written into the rings through a DataView over guest RAM, which leaves no garbage.
@@ -82,7 +68,7 @@ console.log(JSON.stringify({ request: (h1 - h0) / N, serve: (h2 - h1) / N - (h1 
 `;
 
 test('a virtio-pmem request, unoptimized: the queue\'s walk and answer through guest memory leave no garbage (the chain is the queue\'s own), whatever the rings\' addresses went through', () => {
-  const flags = [...pmemvmV8Flags(), '--min-semi-space-size=64', '--max-semi-space-size=64'];
+  const flags = [...guestTimeV8Flags(), '--min-semi-space-size=64', '--max-semi-space-size=64'];
   const out = execFileSync(process.execPath, [...flags, '--input-type=module', '-e', CHILD], { encoding: 'utf8' });
   const r = JSON.parse(out) as { request: number; serve: number; check: number };
   assert.ok(Number.isFinite(r.check));
@@ -178,7 +164,7 @@ console.log(JSON.stringify({ request: (h1 - h0) / N, serve: (h2 - h1) / N - (h1 
 `;
 
 test("a virtio-pmem flush, unoptimized, from the guest\'s notify to the kernel answer's end: no garbage (the chain, the answer, the message, the addresses are made once)", () => {
-  const flags = [...pmemvmV8Flags(), '--min-semi-space-size=64', '--max-semi-space-size=64'];
+  const flags = [...guestTimeV8Flags(), '--min-semi-space-size=64', '--max-semi-space-size=64'];
   const out = execFileSync(process.execPath, [...flags, '--input-type=module', '-e', SERVER_CHILD], { encoding: 'utf8' });
   const r = JSON.parse(out) as { request: number; serve: number; check: number; flushes: number; answers: number; raised: number };
   assert.ok(Number.isFinite(r.check));

@@ -1,0 +1,18 @@
+// The V8 flags pmemvm runs under, read from their sources so that tests follow them.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { pmemvmNodeArgs } from '../../testhost/paths.js';
+import { GUEST_TIME_V8_FLAGS } from '../../src/machine/v8-tiers.js';
+
+/** Those bin/pmemvm.cjs sets at start, before the bundle is compiled (its unindented lines). */
+export function startV8Flags(): string[] {
+  const bin = pmemvmNodeArgs().at(-1)!;
+  const flags = [...readFileSync(bin, 'utf8').matchAll(/^require\('node:v8'\)\.setFlagsFromString\('([^']+)'\);$/gm)].map((m) => m[1]!);
+  assert.ok(flags.length > 0, `${bin} sets V8 flags`);
+  return flags;
+}
+
+/** Those a guest's devices run under: the start's, and those set when the vCPUs start (src/machine/v8-tiers.ts). */
+export function guestTimeV8Flags(): string[] {
+  return [...startV8Flags(), ...GUEST_TIME_V8_FLAGS];
+}
