@@ -126,16 +126,22 @@ export class IoBus {
    * only; anything else (unmapped, split by width) goes the way of write() and read().
    */
   writeHalves(lo: number, hi: number, size: AccessSize, value: number): void {
-    const m = this.findHalves(lo, hi);
-    const w = m?.device.width;
-    if (!m || hi !== m.baseHi || (w !== undefined && w < size)) return this.write(fromHalves(lo >>> 0, hi >>> 0), size, value);
+    const m = this.takingWhole(lo, hi, size);
+    if (!m) return this.write(fromHalves(lo >>> 0, hi >>> 0), size, value);
     m.device.write(biased(lo) - m.baseLo, size, (value & MASK[size]) >>> 0);
   }
   readHalves(lo: number, hi: number, size: AccessSize): number {
-    const m = this.findHalves(lo, hi);
-    const w = m?.device.width;
-    if (!m || hi !== m.baseHi || (w !== undefined && w < size)) return this.read(fromHalves(lo >>> 0, hi >>> 0), size);
+    const m = this.takingWhole(lo, hi, size);
+    if (!m) return this.read(fromHalves(lo >>> 0, hi >>> 0), size);
     return (m.device.read(biased(lo) - m.baseLo, size) & MASK[size]) >>> 0;
+  }
+
+  /** The mapping that takes a whole access of `size` bytes at these halves, its offset a small integer (same high half); else none. */
+  private takingWhole(lo: number, hi: number, size: AccessSize): BusMapping | undefined {
+    const m = this.findHalves(lo, hi);
+    if (!m || hi !== m.baseHi) return undefined;
+    const w = m.device.width;
+    return w !== undefined && w < size ? undefined : m;
   }
 
   mappings(): readonly BusMapping[] {
@@ -213,8 +219,7 @@ export class IoBus {
       let v = this.read64(addr);
       for (let i = 0; i < 8; i++, v >>= 8n) out[i] = Number(v & 0xffn);
     } else if (n === 1 || n === 2 || n === 4) {
-      const v = this.read(addr, n);
-      for (let i = 0; i < n; i++) out[i] = (v >>> (8 * i)) & 0xff;
+      putLittleEndian(out, this.read(addr, n));
     } else {
       for (let i = 0; i < n; i++) out[i] = this.read(addr + i, 1);
     }
@@ -228,9 +233,7 @@ export class IoBus {
       for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(data[i]!);
       this.write64(addr, v);
     } else if (n === 1 || n === 2 || n === 4) {
-      let v = 0;
-      for (let i = n - 1; i >= 0; i--) v = v * 256 + data[i]!;
-      this.write(addr, n, v);
+      this.write(addr, n, littleEndianValue(data));
     } else {
       for (let i = 0; i < n; i++) this.write(addr + i, 1, data[i]!);
     }
@@ -240,15 +243,12 @@ export class IoBus {
   readIntoHalves(lo: number, hi: number, out: Uint8Array): void {
     const n = out.length;
     if (n !== 1 && n !== 2 && n !== 4) return this.readInto(fromHalves(lo >>> 0, hi >>> 0), out);
-    const v = this.readHalves(lo, hi, n);
-    for (let i = 0; i < n; i++) out[i] = (v >>> (8 * i)) & 0xff;
+    putLittleEndian(out, this.readHalves(lo, hi, n));
   }
   writeFromHalves(lo: number, hi: number, data: Uint8Array): void {
     const n = data.length;
     if (n !== 1 && n !== 2 && n !== 4) return this.writeFrom(fromHalves(lo >>> 0, hi >>> 0), data);
-    let v = 0;
-    for (let i = n - 1; i >= 0; i--) v = v * 256 + data[i]!;
-    this.writeHalves(lo, hi, n, v);
+    this.writeHalves(lo, hi, n, littleEndianValue(data));
   }
 
   private insertionIndex(base: number): number {
@@ -271,6 +271,18 @@ export class IoBus {
 function offsetIn(m: BusMapping, addr: number): number {
   const off = addr - m.base;
   return off <= 0x7fff_ffff ? off | 0 : off;
+}
+
+/** The value of 1, 2 or 4 little-endian bytes. */
+function littleEndianValue(data: Uint8Array): number {
+  let v = 0;
+  for (let i = data.length - 1; i >= 0; i--) v = v * 256 + data[i]!;
+  return v;
+}
+
+/** `v`'s low bytes into `out`, little-endian (1, 2 or 4 of them). */
+function putLittleEndian(out: Uint8Array, v: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = (v >>> (8 * i)) & 0xff;
 }
 
 function hex(n: number): string {

@@ -177,9 +177,10 @@ export class VcpuLoop {
   }
 
   /** Hand a port access to `forward` (MMIO exits fill in the channel themselves: handleMmio). */
-  private request(kind: number, addr: number, size: number, count: number, isWrite: boolean): void {
+  /** A port access for `forward` (MMIO exits write the channel's words themselves: handleMmio). */
+  private requestPort(port: number, size: number, count: number, isWrite: boolean): void {
     const ch = this.c.ch, ctl = ch.ctl;
-    ctl[KIND] = kind; ch.addr = addr; ctl[SIZE] = size; ctl[COUNT] = count; ctl[IS_WRITE] = isWrite ? 1 : 0;
+    ctl[KIND] = KIND_PIO; ch.addr = port; ctl[SIZE] = size; ctl[COUNT] = count; ctl[IS_WRITE] = isWrite ? 1 : 0;
     this.forward();
   }
 
@@ -199,7 +200,7 @@ export class VcpuLoop {
     if (count === 1 && pciFastPath(this.c.pci, port, size, out, runView, off)) return false;
     const data = ch.data;
     if (out) for (let i = 0; i < len; i++) data[i] = run[off + i]!; // no views made per exit (see handleMmio)
-    this.request(KIND_PIO, port, size, count, out);
+    this.requestPort(port, size, count, out);
     if (!out) for (let i = 0; i < len; i++) run[off + i] = data[i]!;
     return true;
   }
