@@ -32,13 +32,12 @@ process.env.UV_THREADPOOL_SIZE ??= '2';
 // test host whose one CPU the guest keeps busy, so the flush path stayed in the interpreter for
 // seconds, and the compiles, their installation and the deoptimizations after them were the
 // slowest flushes' extra milliseconds (bench/RESULTS.md, session 24). Once the guest runs, every
-// function V8 runs is Sparkplug code from its first call, or right after it where its bytecode
-// came from the code cache (set by src/machine/v8-tiers.ts); start-up code runs once and stays
-// in the interpreter. Baseline code
-// makes a heap object of every number beyond 31 bits: the hot paths are written for that
-// (README, "V8's tiers"). Set before the bundle is compiled, so its code cache is made and taken
-// under the same flags; test/unit/flush-path-garbage.test.ts reads them from here and from
-// v8-tiers.ts.
+// function V8 runs is Sparkplug code from its first call, or within a few calls where its
+// bytecode came from the code cache (set by src/machine/v8-tiers.ts); start-up code runs once
+// and stays in the interpreter. Baseline code makes a heap object of every number beyond 31
+// bits: the hot paths are written for that (README, "V8's tiers"). Set before the bundle is
+// compiled, so its code cache is made and taken under the same flags; test/lib/v8-flags.ts
+// reads them from here and from v8-tiers.ts.
 require('node:v8').setFlagsFromString('--no-opt');
 if (fs.existsSync(bundle)) runWithCodeCache(bundle);
 else if (fs.existsSync(unbundled)) void import(pathToFileURL(unbundled).href);

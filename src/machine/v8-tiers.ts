@@ -5,8 +5,8 @@
  * (bench/RESULTS.md, session 25). From the moment the vCPUs start, every function V8 compiles
  * is compiled by Sparkplug too, at its first call; and a function whose bytecode is already
  * there (from the code cache: the flush path, after a first run wrote it) gets Sparkplug code
- * at its first call too, with its feedback from the first call on. V8's defaults made such a
- * function wait for a batch of 4 KB of bytecode and for a budget of calls run without
+ * within a few calls, by its own budget, with feedback from its first call. V8's defaults made
+ * such a function wait for a batch of 4 KB of bytecode and for a budget of calls run without
  * feedback (no inline caches), so a guest's first dozen flushes ran partly in the interpreter,
  * 2 to 3 times slower: the cold p99 (bench/RESULTS.md, session 27). The flags are the
  * process's: device and vCPU workers follow them. bin/pmemvm.cjs sets them back before it
