@@ -176,7 +176,6 @@ export class VcpuLoop {
     }
   }
 
-  /** Hand a port access to `forward` (MMIO exits fill in the channel themselves: handleMmio). */
   /** A port access for `forward` (MMIO exits write the channel's words themselves: handleMmio). */
   private requestPort(port: number, size: number, count: number, isWrite: boolean): void {
     const ch = this.c.ch, ctl = ch.ctl;

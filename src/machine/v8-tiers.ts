@@ -17,8 +17,8 @@ import { setFlagsFromString } from 'node:v8';
 /** V8's flags from the moment the vCPUs start. */
 export const GUEST_TIME_V8_FLAGS = ['--always-sparkplug', '--no-lazy-feedback-allocation', '--no-baseline-batch-compilation'] as const;
 
-/** The same flags back at V8's defaults, as the code cache was compiled under. */
-export const START_UP_V8_FLAGS = ['--no-always-sparkplug', '--lazy-feedback-allocation', '--baseline-batch-compilation'] as const;
+/** The same flags back at V8's defaults, as the code cache was compiled under: each one negated. */
+export const START_UP_V8_FLAGS = GUEST_TIME_V8_FLAGS.map((f) => (f.startsWith('--no-') ? `--${f.slice(5)}` : `--no-${f.slice(2)}`));
 
 /** Where bin/pmemvm.cjs finds what to set back before it writes the code cache (it does not import the bundle). */
 export const FLAGS_TO_RESTORE = Symbol.for('pmemvm.v8-flags-to-restore');
