@@ -3,27 +3,38 @@
  * leaves start-up code in the interpreter: Node's own modules, pmemvm's, the command line and
  * the machine's build run once, and compiling each of them first cost more than running it
  * (bench/RESULTS.md, session 25). From the moment the vCPUs start, every function V8 compiles
- * is compiled by Sparkplug too, at its first call; and a function whose bytecode is already
- * there (from the code cache: the flush path, after a first run wrote it) gets Sparkplug code
- * within a few calls, by its own budget, with feedback from its first call. V8's defaults made
- * such a function wait for a batch of 4 KB of bytecode and for a budget of calls run without
- * feedback (no inline caches), so a guest's first dozen flushes ran partly in the interpreter,
- * 2 to 3 times slower: the cold p99 (bench/RESULTS.md, session 27). The flags are the
- * process's: device and vCPU workers follow them. bin/pmemvm.cjs sets them back before it
- * writes the code cache, which V8 checks against the flags it was compiled under.
+ * is compiled by Sparkplug too, at its first call. A function whose bytecode is already there
+ * starts in the interpreter and tiers up at its budget's first tick, a few calls later: those
+ * from the code cache (the flush path, after a first run wrote it) and those start-up ran. Two
+ * of V8's defaults got in the way (bench/RESULTS.md, sessions 27 and 28):
+ * - the tick only queues the function for a batch, compiled once 4 KB of bytecode gather, so
+ *   a guest's first dozen flushes ran partly in the interpreter, 2 to 3 times slower; and with
+ *   batches turned off instead, what start-up had queued stayed there for good. So batches
+ *   stay, of any size: each tick compiles the queue.
+ * - feedback vectors must stay lazy: one made at a function's first call gives it the budget
+ *   of a tier-up to TurboFan (66 KB of bytecode run) before its first tick, hundreds of calls,
+ *   and the flush path then ran in the interpreter for a whole guest run (a third of its time).
+ * The flags are the process's: device and vCPU workers follow them. bin/pmemvm.cjs sets them
+ * back before it writes the code cache, which V8 checks against the flags it was compiled under.
  */
 import { setFlagsFromString } from 'node:v8';
 
-/** V8's flags from the moment the vCPUs start. */
-export const GUEST_TIME_V8_FLAGS = ['--always-sparkplug', '--no-lazy-feedback-allocation', '--no-baseline-batch-compilation'] as const;
+/** Each flag as the guest's time sets it, and as V8 has it at start (its default, as the code cache was made). */
+const TIERS: ReadonlyArray<readonly [guestTime: string, startUp: string]> = [
+  ['--always-sparkplug', '--no-always-sparkplug'],
+  ['--baseline-batch-compilation-threshold=0', '--baseline-batch-compilation-threshold=4096'],
+];
 
-/** The same flags back at V8's defaults, as the code cache was compiled under: each one negated. */
-export const START_UP_V8_FLAGS = GUEST_TIME_V8_FLAGS.map((f) => (f.startsWith('--no-') ? `--${f.slice(5)}` : `--no-${f.slice(2)}`));
+/** V8's flags from the moment the vCPUs start. */
+export const GUEST_TIME_V8_FLAGS = TIERS.map(([g]) => g);
+
+/** The same flags at V8's defaults, as the code cache was compiled under. */
+export const START_UP_V8_FLAGS = TIERS.map(([, s]) => s);
 
 /** Where bin/pmemvm.cjs finds what to set back before it writes the code cache (it does not import the bundle). */
 export const FLAGS_TO_RESTORE = Symbol.for('pmemvm.v8-flags-to-restore');
 
-/** From now on V8 compiles each function to baseline code at its first call, with feedback from the first. */
+/** From now on V8 compiles each function to baseline code at its first call, or within a few calls where its bytecode was there. */
 export function compileAtFirstCallFromNowOn(): void {
   (globalThis as Record<symbol, unknown>)[FLAGS_TO_RESTORE] = START_UP_V8_FLAGS.join(' ');
   setFlagsFromString(GUEST_TIME_V8_FLAGS.join(' '));
