@@ -6,14 +6,15 @@
  * is compiled by Sparkplug too, at its first call. A function whose bytecode is already there
  * starts in the interpreter and tiers up at its budget's first tick, a few calls later: those
  * from the code cache (the flush path, after a first run wrote it) and those start-up ran. Two
- * of V8's defaults got in the way (bench/RESULTS.md, sessions 27 and 28):
+ * things V8 does got in the way (bench/RESULTS.md, sessions 27 and 28):
  * - the tick only queues the function for a batch, compiled once 4 KB of bytecode gather, so
  *   a guest's first dozen flushes ran partly in the interpreter, 2 to 3 times slower; and with
  *   batches turned off instead, what start-up had queued stayed there for good. So batches
  *   stay, of any size: each tick compiles the queue.
- * - feedback vectors must stay lazy: one made at a function's first call gives it the budget
- *   of a tier-up to TurboFan (66 KB of bytecode run) before its first tick, hundreds of calls,
- *   and the flush path then ran in the interpreter for a whole guest run (a third of its time).
+ * - a feedback vector made at a function's first call (not V8's default: they are lazy) comes
+ *   with the budget of a tier-up to TurboFan (66 KB of bytecode run) before its first tick,
+ *   hundreds of calls: the flush path ran in the interpreter for a whole guest run (a third of
+ *   its time). So feedback vectors stay lazy: made at that tick, about ten calls in.
  * The flags are the process's: device and vCPU workers follow them. bin/pmemvm.cjs sets them
  * back before it writes the code cache, which V8 checks against the flags it was compiled under.
  */
