@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startV8Flags } from '../lib/v8-flags.js';
@@ -88,7 +88,6 @@ test('V8 tiers: a method whose bytecode came from the code cache, first called o
   const dir = mkdtempSync(join(tmpdir(), 'pmemvm-v8-tiers-'));
   try {
     const cacheFile = join(dir, 'bundle.js.v8cache');
-    writeFileSync(cacheFile, '');
     const made = child(ACROSS_RUNS, 'make', cacheFile);
     assert.equal(made.calls, 1, 'compiled from source under the guest\'s flags: Sparkplug code from its first call');
     const used = child(ACROSS_RUNS, 'use', cacheFile);
