@@ -22,6 +22,7 @@ import {
 import { formatVcpuState, readVcpuState, type VcpuExitTrace, type VcpuState } from './vcpu-state.js';
 import type { CpuRegisters } from './vcpu-registers.js';
 import { runMainThreadWork } from './main-thread-work.js';
+import { takeShortSlice } from './slice-share.js';
 
 /** A bus as the exit handler sees it: little-endian bytes at an address. */
 export interface ExitBus {
@@ -159,12 +160,17 @@ export class Vcpus {
       (e) => this.event(e),
       () => this.yieldWanted,
     );
-    const timer = libc.threadTimer(sig, Vcpus.sliceMs());
+    const sliceMs = Vcpus.sliceMs();
+    const timer = libc.threadTimer(sig, sliceMs);
     let done!: () => void;
     this.exited.push(new Promise<void>((res) => { done = res; }));
     const slice = () => {
       for (;;) {
+        const short = takeShortSlice();
+        if (short) timer.expireIn(short);
         const r = loop.loop(true);
+        // A short expiry still to come would cut the next slice (its signal waits, blocked): back to whole slices.
+        if (short) timer.expireIn(sliceMs);
         // One signal per slice: any other still pending makes the next KVM_RUN return at once.
         const kicked = libc.takeSignal(sig, workSig) === sig;
         if (kicked) libc.drainSignal(sig); // the event-loop turn below serves every kick

@@ -5,9 +5,11 @@
  *   unread, and goes on when the session is ready or the output drains;
  * - bounded time: once this event-loop turn's budget for monitor input is spent
  *   (turn-budget.ts), the rest waits for the next turn, after the immediates already
- *   queued: vCPU 0's next slice, which also serves the other vCPUs' I/O.
+ *   queued: vCPU 0's next slice, which also serves the other vCPUs' I/O, and which then
+ *   lasts one budget too (kvm/slice-share.ts), so that long input gets about half the thread.
  */
-import { turnDeadline } from './turn-budget.js';
+import { TURN_MS, turnDeadline } from './turn-budget.js';
+import { shortenNextSlice } from '../kvm/slice-share.js';
 
 export const HIGH_WATER = 1 << 20;
 /** Input bytes handed to a session at once: a QMP byte yields at most ~100 reply bytes, an HMP byte ~16 KiB of echo. */
@@ -50,7 +52,10 @@ export class InputPump {
         if (this.session.busy || this.lagging() || late) {
           this.stash = data.subarray(off);
           this.input.pause();
-          if (late) this.nextTurn ??= setImmediate(this.resume);
+          if (late) {
+            this.nextTurn ??= setImmediate(this.resume);
+            shortenNextSlice(TURN_MS); // the guest gets as long as the input had, not a whole slice
+          }
           return;
         }
         this.session.feed(data.subarray(off, off + step));

@@ -222,7 +222,7 @@ const SA_RESTART = 0x10000000;
  * SIGEV_THREAD_ID): the main thread's vCPU leaves KVM_RUN that often to let
  * the event loop run.
  */
-export function threadTimer(sig: number, periodMs: number): { stop(): void } {
+export function threadTimer(sig: number, periodMs: number): { stop(): void; expireIn(ms: number): void } {
   const CLOCK_MONOTONIC = 1, SIGEV_THREAD_ID = 4;
   const sev = new Uint8Array(64); // struct sigevent: value, signo, notify, tid
   const sv = new DataView(sev.buffer);
@@ -238,7 +238,16 @@ export function threadTimer(sig: number, periodMs: number): { stop(): void } {
   for (const o of [0, 16]) { tv.setBigInt64(o, ns / 1_000_000_000n, true); tv.setBigInt64(o + 8, ns % 1_000_000_000n, true); }
   check('timer_settime', c.timerSettime(id, 0, spec, null));
   let live = true;
-  return { stop() { if (live) { live = false; check('timer_delete', c.timerDelete(id)); } } };
+  return {
+    stop() { if (live) { live = false; check('timer_delete', c.timerDelete(id)); } },
+    expireIn(ms: number) {
+      // The next expiry after `ms`, then every period again.
+      const first = BigInt(Math.round(ms * 1e6));
+      tv.setBigInt64(16, first / 1_000_000_000n, true);
+      tv.setBigInt64(24, first % 1_000_000_000n, true);
+      if (live) check('timer_settime', c.timerSettime(id, 0, spec, null));
+    },
+  };
 }
 export function unblockSignal(sig: number): void {
   const r = c.pthreadSigmask(SIG_UNBLOCK, sigset(sig), null) as number;

@@ -38,7 +38,7 @@ export interface RunningVmm {
   qmp: QmpClient;
   /** Everything printed so far (stdout + stderr, \r\n normalised). */
   output(): string;
-  /** Resolves once the output matches (from `from` on); rejects after `timeoutMs` with the output. */
+  /** Resolves once the output matches (from `from` on); rejects after `timeoutMs` with the output (after a SIGUSR1 state dump from pmemvm). */
   waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
   /** The exit code, once the VMM has exited. */
   readonly exited: Promise<number | null>;
@@ -78,13 +78,24 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
   let done = false;
   void exited.then(() => { done = true; });
 
+  /** pmemvm (still running) prints its vCPUs' and devices' state (SIGUSR1); resolves once it had time to. */
+  const stateDump = async () => {
+    if (o.vmm !== 'pmemvm' || done) return;
+    child.kill('SIGUSR1');
+    await new Promise((r) => setTimeout(r, 2000));
+  };
+
   const waitFor = (re: RegExp, timeoutMs = 120_000, from = 0) => new Promise<RegExpExecArray>((res, rej) => {
     const check = () => {
       const m = new RegExp(re.source, re.flags.replace('g', '')).exec(out.slice(from));
       if (m) { cleanup(); res(m); return; }
       if (done) { cleanup(); rej(new Error(`the VMM exited before ${re} appeared:\n${out.slice(-4000)}`)); }
     };
-    const timer = setTimeout(() => { cleanup(); rej(new Error(`no ${re} within ${timeoutMs} ms:\n${out.slice(-4000)}`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      cleanup();
+      // A hang explains itself: pmemvm prints its vCPUs' and devices' state first.
+      void stateDump().then(() => rej(new Error(`no ${re} within ${timeoutMs} ms:\n${out.slice(-6000)}`)));
+    }, timeoutMs);
     const cleanup = () => { clearTimeout(timer); waiters.delete(check); };
     waiters.add(check);
     check();
@@ -96,10 +107,7 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
     const code = await Promise.race([exited, late]);
     clearTimeout(timer);
     if (code !== 'late') return code;
-    if (o.vmm === 'pmemvm') {
-      child.kill('SIGUSR1'); // pmemvm prints its vCPUs' and devices' state
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await stateDump();
     throw new Error(`the VMM still runs after ${timeoutMs} ms:\n${out.slice(-6000)}`);
   };
 

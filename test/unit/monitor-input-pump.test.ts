@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InputPump, type PumpInput, type PumpSession } from '../../src/monitor/input-pump.js';
 import { TURN_MS } from '../../src/monitor/turn-budget.js';
+import { takeShortSlice } from '../../src/kvm/slice-share.js';
 
 class FakeInput implements PumpInput {
   destroyed = false;
@@ -55,6 +56,8 @@ test('past the turn budget the rest waits, reading paused, until a later turn; n
   const firstTurn = s.fed.length;
   assert.ok(firstTurn >= 1 && firstTurn < 8, `fed ${firstTurn} of 64 slices in the first turn`);
   assert.equal(inp.paused, true, 'reading pauses while input waits');
+  // vCPU 0's next slice, which runs before the rest, lasts one budget, not a whole slice.
+  assert.equal(takeShortSlice(), TURN_MS);
   // More input while it waits is kept behind it.
   pump.push(input(10));
   await settle(() => s.text().length === data.length + 10);

@@ -48,6 +48,24 @@ test('stream: concatenated values, with or without newlines, split anywhere', ()
   assert.deepEqual(shown(parseAll('12')), []);
 });
 
+test('stream: runs inside strings end at each quote, backslash or refused byte, wherever the input is split', () => {
+  // Long runs (the string path scans them in one go) broken by every kind of byte that ends one.
+  const run = 'x'.repeat(300);
+  const text = Buffer.from(`{"a":"${run}\\n${run}'${run}"}{'b':'${run}"${run}\\'${run}'}{"c":"${run}\x01${run}"}{"d":"${run}\xfe"}{"e":"${run}é${run}"}`, 'latin1');
+  const want = shown(parseAll(Buffer.from(text)));
+  assert.equal(want[0], `{"a": "${run}\\n${run}'${run}"}`);
+  assert.equal(want[1], `{"b": "${run}\\"${run}'${run}"}`);
+  assert.deepEqual(want.slice(2).map((w) => w.slice(0, 40)), [
+    `E:JSON parse error, stray '"${run.slice(0, 12)}`, 'E:JSON parse error, expecting value',
+    `E:JSON parse error, stray '"${run.slice(0, 12)}`, 'E:JSON parse error, expecting value', 'E:JSON parse error, invalid UTF-8 sequen']);
+  for (const size of [1, 7, 64, 1024]) {
+    const out: JsonResult[] = [];
+    const s = new JsonStream((r) => out.push(r));
+    for (let i = 0; i < text.length; i += size) s.feed(text.subarray(i, i + size));
+    assert.deepEqual(shown(out), want, `in pieces of ${size}`);
+  }
+});
+
 test('stream: QEMU 7.2 error texts and resynchronisation', () => {
   // Left: input; right: what QEMU 7.2 answered (desc texts), recorded with real QEMU.
   const cases: [string | Buffer, string[]][] = [
