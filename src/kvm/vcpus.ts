@@ -94,6 +94,7 @@ export class Vcpus {
   start(): void {
     const url = new URL('./vcpu-worker.js', import.meta.url);
     const main = this.vcpus[0];
+    const started: Promise<void>[] = [];
     this.vcpus.forEach((v, index) => {
       if (index === 0) return;
       const data: VcpuWorkerData = {
@@ -108,9 +109,19 @@ export class Vcpus {
       w.on('message', (e: VcpuEvent) => this.event(e));
       w.on('error', (err) => this.stopped(index, { kind: 'fatal', message: `vCPU ${index} thread: ${err.message}` }));
       this.exited.push(new Promise((res) => w.once('exit', () => { v.running = false; res(); })));
+      started.push(new Promise((res) => {
+        const up = (e: VcpuEvent) => { if (e.type === 'started') res(); };
+        w.on('message', up);
+        w.once('exit', () => res());
+      }));
       void this.serve(v);
     });
-    this.runOnMainThread(main);
+    // The guest starts once every other vCPU's thread is about to enter KVM_RUN. A worker's
+    // isolate takes seconds to start in the test host: meanwhile the boot processor sat in
+    // Linux's wait for the AP (do_boot_cpu() calling schedule() for up to 10 s; 5 s seen),
+    // where the test host's emulated SVM now and then delivered a timer interrupt with IF=0
+    // and the guest deadlocked on its runqueue lock (-smp 2 boots hung 1 in 8 there).
+    this.runOnMainThread(main, Promise.all(started));
   }
 
   /**
@@ -135,7 +146,7 @@ export class Vcpus {
   /** Let the event loop run as soon as the current exit is handled (e.g. console output is waiting). */
   requestYield(): void { this.yieldWanted = true; }
 
-  private runOnMainThread(v: Vcpu): void {
+  private runOnMainThread(v: Vcpu, othersStarted: Promise<unknown>): void {
     const sig = libc.kickSignal(), workSig = libc.workSignal();
     // The kick and work signals stay blocked on this thread except inside KVM_RUN
     // (KVM_SET_SIGNAL_MASK), so one that lands while JavaScript runs (monitor input, the
@@ -167,10 +178,11 @@ export class Vcpus {
     const slice = () => {
       for (;;) {
         const short = takeShortSlice();
-        if (short) timer.expireIn(short);
+        const shortened = short > 0 && short < sliceMs;
+        if (shortened) timer.expireIn(short);
         const r = loop.loop(true);
         // A short expiry still to come would cut the next slice (its signal waits, blocked): back to whole slices.
-        if (short) timer.expireIn(sliceMs);
+        if (shortened) timer.expireIn(sliceMs);
         // One signal per slice: any other still pending makes the next KVM_RUN return at once.
         const kicked = libc.takeSignal(sig, workSig) === sig;
         if (kicked) libc.drainSignal(sig); // the event-loop turn below serves every kick
@@ -204,12 +216,14 @@ export class Vcpus {
       v.running = false;
       done();
     };
-    debug('vCPU 0 running on the main thread');
     // One event-loop turn with its I/O poll before the first KVM_RUN: a kick that came before
     // the signals were blocked above (a monitor client connecting while the machine was built)
     // ran a no-op handler and is gone, but its socket is ready, and this poll serves it. An
     // immediate queued from an immediate runs after the next poll.
-    setImmediate(() => setImmediate(slice));
+    void othersStarted.then(() => {
+      debug('vCPU 0 running on the main thread');
+      setImmediate(() => setImmediate(slice));
+    });
   }
 
   /** Each vCPU's host thread id (query-cpus-fast), once its thread runs; vCPU 0's is the main thread's. */

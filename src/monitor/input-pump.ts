@@ -6,7 +6,7 @@
  * - bounded time: once this event-loop turn's budget for monitor input is spent
  *   (turn-budget.ts), the rest waits for the next turn, after the immediates already
  *   queued: vCPU 0's next slice, which also serves the other vCPUs' I/O, and which then
- *   lasts one budget too (kvm/slice-share.ts), so that long input gets about half the thread.
+ *   lasts as long as the input took (kvm/slice-share.ts), so long input gets about half the thread.
  */
 import { TURN_MS, turnDeadline } from './turn-budget.js';
 import { shortenNextSlice } from '../kvm/slice-share.js';
@@ -52,10 +52,7 @@ export class InputPump {
         if (this.session.busy || this.lagging() || late) {
           this.stash = data.subarray(off);
           this.input.pause();
-          if (late) {
-            this.nextTurn ??= setImmediate(this.resume);
-            shortenNextSlice(TURN_MS); // the guest gets as long as the input had, not a whole slice
-          }
+          if (late) this.waitForNextTurn(until);
           return;
         }
         this.session.feed(data.subarray(off, off + step));
@@ -77,6 +74,13 @@ export class InputPump {
     }
     if (!this.stash && this.input.isPaused()) this.input.resume();
   };
+
+  private waitForNextTurn(until: number): void {
+    this.nextTurn ??= setImmediate(this.resume);
+    // The guest's next slice lasts as long as input took this turn (at least a budget; one
+    // slice of input can take longer in the test host), not a whole slice.
+    shortenNextSlice(Math.max(TURN_MS, performance.now() - (until - TURN_MS)));
+  }
 
   /** The client is gone: drop what waits. */
   close(): void {

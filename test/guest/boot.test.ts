@@ -49,8 +49,14 @@ test('boots Debian 6.1 with 2 vCPUs and 512M; guest sees CPUs, memory and ACPI t
       "dmesg | grep -E 'ACPI Error|BUG:|WARNING:|ACPI BIOS' | sed 's/^/DMESG: /'",
     ].join('\n'),
     extraFiles: [{ name: 'rtc-tick', data: rtcTickElf(), mode: 0o755 }],
+    env: { PMEMVM_DEBUG: '1' },
   });
   assert.equal(r.exitCode, 0, `pmemvm exit code; output:\n${r.output}`);
+  // The guest starts only once vCPU 1's thread is about to enter KVM_RUN: else Linux waits for
+  // the AP in do_boot_cpu() while the worker starts (seconds in the test host, where a timer
+  // interrupt taken there with IF=0 deadlocked 1 boot in 8).
+  const order = r.debug.filter((l) => /vCPU 1 thread running|vCPU 0 running on the main thread/.test(l));
+  assert.match(order.join('\n'), /vCPU 1 thread running[^]*\n.*vCPU 0 running on the main thread$/, `pmemvm's debug lines:\n${r.debug.join('\n')}`);
   assert.equal(r.guestExit, 0, r.output);
   assert.equal(field(r.output, 'CPUS'), '2');
   assert.equal(field(r.output, 'ONLINE'), '0-1');
