@@ -43,8 +43,8 @@ const enum S {
 
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 /** The bytes that end a run inside a string: its quote, a backslash, a byte the lexer refuses. */
-const DQ_STOP = /["\\\x00-\x1f\xfe\xff]/;
-const SQ_STOP = /['\\\x00-\x1f\xfe\xff]/;
+const DQ_STOP = /["\\\x00-\x1f\xfe\xff]/g;
+const SQ_STOP = /['\\\x00-\x1f\xfe\xff]/g;
 
 export class JsonStream {
   private state = S.Start;
@@ -57,6 +57,8 @@ export class JsonStream {
   private brackets = 0;
   /** After a limit error: skip the rest of the value. */
   private skipping = false;
+  /** The piece being fed as latin1 text, made once per piece for stringRun's searches. */
+  private text: { of: Uint8Array; text: string } | undefined;
 
   constructor(
     private readonly emit: (r: JsonResult) => void,
@@ -64,6 +66,7 @@ export class JsonStream {
   ) {}
 
   feed(data: Uint8Array): void {
+    this.text = undefined;
     let i = 0;
     while (i < data.length) {
       // Between values, whole objects go the one-pass way, also after a value that began in
@@ -88,10 +91,12 @@ export class JsonStream {
    * byte made a 10 MB string take minutes in the test host, and a loop per byte 10 s.
    */
   private stringRun(data: Uint8Array, from: number): number {
-    // The end of the run found by a regular expression (native code) over the bytes as latin1.
+    // The end of the run found by a regular expression (native code) over the piece as latin1,
+    // converted once per piece: a string of many escapes has a run between each two.
+    if (this.text?.of !== data) this.text = { of: data, text: Buffer.from(data.buffer, data.byteOffset, data.length).toString('latin1') };
     const stop = this.state === S.DqString ? DQ_STOP : SQ_STOP;
-    const at = stop.exec(Buffer.from(data.buffer, data.byteOffset + from, data.length - from).toString('latin1'))?.index;
-    const j = at === undefined ? data.length : from + at;
+    stop.lastIndex = from;
+    const j = stop.exec(this.text.text)?.index ?? data.length;
     const run = j - from;
     if (run === 0 || this.skipping) { this.tokLen += run; return j; }
     const room = this.limits.maxValueBytes - 1 - this.tokenBytes - this.tokLen; // bytes append() still stores
