@@ -22,7 +22,7 @@ import {
 import { formatVcpuState, readVcpuState, type VcpuExitTrace, type VcpuState } from './vcpu-state.js';
 import type { CpuRegisters } from './vcpu-registers.js';
 import { runMainThreadWork } from './main-thread-work.js';
-import { takeShortSlice } from './slice-share.js';
+import { planSlice, takeShortSlice } from './slice-share.js';
 
 /** A bus as the exit handler sees it: little-endian bytes at an address. */
 export interface ExitBus {
@@ -64,6 +64,7 @@ export class Vcpus {
     if (!kickInstalled) {
       libc.installKickHandler(libc.kickSignal());
       libc.installKickHandler(libc.workSignal());
+      libc.installKickHandler(libc.timerSignal());
       kickInstalled = true;
     }
     const runSize = vm.kvm.vcpuMmapSize;
@@ -147,20 +148,25 @@ export class Vcpus {
   requestYield(): void { this.yieldWanted = true; }
 
   private runOnMainThread(v: Vcpu, othersStarted: Promise<unknown>): void {
-    const sig = libc.kickSignal(), workSig = libc.workSignal();
-    // The kick and work signals stay blocked on this thread except inside KVM_RUN
-    // (KVM_SET_SIGNAL_MASK), so one that lands while JavaScript runs (monitor input, the
-    // slice timer, a device completion) is not lost in a handler: it stays pending and makes
-    // the next KVM_RUN return at once. Each slice then takes one (takeSignal), and every
-    // pending kick when that one is a kick.
-    libc.blockSignal(sig);
-    libc.blockSignal(workSig);
-    const inGuest = libc.threadSignalMask();
-    for (const s of [sig, workSig]) inGuest[(s - 1) >> 3]! &= ~(1 << ((s - 1) & 7));
-    const mask = new Uint8Array(12);
-    new DataView(mask.buffer).setUint32(0, 8, true);
-    mask.set(inGuest, 4);
-    libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, mask);
+    const sig = libc.kickSignal(), workSig = libc.workSignal(), timerSig = libc.timerSignal();
+    // These signals stay blocked on this thread except inside KVM_RUN (KVM_SET_SIGNAL_MASK),
+    // so one that lands while JavaScript runs (monitor input, the slice timer, a device
+    // completion) is not lost in a handler: it stays pending and makes the next KVM_RUN
+    // return at once. Each slice then takes one (takeSignal), and every pending kick when
+    // that one is a kick or the timer. A slice that is the guest's own (planSlice) runs with
+    // kicks blocked.
+    for (const s of [sig, workSig, timerSig]) libc.blockSignal(s);
+    const kvmMask = (open: number[]) => {
+      const inGuest = libc.threadSignalMask();
+      for (const s of open) inGuest[(s - 1) >> 3]! &= ~(1 << ((s - 1) & 7));
+      const mask = new Uint8Array(12);
+      new DataView(mask.buffer).setUint32(0, 8, true);
+      mask.set(inGuest, 4);
+      return mask;
+    };
+    const kicksOpen = kvmMask([sig, workSig, timerSig]), kicksHeld = kvmMask([workSig, timerSig]);
+    libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, kicksOpen);
+    let kicks = true;
     v.thread = libc.pthreadSelf();
     v.tid = libc.gettid();
     v.running = true;
@@ -172,20 +178,24 @@ export class Vcpus {
       () => this.yieldWanted,
     );
     const sliceMs = Vcpus.sliceMs();
-    const timer = libc.threadTimer(sig, sliceMs);
+    const timer = libc.threadTimer(timerSig, sliceMs);
     let done!: () => void;
     this.exited.push(new Promise<void>((res) => { done = res; }));
+    /** When vCPU 0 last left the guest: the main thread has worked for others since. */
+    let left = performance.now();
     const slice = () => {
+      // An expiry from before this slice would end it at once: the timer starts over.
+      libc.drainSignal(timerSig);
+      const plan = planSlice(sliceMs, takeShortSlice(), performance.now() - left);
+      timer.expireIn(plan.ms);
+      if (plan.kicks !== kicks) { libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, plan.kicks ? kicksOpen : kicksHeld); kicks = plan.kicks; }
       for (;;) {
-        const short = takeShortSlice();
-        const shortened = short > 0 && short < sliceMs;
-        if (shortened) timer.expireIn(short);
         const r = loop.loop(true);
-        // A short expiry still to come would cut the next slice (its signal waits, blocked): back to whole slices.
-        if (shortened) timer.expireIn(sliceMs);
+        left = performance.now();
         // One signal per slice: any other still pending makes the next KVM_RUN return at once.
-        const kicked = libc.takeSignal(sig, workSig) === sig;
-        if (kicked) libc.drainSignal(sig); // the event-loop turn below serves every kick
+        const taken = libc.takeSignal(sig, workSig, timerSig);
+        const turn = taken === sig || taken === timerSig;
+        if (turn) libc.drainSignal(sig); // the event-loop turn below serves every kick
         const worked = runMainThreadWork();
         const yieldWanted = this.yieldWanted;
         this.yieldWanted = false;
@@ -196,7 +206,7 @@ export class Vcpus {
         // and it is done: back into the guest without an event-loop turn, which costs about
         // as much as the rest of a virtio-pmem flush in the test host. Anything else that
         // needs the loop kicks (the slice timer, monitor input, worker vCPUs' requests).
-        if (worked && !kicked && !yieldWanted) continue;
+        if (worked && !turn && !yieldWanted) continue;
         setImmediate(slice);
         return;
       }
@@ -205,11 +215,13 @@ export class Vcpus {
       // The guest wrote a flush hint: vCPU 0 stays out of the guest until the flush is done;
       // the event loop (the monitor, other vCPUs' requests) goes on meanwhile.
       // (Straight back into the guest when it is done: a setImmediate hop would add to every fsync.)
-      if (r === 'flushing') { void loop.pendingFlush!.then(slice); return; }
+      // (Waiting for the flush is not work for others: it does not make the next slice the guest's own.)
+      if (r === 'flushing') { void loop.pendingFlush!.then(() => { left = performance.now(); slice(); }); return; }
       if (r === 'paused') {
-        // Kicks still come while parked (monitor input, the timer): take them now and then.
+        // Kicks still come while parked (monitor input, device completions): take them now and then.
+        // (The timer's one pending expiry is dropped when the next slice starts.)
         const drain = setInterval(() => { libc.drainSignal(sig); libc.drainSignal(workSig); }, 1000);
-        this.resumeMain = () => { clearInterval(drain); setImmediate(slice); };
+        this.resumeMain = () => { clearInterval(drain); left = performance.now(); setImmediate(slice); };
         return;
       }
       timer.stop();

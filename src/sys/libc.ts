@@ -193,6 +193,11 @@ export function kickSignal(): number { return (c.sigrtmin() as number) + 5; }
  * io_uring completion): unlike a kick, it needs no event-loop turn afterwards.
  */
 export function workSignal(): number { return (c.sigrtmin() as number) + 6; }
+/**
+ * The signal of the main thread's slice timer: its own, so the end of a slice is told from a
+ * kick, and a slice can run with kicks held off (kvm/slice-share.ts).
+ */
+export function timerSignal(): number { return (c.sigrtmin() as number) + 7; }
 
 const SIG_BLOCK = 0, SIG_UNBLOCK = 1;
 function sigset(...sigs: number[]): Uint8Array {
@@ -318,14 +323,15 @@ export function drainSignal(sig: number): number {
   return taken;
 }
 /**
- * Take one pending instance of either of two blocked signals, without waiting: the signal
- * taken, or 0 if neither was pending. One system call; what stays pending is taken later.
+ * Take one pending instance of any of the given blocked signals, without waiting: the signal
+ * taken (the lowest-numbered one pending), or 0 if none was. One system call; what stays
+ * pending is taken later.
  */
-// Called after every slice of vCPU 0, always with the same pair: the set is kept, not rebuilt.
-let pair = { a: 0, b: 0, set: sigset() };
-export function takeSignal(a: number, b: number): number {
-  if (pair.a !== a || pair.b !== b) pair = { a, b, set: sigset(a, b) };
-  const s = c.sigtimedwait(pair.set, null, ZERO_TIMESPEC) as number;
+// Called after every slice of vCPU 0, always with the same signals: the set is kept, not rebuilt.
+let taking = { sigs: [] as number[], set: sigset() };
+export function takeSignal(...sigs: number[]): number {
+  if (sigs.length !== taking.sigs.length || sigs.some((x, i) => x !== taking.sigs[i])) taking = { sigs, set: sigset(...sigs) };
+  const s = c.sigtimedwait(taking.set, null, ZERO_TIMESPEC) as number;
   return s > 0 ? s : 0;
 }
 export function pthreadKill(thread: bigint, sig: number): void {

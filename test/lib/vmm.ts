@@ -123,6 +123,14 @@ export async function startVmm(o: StartVmmOptions): Promise<RunningVmm> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const qmp = o.qmp === false ? (undefined as unknown as QmpClient) : await QmpClient.connect(qmpPath);
+    if (qmp) {
+      // An event that never comes explains itself as a waitFor does: pmemvm's state, then the output.
+      const waitEvent = qmp.waitEvent.bind(qmp);
+      qmp.waitEvent = (name, pred, timeoutMs) => waitEvent(name, pred, timeoutMs).catch(async (e: Error) => {
+        await stateDump();
+        throw new Error(`${e.message}:\n${out.slice(-6000)}`);
+      });
+    }
     return { child, dir, qmpPath, qmp, output: () => out, waitFor, exited, exit, close };
   } catch (e) {
     await close();

@@ -6,20 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as libc from '../../src/sys/libc.js';
 
-const kick = libc.kickSignal(), work = libc.workSignal();
+const kick = libc.kickSignal(), work = libc.workSignal(), tick = libc.timerSignal();
 
 function withBlocked(fn: () => void): void {
-  libc.installKickHandler(kick);
-  libc.installKickHandler(work);
-  libc.blockSignal(kick);
-  libc.blockSignal(work);
+  for (const s of [kick, work, tick]) { libc.installKickHandler(s); libc.blockSignal(s); }
   try {
     fn();
   } finally {
-    libc.drainSignal(kick);
-    libc.drainSignal(work);
-    libc.unblockSignal(kick);
-    libc.unblockSignal(work);
+    for (const s of [kick, work, tick]) { libc.drainSignal(s); libc.unblockSignal(s); }
   }
 }
 
@@ -37,6 +31,39 @@ test('signals: blocked kick and work signals queue; takeSignal takes one instanc
     libc.pthreadKill(self, work);
     assert.equal(libc.drainSignal(kick), 0, 'a work signal is not a kick');
     assert.equal(libc.drainSignal(work), 1);
+  });
+});
+
+test('signals: the slice timer has a signal of its own; takeSignal over three takes the lowest pending first, one per call', () => {
+  assert.equal(new Set([kick, work, tick]).size, 3);
+  withBlocked(() => {
+    const self = libc.pthreadSelf();
+    libc.pthreadKill(self, tick);
+    libc.pthreadKill(self, work);
+    libc.pthreadKill(self, kick);
+    assert.deepEqual([1, 2, 3, 4].map(() => libc.takeSignal(kick, work, tick)), [kick, work, tick, 0]);
+    // The two-signal set still works after the three-signal one (the kept set is rebuilt).
+    libc.pthreadKill(self, tick);
+    assert.equal(libc.takeSignal(kick, work), 0, 'the timer is not in the pair');
+    assert.equal(libc.drainSignal(tick), 1);
+  });
+});
+
+test('signals: a thread timer sends its own signal to its thread; expireIn moves the next expiry, stop ends it', () => {
+  withBlocked(() => {
+    const timer = libc.threadTimer(tick, 3_600_000);
+    try {
+      const t0 = performance.now();
+      timer.expireIn(5);
+      while (libc.takeSignal(tick) === 0) if (performance.now() - t0 > 5000) assert.fail('no expiry within 5 s');
+      assert.equal(libc.drainSignal(kick), 0, 'the timer does not kick');
+      timer.expireIn(3_600_000);
+      const t1 = performance.now();
+      while (performance.now() - t1 < 30) { /* the next expiry is an hour away */ }
+      assert.equal(libc.drainSignal(tick), 0, 'no expiry after expireIn(1 h)');
+    } finally {
+      timer.stop();
+    }
   });
 });
 
