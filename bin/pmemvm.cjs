@@ -32,13 +32,20 @@ process.env.UV_THREADPOOL_SIZE ??= '2';
 // test host whose one CPU the guest keeps busy, so the flush path stayed in the interpreter for
 // seconds, and the compiles, their installation and the deoptimizations after them were the
 // slowest flushes' extra milliseconds (bench/RESULTS.md, session 24). Once the guest runs, every
-// function V8 runs is Sparkplug code from its first call, or within a few calls where its
-// bytecode came from the code cache (set by src/machine/v8-tiers.ts); start-up code runs once
-// and stays in the interpreter. Baseline code makes a heap object of every number beyond 31
-// bits: the hot paths are written for that (README, "V8's tiers"). Set before the bundle is
-// compiled, so its code cache is made and taken under the same flags; test/lib/v8-flags.ts
-// reads them from here and from v8-tiers.ts.
+// function V8 runs is Sparkplug code from its first call, or from the end of its first call
+// where its bytecode came from the code cache (set by src/machine/v8-tiers.ts and below).
+// Baseline code makes a heap object of every number beyond 31 bits: the hot paths are written
+// for that (README, "V8's tiers"). Set before the bundle is compiled, so its code cache is made
+// and taken under the same flags; test/lib/v8-flags.ts reads them from here and from v8-tiers.ts.
 require('node:v8').setFlagsFromString('--no-opt');
+// Each function's feedback vector (and with it, once the guest runs, its Sparkplug code) at the
+// end of its first call, not after eight times its bytecode has run. A closure's budget for that
+// is set when the closure is made, and the flush path's closures are made at start-up from the
+// code cache's bytecode: with V8's factor of 8 they tiered up one at a time over the guest's
+// first 100 to 600 ms of flushes, and those flushes were the cold tail (bench/RESULTS.md,
+// session 29). Start-up code gets its inline caches sooner too (it ran faster) and is compiled in
+// V8's batches (about as much slower): the start took as long.
+require('node:v8').setFlagsFromString('--interrupt-budget-factor-for-feedback-allocation=0');
 if (fs.existsSync(bundle)) runWithCodeCache(bundle);
 else if (fs.existsSync(unbundled)) void import(pathToFileURL(unbundled).href);
 else {
