@@ -78,8 +78,8 @@ const child = (source: string, ...args: string[]): Record<string, unknown> => {
 
 test('V8 tiers: from the vCPUs\' start, a function that ran before (a few times, or often enough to be queued for a batch) is Sparkplug code after its next call, one called first from that call; the flags to set back before the code cache is written are left for bin/pmemvm.cjs', () => {
   const r = child(IN_ONE_RUN);
-  assert.equal(r.before, 'interpreter', 'start-up code stays in the interpreter');
-  assert.equal(r.oftenBefore, 'interpreter', 'start-up code stays in the interpreter, even queued for a batch');
+  assert.equal(r.before, 'interpreter', 'start-up code is not compiled at its first call');
+  assert.equal(r.oftenBefore, 'interpreter', 'start-up code is not compiled at its first call, nor queued for a batch that is not full');
   assert.equal(r.ranBefore, 1, 'a function start-up ran a few times is Sparkplug code after its first call once the guest runs');
   assert.equal(r.ranOften, 1, 'a function start-up had queued for a batch is Sparkplug code after its first call once the guest runs');
   assert.equal(r.firstCalledNow, 'sparkplug', 'a function first called once the guest runs is Sparkplug code after that call');
