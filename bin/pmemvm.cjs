@@ -56,7 +56,6 @@ else {
 /** Run the CommonJS bundle `file` as require() would, its code cache taken and kept (above). */
 function runWithCodeCache(file) {
   const vm = require('node:vm');
-  const { createRequire } = require('node:module');
   const cacheFile = `${file}.v8cache`;
   const debug = process.env.PMEMVM_DEBUG ? (m) => process.stderr.write(`pmemvm: debug: code cache: ${m}\n`) : () => {};
   // V8 checks the cache against the source's length only: the file starts with a line naming
@@ -94,5 +93,8 @@ function runWithCodeCache(file) {
     }
   });
   const mod = { exports: {} };
-  script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
+  // This file's own require, not node:module's createRequire(file) (a load of its own): the
+  // bundle requires only Node's modules, and koffi where it cannot load koffi's native module
+  // itself (src/sys/koffi.ts); bin/ and dist/bundle/ find the same node_modules.
+  script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file));
 }

@@ -7,9 +7,18 @@
 // import.meta.url (worker URLs, koffi's require), becomes the bundle's own file URL.
 import { build } from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+// The native module koffi's own loader picks on this machine, and its version: the bundle loads
+// that file directly (src/sys/koffi.ts), as a path relative to the bundle.
+const require = createRequire(import.meta.url);
+const koffiVersion = require('koffi').version;
+const native = Object.keys(require.cache).find((f) => f.endsWith('.node'));
+if (!native) throw new Error('bundle: koffi loaded no native module');
+const koffiRecord = { path: relative(`${dist}bundle`, native), version: koffiVersion };
 await build({
   entryPoints: {
     main: `${dist}src/cli/main.js`,
@@ -21,7 +30,7 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  define: { 'import.meta.url': '__pmemvm_bundle_url' },
+  define: { 'import.meta.url': '__pmemvm_bundle_url', __pmemvm_koffi: JSON.stringify(koffiRecord) },
   // "use strict" first: ES modules were strict, and a directive after the banner would not count.
   banner: { js: "'use strict';\nvar __pmemvm_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
   external: ['koffi'],

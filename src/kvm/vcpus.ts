@@ -23,6 +23,7 @@ import { formatVcpuState, readVcpuState, type VcpuExitTrace, type VcpuState } fr
 import type { CpuRegisters } from './vcpu-registers.js';
 import { runMainThreadWork } from './main-thread-work.js';
 import { planSlice, takeShortSlice } from './slice-share.js';
+import { monotonicMs } from '../clock.js';
 
 /** A bus as the exit handler sees it: little-endian bytes at an address. */
 export interface ExitBus {
@@ -182,16 +183,16 @@ export class Vcpus {
     let done!: () => void;
     this.exited.push(new Promise<void>((res) => { done = res; }));
     /** When vCPU 0 last left the guest: the main thread has worked for others since. */
-    let left = performance.now();
+    let left = monotonicMs();
     const slice = () => {
       // An expiry from before this slice would end it at once: the timer starts over.
       libc.drainSignal(timerSig);
-      const plan = planSlice(sliceMs, takeShortSlice(), performance.now() - left);
+      const plan = planSlice(sliceMs, takeShortSlice(), monotonicMs() - left);
       timer.expireIn(plan.ms);
       if (plan.kicks !== kicks) { libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, plan.kicks ? kicksOpen : kicksHeld); kicks = plan.kicks; }
       for (;;) {
         const r = loop.loop(true);
-        left = performance.now();
+        left = monotonicMs();
         // One signal per slice: any other still pending makes the next KVM_RUN return at once.
         const taken = libc.takeSignal(sig, workSig, timerSig);
         const turn = taken === sig || taken === timerSig;
@@ -216,12 +217,12 @@ export class Vcpus {
       // the event loop (the monitor, other vCPUs' requests) goes on meanwhile.
       // (Straight back into the guest when it is done: a setImmediate hop would add to every fsync.)
       // (Waiting for the flush is not work for others: it does not make the next slice the guest's own.)
-      if (r === 'flushing') { void loop.pendingFlush!.then(() => { left = performance.now(); slice(); }); return; }
+      if (r === 'flushing') { void loop.pendingFlush!.then(() => { left = monotonicMs(); slice(); }); return; }
       if (r === 'paused') {
         // Kicks still come while parked (monitor input, device completions): take them now and then.
         // (The timer's one pending expiry is dropped when the next slice starts.)
         const drain = setInterval(() => { libc.drainSignal(sig); libc.drainSignal(workSig); }, 1000);
-        this.resumeMain = () => { clearInterval(drain); left = performance.now(); setImmediate(slice); };
+        this.resumeMain = () => { clearInterval(drain); left = monotonicMs(); setImmediate(slice); };
         return;
       }
       timer.stop();

@@ -10,6 +10,7 @@
  */
 import { TURN_MS, turnDeadline } from './turn-budget.js';
 import { shortenNextSlice } from '../kvm/slice-share.js';
+import { monotonicMs } from '../clock.js';
 
 export const HIGH_WATER = 1 << 20;
 /** Input bytes handed to a session at once: a QMP byte yields at most ~100 reply bytes, an HMP byte ~16 KiB of echo. */
@@ -48,7 +49,7 @@ export class InputPump {
     try {
       for (let off = 0; off < data.length; off += step) {
         if (this.closed || this.input.destroyed) return;
-        const late = off > 0 && performance.now() > until;
+        const late = off > 0 && monotonicMs() > until;
         if (this.session.busy || this.lagging() || late) {
           this.stash = data.subarray(off);
           this.input.pause();
@@ -79,7 +80,7 @@ export class InputPump {
     this.nextTurn ??= setImmediate(this.resume);
     // The guest's next slice lasts as long as input took this turn (at least a budget; one
     // slice of input can take longer in the test host), not a whole slice.
-    shortenNextSlice(Math.max(TURN_MS, performance.now() - (until - TURN_MS)));
+    shortenNextSlice(Math.max(TURN_MS, monotonicMs() - (until - TURN_MS)));
   }
 
   /** The client is gone: drop what waits. */

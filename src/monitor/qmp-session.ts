@@ -12,6 +12,7 @@ import { QmpError, QMP_TEXT } from './qmp-errors.js';
 import { type QDict, type QObject, fromPlain, isQDict, newQDict, qdictOrder, toJson } from './qobject.js';
 import { PACKAGE, QEMU_VERSION } from './version.js';
 import { runHmpLine } from './hmp.js';
+import { wallClockUs } from '../clock.js';
 
 export interface Timestamp { seconds: number; microseconds: number }
 
@@ -30,7 +31,7 @@ export interface QmpSessionOptions {
 
 export function timestampNow(): Timestamp {
   // Wall-clock time with microseconds, as QEMU's g_get_real_time().
-  const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  const us = wallClockUs();
   return { seconds: Math.floor(us / 1e6), microseconds: us % 1e6 };
 }
 

@@ -5,6 +5,7 @@
  * (already queued as an immediate): a client that floods its socket then gets about
  * half of the thread, never all of it.
  */
+import { monotonicMs } from '../clock.js';
 
 /**
  * The budget: a guest's timer tick at HZ=250 (Debian's). A 1 KiB slice of dense JSON costs
@@ -15,11 +16,11 @@ export const TURN_MS = 4;
 let deadline = 0;
 let open = false;
 
-/** When this turn's budget ends (performance.now() time); the first call in a turn starts it. */
+/** When this turn's budget ends (monotonicMs() time); the first call in a turn starts it. */
 export function turnDeadline(): number {
   if (!open) {
     open = true;
-    deadline = performance.now() + TURN_MS;
+    deadline = monotonicMs() + TURN_MS;
     setImmediate(() => { open = false; });
   }
   return deadline;

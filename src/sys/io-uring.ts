@@ -11,13 +11,11 @@
  * events and on fsyncs done in the kernel's own workers without a thread of
  * its own.
  */
-import { createRequire } from 'node:module';
 import { SysError } from './libc.js';
 import * as libc from './libc.js';
 import { addToHalves, fromHalves, toHalves } from './u64-halves.js';
+import { koffi } from './koffi.js';
 
-const require = createRequire(import.meta.url);
-const koffi = require('koffi') as typeof import('koffi');
 const lib = koffi.load('libc.so.6');
 
 // syscall(2) with the argument types each use needs (glibc's wrapper only moves registers).

@@ -2,13 +2,9 @@
  * The only door to the kernel: libc through koffi. Everything above this
  * module is plain TypeScript. Failing calls throw SysError with errno.
  */
-import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
 import { fsync as nodeFsync } from 'node:fs';
+import { koffi } from './koffi.js';
 
-const require = createRequire(import.meta.url);
-// koffi is CommonJS; load it through require so its types come along.
-const koffi = require('koffi') as typeof import('koffi');
 
 const lib = koffi.load('libc.so.6');
 
@@ -20,11 +16,15 @@ export class SysError extends Error {
   get code(): string { return errnoName(this.errno); }
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([k, v]) => [v as number, k]),
-);
-export function errnoName(n: number): string { return errnoNames.get(n) ?? `errno ${n}`; }
-export const ERRNO = osConstants.errno;
+// Names for messages only, so node:os (a load of its own at every start) waits for the first.
+// Of two names for one value (EAGAIN and EWOULDBLOCK, ENOTSUP and EOPNOTSUPP), the table's last, as before.
+let errnoNames: Map<number, string> | undefined;
+export function errnoName(n: number): string {
+  errnoNames ??= new Map(Object.entries(process.getBuiltinModule('node:os').constants.errno).map(([k, v]) => [v, k]));
+  return errnoNames.get(n) ?? `errno ${n}`;
+}
+/** The errno values pmemvm tests for: Linux's x86-64 ABI fixes them (test/unit checks them against Node's table). */
+export const ERRNO = { EINTR: 4, EIO: 5, E2BIG: 7, EBADF: 9, EAGAIN: 11, EINVAL: 22, EOPNOTSUPP: 95, ECANCELED: 125 } as const;
 
 export function lastErrno(): number { return koffi.errno(); }
 

@@ -4,10 +4,7 @@
  * DAX has no fsync or msync (EINVAL), so this is the only way to make a store of pmemvm's
  * own (a label write) durable there. Loaded on first use: only device DAX needs it.
  */
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-const koffi = require('koffi') as typeof import('koffi');
+import { koffi } from './koffi.js';
 
 export const LIBPMEM = 'libpmem.so.1';
 

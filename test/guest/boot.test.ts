@@ -2,7 +2,7 @@
 // real KVM, and the guest sees the CPUs, memory and ACPI tables we gave it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { guestImage, runGuest } from '../lib/guest.js';
@@ -96,11 +96,28 @@ test('the guest console is two-way: a script reads a line typed on stdin; powero
   assert.ok(tail.length < 2000, `pmemvm printed a lot after poweroff:\n${tail}`);
 });
 
-test('boots the uncompressed ELF vmlinux as well as the bzImage', async () => {
+test('boots the uncompressed ELF vmlinux as well as the bzImage; a boot loads neither koffi\'s own loader nor Node\'s modules it does not need', async () => {
   const img = guestImage();
-  const r = await runGuest({ vmm: 'pmemvm', args: ['-m', '256M', '-kernel', img.vmlinux, '-nographic'], script: 'echo ELF-BOOT-OK' });
-  assert.equal(r.exitCode, 0, r.output);
-  assert.match(r.output, /^ELF-BOOT-OK$/m);
+  // A preloaded hook records, at exit, which of Node's modules and which files were loaded.
+  const dir = mkdtempSync(join(tmpdir(), 'pmemvm-modules-'));
+  try {
+    const hook = join(dir, 'hook.cjs'), out = join(dir, 'loaded.json');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({
+      builtins: process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)), files: Object.keys(require.cache) })));\n`);
+    const r = await runGuest({
+      vmm: 'pmemvm', args: ['-m', '256M', '-kernel', img.vmlinux, '-nographic'], script: 'echo ELF-BOOT-OK',
+      wrap: ['sh', '-c', `exec "$0" --require ${hook} "$@"`],
+    });
+    assert.equal(r.exitCode, 0, r.output);
+    assert.match(r.output, /^ELF-BOOT-OK$/m);
+    const loaded = JSON.parse(readFileSync(out, 'utf8')) as { builtins: string[]; files: string[] };
+    assert.ok(loaded.builtins.includes('net'), 'the hook saw the run (node:net is the monitors\')');
+    // Each was a module load of its own at every start (src/sys/koffi.ts, src/clock.ts, src/sys/libc.ts).
+    for (const m of ['module', 'os', 'perf_hooks']) assert.ok(!loaded.builtins.includes(m), `node:${m} was loaded`);
+    assert.deepEqual(loaded.files.filter((f) => /koffi/.test(f)), [], 'koffi\'s own loader ran');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('pmemvm can be profiled: under node --cpu-prof (a SIGPROF every 100 µs) it boots, exits 0 and writes its profile', async () => {
