@@ -22,11 +22,11 @@ export function takeShortSlice(): number {
 
 /**
  * The main thread's work between two slices of vCPU 0 past which the next slice is the
- * guest's own: kicks (monitor input, worker vCPUs' requests) cannot end it early.
+ * guest's own: monitor input cannot end it early (worker vCPUs' requests still do).
  */
 export const FAIR_MS = 10;
 
-/** How vCPU 0's next slice runs: at most `ms` long, and whether a kick may end it before. */
+/** How vCPU 0's next slice runs: at most `ms` long, and whether monitor input may end it before. */
 export interface SlicePlan { ms: number; kicks: boolean }
 
 /**
@@ -34,7 +34,7 @@ export interface SlicePlan { ms: number; kicks: boolean }
  * main thread just worked for others. A client flooding the monitor kept a kick pending at
  * every slice's start, and the guest, which gets the thread only inside KVM_RUN, printed 2
  * lines in 3 s: after `FAIR_MS` or more of other work, the guest gets as long (up to a
- * whole slice) before kicks count again, about half the thread.
+ * whole slice) before input counts again, about half the thread.
  */
 export function planSlice(sliceMs: number, shortMs: number, hostMs: number): SlicePlan {
   const ms = shortMs > 0 ? Math.min(shortMs, sliceMs) : sliceMs;

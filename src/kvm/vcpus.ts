@@ -149,14 +149,15 @@ export class Vcpus {
   requestYield(): void { this.yieldWanted = true; }
 
   private runOnMainThread(v: Vcpu, othersStarted: Promise<unknown>): void {
-    const sig = libc.kickSignal(), workSig = libc.workSignal(), timerSig = libc.timerSignal();
+    const sig = libc.kickSignal(), workSig = libc.workSignal(), timerSig = libc.timerSignal(), inputSig = libc.inputSignal();
     // These signals stay blocked on this thread except inside KVM_RUN (KVM_SET_SIGNAL_MASK),
     // so one that lands while JavaScript runs (monitor input, the slice timer, a device
     // completion) is not lost in a handler: it stays pending and makes the next KVM_RUN
     // return at once. Each slice then takes one (takeSignal), and every pending kick when
-    // that one is a kick or the timer. A slice that is the guest's own (planSlice) runs with
-    // kicks blocked.
-    for (const s of [sig, workSig, timerSig]) libc.blockSignal(s);
+    // that one is a kick, monitor input or the timer. A slice that is the guest's own
+    // (planSlice) runs with monitor input blocked; worker vCPUs' kicks, which are the
+    // guest's own I/O, still end it.
+    for (const s of [sig, workSig, timerSig, inputSig]) libc.blockSignal(s);
     const kvmMask = (open: number[]) => {
       const inGuest = libc.threadSignalMask();
       for (const s of open) inGuest[(s - 1) >> 3]! &= ~(1 << ((s - 1) & 7));
@@ -165,7 +166,7 @@ export class Vcpus {
       mask.set(inGuest, 4);
       return mask;
     };
-    const kicksOpen = kvmMask([sig, workSig, timerSig]), kicksHeld = kvmMask([workSig, timerSig]);
+    const kicksOpen = kvmMask([sig, workSig, timerSig, inputSig]), kicksHeld = kvmMask([sig, workSig, timerSig]);
     libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, kicksOpen);
     let kicks = true;
     v.thread = libc.pthreadSelf();
@@ -194,9 +195,9 @@ export class Vcpus {
         const r = loop.loop(true);
         left = monotonicMs();
         // One signal per slice: any other still pending makes the next KVM_RUN return at once.
-        const taken = libc.takeSignal(sig, workSig, timerSig);
-        const turn = taken === sig || taken === timerSig;
-        if (turn) libc.drainSignal(sig); // the event-loop turn below serves every kick
+        const taken = libc.takeSignal(sig, workSig, timerSig, inputSig);
+        const turn = taken !== 0 && taken !== workSig;
+        if (turn) { libc.drainSignal(sig); libc.drainSignal(inputSig); } // the event-loop turn below serves every kick and input
         const worked = runMainThreadWork();
         const yieldWanted = this.yieldWanted;
         this.yieldWanted = false;
@@ -221,7 +222,7 @@ export class Vcpus {
       if (r === 'paused') {
         // Kicks still come while parked (monitor input, device completions): take them now and then.
         // (The timer's one pending expiry is dropped when the next slice starts.)
-        const drain = setInterval(() => { libc.drainSignal(sig); libc.drainSignal(workSig); }, 1000);
+        const drain = setInterval(() => { for (const s of [sig, workSig, inputSig]) libc.drainSignal(s); }, 1000);
         this.resumeMain = () => { clearInterval(drain); left = monotonicMs(); setImmediate(slice); };
         return;
       }

@@ -40,7 +40,7 @@ export async function startMonitors(endpoints: readonly MonitorEndpoint[], machi
   const hub = new QmpEventHub();
   // Input on a monitor socket signals the main thread (see above). Its kick handler must be
   // in place before the first byte can arrive: the signal would otherwise end the process.
-  const sig = libc.kickSignal();
+  const sig = libc.inputSignal();
   libc.installKickHandler(sig);
   const mainTid = libc.gettid();
   const wake = (fd: number, on: boolean) => {

@@ -198,6 +198,11 @@ export function workSignal(): number { return (c.sigrtmin() as number) + 6; }
  * kick, and a slice can run with kicks held off (kvm/slice-share.ts).
  */
 export function timerSignal(): number { return (c.sigrtmin() as number) + 7; }
+/**
+ * The signal input on a monitor socket sends the main thread: its own, so a slice that is the
+ * guest's own holds it off while worker vCPUs' kicks (the guest's own I/O) still end the slice.
+ */
+export function inputSignal(): number { return (c.sigrtmin() as number) + 8; }
 
 const SIG_BLOCK = 0, SIG_UNBLOCK = 1;
 function sigset(...sigs: number[]): Uint8Array {

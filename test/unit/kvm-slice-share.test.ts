@@ -1,6 +1,6 @@
 // How vCPU 0's slices share the main thread (kvm/slice-share.ts): a whole slice, a short one
 // asked for by monitor input, and the guest's own slice after long work for others, which
-// kicks cannot end (a client flooding the monitor starved the guest without it).
+// monitor input cannot end (a client flooding the monitor starved the guest without it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FAIR_MS, planSlice, shortenNextSlice, takeShortSlice } from '../../src/kvm/slice-share.js';
@@ -15,7 +15,7 @@ test('slice plan: a short slice asked for lasts that long, never longer than a w
   assert.deepEqual(planSlice(50, 80, 1), { ms: 50, kicks: true });
 });
 
-test('slice plan: after FAIR_MS or more of work for others, the guest gets as long (up to a whole slice) with kicks held off', () => {
+test('slice plan: after FAIR_MS or more of work for others, the guest gets as long (up to a whole slice) with monitor input held off', () => {
   assert.deepEqual(planSlice(50, 0, FAIR_MS), { ms: FAIR_MS, kicks: false });
   assert.deepEqual(planSlice(50, 0, 30), { ms: 30, kicks: false });
   assert.deepEqual(planSlice(50, 0, 120), { ms: 50, kicks: false });

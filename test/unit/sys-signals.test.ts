@@ -34,8 +34,8 @@ test('signals: blocked kick and work signals queue; takeSignal takes one instanc
   });
 });
 
-test('signals: the slice timer has a signal of its own; takeSignal over three takes the lowest pending first, one per call', () => {
-  assert.equal(new Set([kick, work, tick]).size, 3);
+test('signals: the slice timer and monitor input have signals of their own; takeSignal over three takes the lowest pending first, one per call', () => {
+  assert.equal(new Set([kick, work, tick, libc.inputSignal()]).size, 4);
   withBlocked(() => {
     const self = libc.pthreadSelf();
     libc.pthreadKill(self, tick);
