@@ -27,7 +27,7 @@ export function takeShortSlice(): number {
 export const FAIR_MS = 10;
 
 /** How vCPU 0's next slice runs: at most `ms` long, and whether monitor input may end it before. */
-export interface SlicePlan { ms: number; kicks: boolean }
+export interface SlicePlan { ms: number; input: boolean }
 
 /**
  * The next slice, given the whole slice, a short slice asked for (0: none) and how long the
@@ -38,6 +38,6 @@ export interface SlicePlan { ms: number; kicks: boolean }
  */
 export function planSlice(sliceMs: number, shortMs: number, hostMs: number): SlicePlan {
   const ms = shortMs > 0 ? Math.min(shortMs, sliceMs) : sliceMs;
-  if (hostMs < FAIR_MS) return { ms, kicks: true };
-  return { ms: Math.min(ms, hostMs), kicks: false };
+  if (hostMs < FAIR_MS) return { ms, input: true };
+  return { ms: Math.min(ms, hostMs), input: false };
 }

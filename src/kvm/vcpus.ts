@@ -166,9 +166,9 @@ export class Vcpus {
       mask.set(inGuest, 4);
       return mask;
     };
-    const kicksOpen = kvmMask([sig, workSig, timerSig, inputSig]), kicksHeld = kvmMask([sig, workSig, timerSig]);
-    libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, kicksOpen);
-    let kicks = true;
+    const inputOpen = kvmMask([sig, workSig, timerSig, inputSig]), inputHeld = kvmMask([sig, workSig, timerSig]);
+    libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, inputOpen);
+    let input = true;
     v.thread = libc.pthreadSelf();
     v.tid = libc.gettid();
     v.running = true;
@@ -190,7 +190,7 @@ export class Vcpus {
       libc.drainSignal(timerSig);
       const plan = planSlice(sliceMs, takeShortSlice(), monotonicMs() - left);
       timer.expireIn(plan.ms);
-      if (plan.kicks !== kicks) { libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, plan.kicks ? kicksOpen : kicksHeld); kicks = plan.kicks; }
+      if (plan.input !== input) { libc.ioctlBuf(v.fd, KVM.SET_SIGNAL_MASK, plan.input ? inputOpen : inputHeld); input = plan.input; }
       for (;;) {
         const r = loop.loop(true);
         left = monotonicMs();
@@ -236,6 +236,7 @@ export class Vcpus {
     // immediate queued from an immediate runs after the next poll.
     void othersStarted.then(() => {
       debug('vCPU 0 running on the main thread');
+      left = monotonicMs(); // waiting for the workers to start was no work for others
       setImmediate(() => setImmediate(slice));
     });
   }
