@@ -327,16 +327,16 @@ export function drainSignal(sig: number): number {
   while ((c.sigtimedwait(set, null, ZERO_TIMESPEC) as number) >= 0) taken++;
   return taken;
 }
+/** A set of signals for takeSignal, made once (it is taken from after every slice of vCPU 0). */
+export type SignalSet = Uint8Array;
+export function signalSet(...sigs: number[]): SignalSet { return sigset(...sigs); }
 /**
- * Take one pending instance of any of the given blocked signals, without waiting: the signal
- * taken (the lowest-numbered one pending), or 0 if none was. One system call; what stays
- * pending is taken later.
+ * Take one pending instance of any signal of `set` (all blocked), without waiting: the signal
+ * taken (the lowest-numbered one pending), or 0 if none was. One system call, and no
+ * allocation; what stays pending is taken later.
  */
-// Called after every slice of vCPU 0, always with the same signals: the set is kept, not rebuilt.
-let taking = { sigs: [] as number[], set: sigset() };
-export function takeSignal(...sigs: number[]): number {
-  if (sigs.length !== taking.sigs.length || sigs.some((x, i) => x !== taking.sigs[i])) taking = { sigs, set: sigset(...sigs) };
-  const s = c.sigtimedwait(taking.set, null, ZERO_TIMESPEC) as number;
+export function takeSignal(set: SignalSet): number {
+  const s = c.sigtimedwait(set, null, ZERO_TIMESPEC) as number;
   return s > 0 ? s : 0;
 }
 export function pthreadKill(thread: bigint, sig: number): void {
