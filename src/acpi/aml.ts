@@ -20,10 +20,22 @@ function term(a: Arg): Aml {
   return typeof a === 'number' || typeof a === 'bigint' ? int(a) : a;
 }
 function op(code: number | readonly number[], ...parts: Aml[]): Aml {
-  return concat(Uint8Array.from(typeof code === 'number' ? [code] : code), ...parts);
+  const head = typeof code === 'number' ? 1 : code.length;
+  let len = head;
+  for (let i = 0; i < parts.length; i++) len += parts[i]!.length;
+  const out = new Uint8Array(len);
+  if (typeof code === 'number') out[0] = code;
+  else for (let i = 0; i < head; i++) out[i] = code[i]!;
+  for (let i = 0, off = head; i < parts.length; i++) {
+    out.set(parts[i]!, off);
+    off += parts[i]!.length;
+  }
+  return out;
 }
 function u8s(...b: number[]): Aml {
-  return Uint8Array.from(b);
+  const out = new Uint8Array(b.length);
+  for (let i = 0; i < b.length; i++) out[i] = b[i]!;
+  return out;
 }
 
 // ---- Names ---------------------------------------------------------------
@@ -31,8 +43,9 @@ function u8s(...b: number[]): Aml {
 /** One 4-character NameSeg, padded with '_' ("PCI" -> "PCI_"). */
 export function nameSeg(seg: string): Aml {
   if (!/^[A-Z_][A-Z0-9_]{0,3}$/.test(seg)) throw new RangeError(`bad AML NameSeg "${seg}"`);
-  const s = seg.padEnd(4, '_');
-  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+  const out = new Uint8Array(4).fill(0x5f); // '_'
+  for (let i = 0; i < seg.length; i++) out[i] = seg.charCodeAt(i);
+  return out;
 }
 
 /**
@@ -98,6 +111,13 @@ const ONES = (1n << 64n) - 1n;
 export function int(value: number | bigint): Aml {
   if (typeof value === 'number' && !Number.isSafeInteger(value)) {
     throw new RangeError(`AML integer ${value} is not a safe integer (use a bigint)`);
+  }
+  // Numbers that fit in 32 bits (nearly all) without BigInt: see concat.
+  if (typeof value === 'number' && value >= 0 && value <= 0xffffffff) {
+    if (value <= 1) return u8s(value); // ZeroOp, OneOp
+    if (value <= 0xff) return u8s(0x0a, value);
+    if (value <= 0xffff) return u8s(0x0b, value & 0xff, value >>> 8);
+    return u8s(0x0c, value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24);
   }
   const v = BigInt(value);
   if (v < 0n || v > ONES) throw new RangeError(`AML integer ${value} out of range`);
