@@ -20,17 +20,7 @@ function term(a: Arg): Aml {
   return typeof a === 'number' || typeof a === 'bigint' ? int(a) : a;
 }
 function op(code: number | readonly number[], ...parts: Aml[]): Aml {
-  const head = typeof code === 'number' ? 1 : code.length;
-  let len = head;
-  for (let i = 0; i < parts.length; i++) len += parts[i]!.length;
-  const out = new Uint8Array(len);
-  if (typeof code === 'number') out[0] = code;
-  else for (let i = 0; i < head; i++) out[i] = code[i]!;
-  for (let i = 0, off = head; i < parts.length; i++) {
-    out.set(parts[i]!, off);
-    off += parts[i]!.length;
-  }
-  return out;
+  return concat(typeof code === 'number' ? u8s(code) : u8s(...code), ...parts);
 }
 function u8s(...b: number[]): Aml {
   const out = new Uint8Array(b.length);
@@ -112,21 +102,17 @@ export function int(value: number | bigint): Aml {
   if (typeof value === 'number' && !Number.isSafeInteger(value)) {
     throw new RangeError(`AML integer ${value} is not a safe integer (use a bigint)`);
   }
-  // Numbers that fit in 32 bits (nearly all) without BigInt: see concat.
+  // Values that fit in 32 bits (nearly all) as numbers, without BigInt: see concat.
+  if (typeof value === 'bigint' && value >= 0n && value <= 0xffffffffn) value = Number(value);
   if (typeof value === 'number' && value >= 0 && value <= 0xffffffff) {
     if (value <= 1) return u8s(value); // ZeroOp, OneOp
-    if (value <= 0xff) return u8s(0x0a, value);
-    if (value <= 0xffff) return u8s(0x0b, value & 0xff, value >>> 8);
-    return u8s(0x0c, value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24);
+    if (value <= 0xff) return concat(u8s(0x0a), le(value, 1));
+    if (value <= 0xffff) return concat(u8s(0x0b), le(value, 2));
+    return concat(u8s(0x0c), le(value, 4));
   }
   const v = BigInt(value);
   if (v < 0n || v > ONES) throw new RangeError(`AML integer ${value} out of range`);
-  if (v === 0n) return u8s(0x00); // ZeroOp
-  if (v === 1n) return u8s(0x01); // OneOp
   if (v === ONES) return u8s(0xff); // OnesOp
-  if (v <= 0xffn) return concat(u8s(0x0a), le(v, 1));
-  if (v <= 0xffffn) return concat(u8s(0x0b), le(v, 2));
-  if (v <= 0xffffffffn) return concat(u8s(0x0c), le(v, 4));
   return concat(u8s(0x0e), le(v, 8));
 }
 

@@ -44,11 +44,9 @@ function checkUint(value: number | bigint, bits: number, what: string): bigint {
 /** Encode an unsigned little-endian integer of `size` bytes. */
 export function le(value: number | bigint, size: 1 | 2 | 4 | 8): Uint8Array {
   // Most fields are numbers that fit in 32 bits: no BigInt for them.
-  if (typeof value === 'number' && value >= 0 && value <= 0xffffffff && Number.isInteger(value) && (size >= 4 || value < (size === 1 ? 0x100 : 0x10000))) {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < 2 ** Math.min(size * 8, 32)) {
     const out = new Uint8Array(size);
-    out[0] = value & 0xff;
-    if (size > 1) out[1] = (value >>> 8) & 0xff;
-    if (size > 2) { out[2] = (value >>> 16) & 0xff; out[3] = value >>> 24; }
+    for (let i = 0; i < Math.min(size, 4); i++) out[i] = (value >>> (8 * i)) & 0xff;
     return out;
   }
   let v = checkUint(value, size * 8, `le${size * 8}`);

@@ -43,7 +43,7 @@ test('signals: the slice timer and monitor input have signals of their own; take
     libc.pthreadKill(self, work);
     libc.pthreadKill(self, kick);
     assert.deepEqual([1, 2, 3, 4].map(() => libc.takeSignal(three)), [kick, work, tick, 0]);
-        libc.pthreadKill(self, tick);
+    libc.pthreadKill(self, tick);
     assert.equal(libc.takeSignal(pair), 0, 'the timer is not in the pair');
     assert.equal(libc.drainSignal(tick), 1);
   });
