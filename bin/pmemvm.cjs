@@ -31,21 +31,25 @@ process.env.UV_THREADPOOL_SIZE ??= '2';
 // V8's tiers: TurboFan never runs. Its compiles run on V8's background thread at nice 19, on a
 // test host whose one CPU the guest keeps busy, so the flush path stayed in the interpreter for
 // seconds, and the compiles, their installation and the deoptimizations after them were the
-// slowest flushes' extra milliseconds (bench/RESULTS.md, session 24). Once the guest runs, every
-// function V8 runs is Sparkplug code from its first call, or from the end of its first call
-// where its bytecode came from the code cache (set by src/machine/v8-tiers.ts and below).
+// slowest flushes' extra milliseconds (bench/RESULTS.md, session 24). Once the machine's build
+// begins, every function V8 runs is Sparkplug code from its first call, or from the end of its
+// first call where its bytecode came from the code cache (set by src/machine/v8-tiers.ts and below).
 // Baseline code makes a heap object of every number beyond 31 bits: the hot paths are written
 // for that (README, "V8's tiers"). Set before the bundle is compiled, so its code cache is made
 // and taken under the same flags; test/lib/v8-flags.ts reads them from here and from v8-tiers.ts.
 require('node:v8').setFlagsFromString('--no-opt');
-// Each function's feedback vector (and with it, once the guest runs, its Sparkplug code) at the
-// end of its first call, not after eight times its bytecode has run. A closure's budget for that
-// is set when the closure is made, and the flush path's closures are made at start-up from the
-// code cache's bytecode: with V8's factor of 8 they tiered up one at a time over the guest's
-// first 100 to 600 ms of flushes, and those flushes were the cold tail (bench/RESULTS.md,
-// session 29). Start-up code gets its inline caches sooner too (it ran faster) and is compiled in
-// V8's batches (about as much slower): the start took as long.
+// Each function's feedback vector (and with it, once the machine's build has begun, its
+// Sparkplug code) at the end of its first call, not after eight times its bytecode has run. A
+// closure's budget for that is set when the closure is made, and the flush path's closures are
+// made at start-up from the code cache's bytecode: with V8's factor of 8 they tiered up one at a
+// time over the guest's first 100 to 600 ms of flushes, and those flushes were the cold tail
+// (bench/RESULTS.md, session 29). Start-up code gets its inline caches sooner too.
 require('node:v8').setFlagsFromString('--interrupt-budget-factor-for-feedback-allocation=0');
+// No Sparkplug until the machine's build begins (src/machine/v8-tiers.ts turns it on): what runs
+// before it runs once, and V8's batches compiled all of it that had run, 0.29 s of the test
+// host's 2.7 s to KVM_RUN, nearly half of it clearing the fresh pages that baseline code is
+// written to (perf, bench/RESULTS.md, session 33).
+require('node:v8').setFlagsFromString('--no-sparkplug');
 if (fs.existsSync(bundle)) runWithCodeCache(bundle);
 else if (fs.existsSync(unbundled)) void import(pathToFileURL(unbundled).href);
 else {
@@ -79,7 +83,7 @@ function runWithCodeCache(file) {
     const tmp = `${cacheFile}.${process.pid}`;
     try {
       // Under the flags it was compiled with: V8 refuses a cache made under others. Those
-      // src/machine/v8-tiers.ts set when the vCPUs started go back as they were.
+      // src/machine/v8-tiers.ts set when the machine's build began go back as they were.
       const restore = globalThis[Symbol.for('pmemvm.v8-flags-to-restore')];
       if (typeof restore === 'string') require('node:v8').setFlagsFromString(restore);
       const data = script.createCachedData();

@@ -23,6 +23,7 @@ import { parseMemoryBackend } from './backends.js';
 import { autoNuma } from '../machine/numa.js';
 import { imgMain } from './img.js';
 import { lowerV8ThreadPriority } from '../machine/v8-threads.js';
+import { sparkplugInBatchesFromNowOn } from '../machine/v8-tiers.js';
 import { parseDevice, type NvdimmDevice, type VirtioPmemDevice } from './devices.js';
 import { nvdimmConfig, virtioPmemConfig } from './device-config.js';
 
@@ -39,7 +40,10 @@ function consoleFrom(o: VmOptions): ConsoleSpec {
 
 async function main(argv: string[]): Promise<number> {
   debug('command line parsing');
-  if (argv[0] === 'img') return imgMain(argv.slice(1));
+  if (argv[0] === 'img') {
+    sparkplugInBatchesFromNowOn();
+    return imgMain(argv.slice(1));
+  }
   const o = parseArgs(argv);
   if (o.action === 'help') { process.stdout.write(HELP_TEXT + '\n'); return 0; }
   if (o.action === 'version') { process.stdout.write(VERSION_TEXT + '\n'); return 0; }

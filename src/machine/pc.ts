@@ -108,6 +108,7 @@ export class PcMachine {
 
   constructor(kvm: KvmSystem, readonly cfg: MachineConfig, console: GuestConsole) {
     debug('building the machine');
+    compileAtFirstCallFromNowOn(); // the machine's code, its devices' first of all, in Sparkplug from its first call (v8-tiers.ts)
     this.ended = new Promise((res) => { this.finish = res; });
     // The kernel and initrd first: a file that is not one is refused before any device is
     // attached (an attached virtio-pmem device would keep the process waiting for its service).
@@ -389,7 +390,6 @@ export class PcMachine {
   /** Run until the guest powers off, resets or fails; then stop every vCPU. `paused`: start with the vCPUs paused (-S, or after a reset while paused). */
   async run(opts: { paused?: boolean } = {}): Promise<MachineExit> {
     debug('machine built, starting the vCPU threads');
-    compileAtFirstCallFromNowOn();
     if (opts.paused) await this.pause();
     this.vcpus.start();
     const e = await this.ended;

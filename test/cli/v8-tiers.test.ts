@@ -1,6 +1,7 @@
 // bin/pmemvm.cjs starts V8 without TurboFan, whose compiles and their aftermath were the slow
 // virtio-pmem flushes' extra milliseconds on a busy CPU (bench/RESULTS.md, session 24), and
-// compiles code that runs once only in V8's batches, never at its first call (session 25:
+// without Sparkplug until there is work to compile for: `pmemvm img` turns on V8's batches,
+// which compile code that runs once only in a batch, never at its first call (session 25:
 // compiling all of it at its first call cost start-up time; since session 29 such code has its
 // feedback vector after its first call, and so joins a batch). Seen through V8's own traces of
 // `pmemvm img check`, whose label decoding loops long enough that TurboFan takes it otherwise

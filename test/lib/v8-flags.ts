@@ -12,7 +12,7 @@ export function startV8Flags(): string[] {
   return flags;
 }
 
-/** Those a guest's devices run under: the start's, and those set when the vCPUs start (src/machine/v8-tiers.ts). */
+/** Those a guest's devices run under: the start's, and those set when the machine's build begins (src/machine/v8-tiers.ts). */
 export function guestTimeV8Flags(): string[] {
   return [...startV8Flags(), ...GUEST_TIME_V8_FLAGS];
 }
