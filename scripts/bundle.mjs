@@ -6,7 +6,7 @@
 // that pool only if it ever needs it (bin/pmemvm.cjs). The source's one ES-module-only name,
 // import.meta.url (worker URLs, koffi's require), becomes the bundle's own file URL.
 import { build } from 'esbuild';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,14 @@ await build({
   external: ['koffi'],
   logLevel: 'warning',
 });
+// main.js carries the CommonJS wrapper that bin/pmemvm.cjs compiles it in: a wrapper added there
+// made the source a concatenation, which V8 flattened into a copy (fresh pages, cleared one by
+// one under emulation: bench/RESULTS.md, session 33). ASCII only (esbuild's default charset), so
+// that bin/ reads it as latin1, one byte a character, with no UTF-8 decoding.
+const main = `${dist}bundle/main.js`;
+const code = readFileSync(main, 'latin1');
+if (/[^\x00-\x7f]/.test(code)) throw new Error('bundle: main.js is not ASCII; bin/pmemvm.cjs reads it as latin1');
+writeFileSync(main, `(function (exports, require, module, __filename, __dirname) {${code}\n})`, 'latin1');
 // The package is "type": "module"; these .js files are CommonJS.
 writeFileSync(`${dist}bundle/package.json`, '{ "type": "commonjs" }\n');
 // The old bundle's code cache (bin/pmemvm.cjs): useless now, and the next run makes a new one.
