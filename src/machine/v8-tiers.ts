@@ -4,8 +4,8 @@
  * backends run once, and compiling them cost more than running them, at their first calls
  * (session 25) and in V8's batches, which queued every function that had run (0.29 s of the
  * test host's 2.7 s to KVM_RUN, nearly half of it clearing the fresh pages baseline code is
- * written to: perf, session 33). From the moment the machine's build begins, every function V8 compiles is
- * compiled by Sparkplug too, at its first call. A function whose bytecode is already there
+ * written to: perf, session 33). From the moment the machine's build begins, every function V8
+ * compiles is compiled by Sparkplug too, at its first call. A function whose bytecode is already there
  * (from the code cache: the devices' and the flush path's, after a first run wrote it) starts in
  * the interpreter and tiers up at its budget's first tick, at the end of its first call
  * (bin/pmemvm.cjs sets that budget: 8 times the bytecode spread the flush path's ticks over the
@@ -48,13 +48,13 @@ export const FLAGS_TO_RESTORE = Symbol.for('pmemvm.v8-flags-to-restore');
  * Sparkplug as V8 has it by default (in batches, for what ran long enough): for `pmemvm img`,
  * which builds no machine and whose work is its loops (a label area's decoding).
  */
-export function sparkplugInBatchesFromNowOn(): void {
-  (globalThis as Record<symbol, unknown>)[FLAGS_TO_RESTORE] = START_UP_V8_FLAGS.join(' ');
-  setFlagsFromString('--sparkplug');
-}
+export function sparkplugInBatchesFromNowOn(): void { setFromNowOn(['--sparkplug']); }
 
 /** From now on V8 compiles each function to baseline code at its first call, or within a few calls where its bytecode was there. */
-export function compileAtFirstCallFromNowOn(): void {
+export function compileAtFirstCallFromNowOn(): void { setFromNowOn(GUEST_TIME_V8_FLAGS); }
+
+/** Set `flags`, leaving bin/pmemvm.cjs those to set back before it writes the code cache. */
+function setFromNowOn(flags: readonly string[]): void {
   (globalThis as Record<symbol, unknown>)[FLAGS_TO_RESTORE] = START_UP_V8_FLAGS.join(' ');
-  setFlagsFromString(GUEST_TIME_V8_FLAGS.join(' '));
+  setFlagsFromString(flags.join(' '));
 }

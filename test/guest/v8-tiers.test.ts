@@ -1,8 +1,9 @@
 // From the machine's build on, every function V8 compiles is Sparkplug code from its first call
 // (src/machine/v8-tiers.ts); before, nothing is compiled by Sparkplug, not even in V8's batches
-// (bin/pmemvm.cjs: --no-sparkplug); TurboFan never runs. Seen through V8's own traces of a boot to the guest's power-off, from a
-// private copy with no code cache (with one, a function whose bytecode it holds is not
-// compiled at its first call, and reaches Sparkplug by V8's budget instead).
+// (bin/pmemvm.cjs: --no-sparkplug); TurboFan never runs. Seen through V8's own traces of a boot
+// to the guest's power-off, from a private copy with no code cache (with one, a function whose
+// bytecode it holds is not compiled at its first call, and reaches Sparkplug by V8's budget
+// instead). Seen failing with Sparkplug on from the start: loadLinux went through a batch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

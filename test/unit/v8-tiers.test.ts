@@ -7,7 +7,8 @@
 // Seen failing: with --always-sparkplug alone (V8's batches) a function was still in the
 // interpreter after 40 calls (bench/RESULTS.md, session 27); with batches off the cached method
 // stayed there for good; with feedback vectors made at the first call, for 200 (session 28);
-// with V8's budget for a feedback vector (8 times the bytecode), it took 11 (session 29).
+// with V8's budget for a feedback vector (8 times the bytecode), it took 11 (session 29); with
+// Sparkplug on from the start, V8's batches had compiled start-up's code before the switch (session 33).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
