@@ -37,19 +37,28 @@ process.env.UV_THREADPOOL_SIZE ??= '2';
 // Baseline code makes a heap object of every number beyond 31 bits: the hot paths are written
 // for that (README, "V8's tiers"). Set before the bundle is compiled, so its code cache is made
 // and taken under the same flags; test/lib/v8-flags.ts reads them from here and from v8-tiers.ts.
-require('node:v8').setFlagsFromString('--no-opt');
+//
+// Node's modules that every run loads are loaded first, under V8's default flags: Node compiles
+// each of its modules with a code cache made under those, which V8 refuses once any flag is
+// changed, and node:net (with node:diagnostics_channel and the performance observer it loads)
+// and node:vm were compiled from source at every start (bench/RESULTS.md, session 34).
+// node:v8's own load comes before the flags too, and with it node:stream.
+const v8 = require('node:v8');
+const vm = require('node:vm');
+require('node:net'); // the bundle's (src/sys/fd-watch.ts, src/monitor/)
+v8.setFlagsFromString('--no-opt');
 // Each function's feedback vector (and with it, once the machine's build has begun, its
 // Sparkplug code) at the end of its first call, not after eight times its bytecode has run. A
 // closure's budget for that is set when the closure is made, and the flush path's closures are
 // made at start-up from the code cache's bytecode: with V8's factor of 8 they tiered up one at a
 // time over the guest's first 100 to 600 ms of flushes, and those flushes were the cold tail
 // (bench/RESULTS.md, session 29). Start-up code gets its inline caches sooner too.
-require('node:v8').setFlagsFromString('--interrupt-budget-factor-for-feedback-allocation=0');
+v8.setFlagsFromString('--interrupt-budget-factor-for-feedback-allocation=0');
 // No Sparkplug until the machine's build begins (src/machine/v8-tiers.ts turns it on): what runs
 // before it runs once, and V8's batches compiled all of it that had run, 0.29 s of the test
 // host's 2.7 s to KVM_RUN, nearly half of it clearing the fresh pages that baseline code is
 // written to (perf, bench/RESULTS.md, session 33).
-require('node:v8').setFlagsFromString('--no-sparkplug');
+v8.setFlagsFromString('--no-sparkplug');
 if (fs.existsSync(bundle)) runWithCodeCache(bundle);
 else if (fs.existsSync(unbundled)) void import(pathToFileURL(unbundled).href);
 else {
@@ -59,7 +68,6 @@ else {
 
 /** Run the CommonJS bundle `file` as require() would, its code cache taken and kept (above). */
 function runWithCodeCache(file) {
-  const vm = require('node:vm');
   const cacheFile = `${file}.v8cache`;
   const debug = process.env.PMEMVM_DEBUG ? (m) => process.stderr.write(`pmemvm: debug: code cache: ${m}\n`) : () => {};
   // V8 checks the cache against the source's length only: the file starts with a line naming
@@ -89,7 +97,7 @@ function runWithCodeCache(file) {
       // Under the flags it was compiled with: V8 refuses a cache made under others. Those
       // src/machine/v8-tiers.ts set when the machine's build began go back as they were.
       const restore = globalThis[Symbol.for('pmemvm.v8-flags-to-restore')];
-      if (typeof restore === 'string') require('node:v8').setFlagsFromString(restore);
+      if (typeof restore === 'string') v8.setFlagsFromString(restore);
       const data = script.createCachedData();
       if (used && data.length < cached.length * 1.1) return; // nothing much new: keep it
       fs.writeFileSync(tmp, Buffer.concat([header, data]));

@@ -16,8 +16,15 @@ import { cacheDir, repoRoot } from './paths.js';
  * for a K8 GART aperture, some 16K config-space exits (~2 s here). Not family 19h: Linux
  * counts it as open to SRSO, and without the microcode bits TCG cannot offer (CPUID
  * 8000_0021h) every guest logs a "WARNING:" about it.
+ *
+ * Without ERMS and FSRM (fast `rep movsb`/`rep stosb`): with them the L1 kernel clears and
+ * copies pages one byte per iteration, which TCG runs one iteration at a time, and a page
+ * that held code a previous guest ran takes TCG's slow path on every store. Clearing the
+ * pages of each boot's guest RAM and each VMM's own memory then took 2 to 5 s per boot, a
+ * cost no real host has that hid both VMMs' own; with `rep stosq` it is an eighth
+ * (bench/RESULTS.md, session 34). Guests never saw either feature (QEMU's qemu64).
  */
-const TESTHOST_CPU = 'max,family=26,model=2,stepping=1';
+const TESTHOST_CPU = 'max,family=26,model=2,stepping=1,-erms,-fsrm';
 
 export interface RunOptions {
   /** Working directory of the command inside the test host (default: process.cwd()). */

@@ -63,3 +63,22 @@ test('code cache: written by the first run, used by the next, made again for a c
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("Node's own modules that a run loads are compiled with Node's code cache: none is refused for pmemvm's V8 flags", () => {
+  // Node keeps a code cache of each of its modules, made under V8's default flags; V8 refuses it
+  // for a module loaded after pmemvm changed them, which is then compiled from source. The
+  // bundle's top level loads every module a run always needs (node:net, node:vm, ...).
+  const root = privateCopy();
+  try {
+    for (let i = 0; i < 2; i++) { // without the bundle's cache, then with it
+      const r = spawnSync(process.execPath, [...flags, join(root, 'bin', 'pmemvm.cjs'), '--version'],
+        { encoding: 'utf8', env: { ...process.env, NODE_DEBUG_NATIVE: 'CODE_CACHE' }, timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const verdicts = [...r.stderr.matchAll(/^Code cache of (\S+) \(\w+\) is (accepted|rejected)$/gm)];
+      for (const m of ['v8', 'vm', 'net']) assert.ok(verdicts.some((v) => v[1] === m), `node:${m} was loaded with a code cache (NODE_DEBUG_NATIVE=CODE_CACHE):\n${r.stderr.slice(-3000)}`);
+      assert.deepEqual(verdicts.filter((v) => v[2] === 'rejected').map((v) => v[1]), [], 'refused code caches of Node\'s modules');
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -7,7 +7,7 @@ import { GUEST_TIME_V8_FLAGS } from '../../src/machine/v8-tiers.js';
 /** Those bin/pmemvm.cjs sets at start, before the bundle is compiled (its unindented lines). */
 export function startV8Flags(): string[] {
   const bin = pmemvmNodeArgs().at(-1)!;
-  const flags = [...readFileSync(bin, 'utf8').matchAll(/^require\('node:v8'\)\.setFlagsFromString\('([^']+)'\);$/gm)].map((m) => m[1]!);
+  const flags = [...readFileSync(bin, 'utf8').matchAll(/^v8\.setFlagsFromString\('([^']+)'\);$/gm)].map((m) => m[1]!);
   assert.ok(flags.length > 0, `${bin} sets V8 flags`);
   return flags;
 }
