@@ -28,6 +28,14 @@ const bundle = path.join(root, 'dist/bundle/main.js');
 const unbundled = path.join(root, 'dist/src/cli/main.js');
 // Read when the pool starts, if it ever does (pmemvm starts no other programs).
 process.env.UV_THREADPOOL_SIZE ??= '2';
+// Node's modules that every run loads come first, under V8's default flags: Node compiles each
+// of its modules with a code cache made under those, which V8 refuses once any flag is changed,
+// and node:net (with node:diagnostics_channel and the performance observer it loads) and node:vm
+// were compiled from source at every start (bench/RESULTS.md, session 34). node:v8's own load
+// brings node:stream.
+const v8 = require('node:v8');
+const vm = require('node:vm');
+require('node:net'); // the bundle's (src/sys/fd-watch.ts, src/monitor/)
 // V8's tiers: TurboFan never runs. Its compiles run on V8's background thread at nice 19, on a
 // test host whose one CPU the guest keeps busy, so the flush path stayed in the interpreter for
 // seconds, and the compiles, their installation and the deoptimizations after them were the
@@ -37,15 +45,6 @@ process.env.UV_THREADPOOL_SIZE ??= '2';
 // Baseline code makes a heap object of every number beyond 31 bits: the hot paths are written
 // for that (README, "V8's tiers"). Set before the bundle is compiled, so its code cache is made
 // and taken under the same flags; test/lib/v8-flags.ts reads them from here and from v8-tiers.ts.
-//
-// Node's modules that every run loads are loaded first, under V8's default flags: Node compiles
-// each of its modules with a code cache made under those, which V8 refuses once any flag is
-// changed, and node:net (with node:diagnostics_channel and the performance observer it loads)
-// and node:vm were compiled from source at every start (bench/RESULTS.md, session 34).
-// node:v8's own load comes before the flags too, and with it node:stream.
-const v8 = require('node:v8');
-const vm = require('node:vm');
-require('node:net'); // the bundle's (src/sys/fd-watch.ts, src/monitor/)
 v8.setFlagsFromString('--no-opt');
 // Each function's feedback vector (and with it, once the machine's build has begun, its
 // Sparkplug code) at the end of its first call, not after eight times its bytecode has run. A
