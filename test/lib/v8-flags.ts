@@ -16,3 +16,13 @@ export function startV8Flags(): string[] {
 export function guestTimeV8Flags(): string[] {
   return [...startV8Flags(), ...GUEST_TIME_V8_FLAGS];
 }
+
+/**
+ * Node's verdict on each of its modules' code caches in `text` (the output of a run with
+ * NODE_DEBUG_NATIVE=CODE_CACHE): V8 refuses one made under other flags than the run's.
+ */
+export function nodeModuleCacheVerdicts(text: string): { accepted: string[]; rejected: string[] } {
+  const verdicts = [...text.matchAll(/^Code cache of (\S+) \(\w+\) is (accepted|rejected)$/gm)];
+  const named = (v: string) => verdicts.filter((m) => m[2] === v).map((m) => m[1]!);
+  return { accepted: named('accepted'), rejected: named('rejected') };
+}
