@@ -72,9 +72,11 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
   let monitorFocus = false;
   let sawCtrlA = false;
   let listening = false;
-  /** stdin is hooked up (not /dev/null). */
-  let reading = false;
-  const stdin = process.stdin;
+  /**
+   * stdin, once hooked up (not /dev/null). process.stdin is made at its first use, and for a
+   * file or /dev/null that loads eight of Node's modules (fs streams and promises, readline).
+   */
+  let stdin: NodeJS.ReadStream | null = null;
   const con: GuestConsole = {
     onQuit: () => {},
     write(byte) {
@@ -90,9 +92,9 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
       // Nothing ever comes from /dev/null (a service's stdin), and Node would read it through
       // libuv's thread pool, starting its threads for good: not read at all.
       if (stdinIsDevNull()) return;
-      reading = true;
-      if (stdin.isTTY) stdin.setRawMode(true);
-      stdin.on('data', (chunk: Buffer) => {
+      const input = stdin = process.stdin;
+      if (input.isTTY) input.setRawMode(true);
+      input.on('data', (chunk: Buffer) => {
         const keep: number[] = [];
         const toMonitor: number[] = [];
         const deliver = () => {
@@ -117,10 +119,10 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
         deliver();
         held = Buffer.concat([held, Buffer.from(keep)]);
         con.pump();
-        if (held.length > 1 << 16) stdin.pause(); // backpressure: the guest is not reading
+        if (held.length > 1 << 16) input.pause(); // backpressure: the guest is not reading
       });
-      stdin.on('error', () => {});
-      stdin.resume();
+      input.on('error', () => {});
+      input.resume();
     },
     attachMonitor(input, focus) {
       monitor = { input, focus };
@@ -142,16 +144,16 @@ export function openConsole(spec: ConsoleSpec): GuestConsole {
         if (!breaks.length || !breakSink?.()) break;
         breaks.shift();
       }
-      if (reading && held.length < 1 << 15 && stdin.isPaused()) stdin.resume();
+      if (stdin && held.length < 1 << 15 && stdin.isPaused()) stdin.resume();
     },
     close() {
       flush();
-      if (reading) {
+      if (stdin) {
         if (stdin.isTTY) stdin.setRawMode(false);
         stdin.pause();
         stdin.removeAllListeners('data');
+        stdin.unref?.();
       }
-      if (spec.kind === 'stdio') stdin.unref?.();
       if (spec.kind === 'file') closeSync(out);
     },
   };

@@ -44,7 +44,7 @@ import type { Nvdimm } from './memory-devices.js';
 import { attachVirtioPmem, type VirtioPmemHandle, type VirtioPmemPlacement } from './virtio-pmem.js';
 import { numaTables, type NumaConfig } from './numa.js';
 import { apicIds, type CpuTopology } from '../kvm/cpu-topology.js';
-import { compileAtFirstCallFromNowOn } from './v8-tiers.js';
+import { compileAtFirstCallFromNowOn, setV8Defaults } from './v8-tiers.js';
 
 export interface MachineConfig {
   ramSize: number;
@@ -391,7 +391,7 @@ export class PcMachine {
   async run(opts: { paused?: boolean } = {}): Promise<MachineExit> {
     debug('machine built, starting the vCPU threads');
     if (opts.paused) await this.pause();
-    this.vcpus.start();
+    this.vcpus.start(setV8Defaults); // Node's code caches for the workers' start (v8-tiers.ts)
     const e = await this.ended;
     await this.vcpus.stop();
     await Promise.all(this.deviceThreads.map((d) => d.stop()));

@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { withV8Defaults } from '../machine/v8-tiers.js';
 import type { MachineControl } from './machine-control.js';
 import { QmpSession, eventText, type Timestamp } from './qmp-session.js';
 import { HmpSession } from './hmp-session.js';
@@ -90,6 +91,14 @@ function removeAtExit(p: string): void {
   });
 }
 
+/**
+ * server.listen(), whose first call loads node:cluster and with it ten more of Node's modules:
+ * under V8's defaults, so that they compile with their code caches (src/machine/v8-tiers.ts).
+ */
+function listen(server: net.Server, at: string | net.ListenOptions, listening: () => void): void {
+  withV8Defaults(() => server.listen(at, listening));
+}
+
 /** sun_path holds 108 bytes with the terminating NUL. */
 const MAX_SUN_PATH = 107;
 
@@ -102,13 +111,15 @@ async function listenUnix(server: net.Server, target: string): Promise<void> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(tmp, () => { server.off('error', reject); resolve(); });
+      listen(server, tmp, () => { server.off('error', reject); resolve(); });
     });
     fs.chmodSync(tmp, 0o600);
     try { fs.unlinkSync(target); } catch { /* none there: QEMU also replaces a stale socket */ }
     fs.renameSync(tmp, target);
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    // Not rmSync's recursive removal: it loads a module of Node's of its own.
+    try { fs.unlinkSync(tmp); } catch { /* renamed to the target, or never bound */ }
+    try { fs.rmdirSync(dir); } catch { /* it held only tmp */ }
   }
 }
 
@@ -123,7 +134,7 @@ async function listenUnixUmask(server: net.Server, target: string): Promise<void
     server.once('error', reject);
     const old = process.umask(0o177);
     try {
-      server.listen(target, () => { server.off('error', reject); resolve(); });
+      listen(server, target, () => { server.off('error', reject); resolve(); });
     } finally {
       process.umask(old);
     }
@@ -210,7 +221,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     const host = opts.address.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port: (opts.address as { port: number }).port }, () => { server.off('error', reject); resolve(); });
+      listen(server, { host, port: (opts.address as { port: number }).port }, () => { server.off('error', reject); resolve(); });
     });
     address = { host, port: (server.address() as net.AddressInfo).port };
   }
