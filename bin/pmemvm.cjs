@@ -90,6 +90,9 @@ function runWithCodeCache(file) {
   const script = new vm.Script(source, { filename: file, cachedData: cached ?? undefined });
   const used = !!cached && !script.cachedDataRejected;
   debug(cached === undefined ? 'none yet' : cached === null ? 'made for another bundle' : used ? `used (${cached.length} bytes)` : 'refused by V8 (another Node or flags)');
+  // Its length only, for the exit: a hook that held the file's bytes kept them (0.5 MiB or
+  // more) for the whole run (bench/RESULTS.md, session 35).
+  const usedLength = used ? cached.length : 0;
   process.once('exit', () => {
     const tmp = `${cacheFile}.${process.pid}`;
     try {
@@ -98,7 +101,7 @@ function runWithCodeCache(file) {
       const restore = globalThis[Symbol.for('pmemvm.v8-flags-to-restore')];
       if (typeof restore === 'string') v8.setFlagsFromString(restore);
       const data = script.createCachedData();
-      if (used && data.length < cached.length * 1.1) return; // nothing much new: keep it
+      if (used && data.length < usedLength * 1.1) return; // nothing much new: keep it
       fs.writeFileSync(tmp, Buffer.concat([header, data]));
       fs.renameSync(tmp, cacheFile); // whole or not at all, for a pmemvm starting meanwhile
       debug(`written (${data.length} bytes)`);

@@ -90,7 +90,7 @@ export class Vcpus {
 
   /**
    * vCPU 0 runs on the main thread, in slices between event-loop turns: a
-   * worker isolate costs about a second to start under emulation, and every
+   * worker isolate costs about half a second to start under emulation, and every
    * exit it forwards costs two thread switches. The others run in workers.
    * `whileWorkersStart` is called before their start, and what it returns once
    * every one is about to enter KVM_RUN (the machine sets V8's flags around it).
