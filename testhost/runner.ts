@@ -136,7 +136,8 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   const cache = cacheDir();
   const verbose = !!process.env.PMEMVM_TESTHOST_VERBOSE;
   const t0 = Date.now();
-  const pmem = pmemDevices(opts, cache);
+  const tag = newHostTag();
+  const pmem = pmemDevices(opts, cache, tag);
 
   const tmp = mkdtempSync(join(tmpdir(), 'pmemvm-testhost-'));
   const share = join(tmp, 'share');
@@ -150,7 +151,7 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   const tickSock = join(tmp, 'tick.sock');
   const monitorSock = join(tmp, 'monitor.sock');
   // Per-run L1 console log (concurrent runs), renamed to testhost-console.log when done.
-  const consoleLog = join(cache, `testhost-console.${process.pid}.log`);
+  const consoleLog = join(cache, `testhost-console.${tag}.log`);
   const lastLog = join(cache, 'testhost-console.log');
 
   const p9 = (id: string, path: string, ro: boolean) => [
@@ -293,14 +294,26 @@ async function runOnce(argv: string[], opts: RunOptions, image: string, deadline
   return { status, froze };
 }
 
-/** Fresh sparse backing files for the L1's NVDIMMs (per run: other runs share the cache). */
-function pmemDevices(opts: RunOptions, cache: string): string[] {
+/** Test hosts this process has started. */
+let hostsStarted = 0;
+
+/** A name for a test host's files in the cache, its own though the suite runs two from one process. */
+export function newHostTag(): string {
+  return `${process.pid}-${++hostsStarted}`;
+}
+
+/**
+ * Fresh sparse backing files for the L1's NVDIMMs, per run (`tag`): other runs share the cache,
+ * the suite's two test hosts among them, which once named them by pid alone: the second one's
+ * start truncated the first one's NVDIMMs under its DAX tests (ext4 checksum errors, soft lockups).
+ */
+export function pmemDevices(opts: RunOptions, cache: string, tag: string): string[] {
   if (opts.pmemFiles) return opts.pmemFiles;
   const n = opts.pmem ?? Number(process.env.PMEMVM_TESTHOST_PMEM ?? 2);
   if (!Number.isInteger(n) || n < 0 || n > 8) throw new Error(`testhost: pmem=${n}: want 0 to 8 NVDIMMs`);
   const files: string[] = [];
   for (let i = 0; i < n; i++) {
-    const f = join(cache, `testhost-pmem.${process.pid}.${i}.img`);
+    const f = join(cache, `testhost-pmem.${tag}.${i}.img`);
     writeFileSync(f, '');
     truncateSync(f, PMEM_SIZE_MIB * 1024 * 1024);
     files.push(f);
