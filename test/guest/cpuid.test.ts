@@ -56,7 +56,12 @@ test('-smp 5,sockets=2,cores=3,maxcpus=6: the same CPUID as QEMU 7.2 bit for bit
   // Each boot takes ~30 s in the test host; a stuck one is killed well inside the file's
   // 600 s, pmemvm's after it printed where its vCPUs and the guest's tasks are.
   const run = (vmm: 'pmemvm' | 'qemu') => runGuest({ vmm, args: ['-m', '256M', '-smp', '5,sockets=2,cores=3,maxcpus=6'], script: SCRIPT, timeoutMs: 240_000, dumpAfterMs: 220_000 });
-  const [mine, theirs] = [await run('pmemvm'), await run('qemu')];
+  const mine = await run('pmemvm');
+  // QEMU is the reference here: its guest, five vCPUs on the test host's one CPU, once sat
+  // silent after SeaBIOS until killed (session 35's CI; 20 s in the runs before and after). A
+  // second boot of the reference hides nothing of pmemvm's.
+  let theirs = await run('qemu');
+  if (theirs.guestExit === null) theirs = await run('qemu');
   const a = parse('pmemvm', mine.output), b = parse('QEMU', theirs.output);
   const diffs: string[] = [];
   for (const cpu of CPUS) {
