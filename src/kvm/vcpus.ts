@@ -99,7 +99,7 @@ export class Vcpus {
     const url = new URL('./vcpu-worker.js', import.meta.url);
     const main = this.vcpus[0];
     const started: Promise<void>[] = [];
-    const workersStarted = this.vcpus.length > 1 ? whileWorkersStart() : () => {};
+    const afterWorkersStart = this.vcpus.length > 1 ? whileWorkersStart() : () => {};
     this.vcpus.forEach((v, index) => {
       if (index === 0) return;
       const data: VcpuWorkerData = {
@@ -126,7 +126,7 @@ export class Vcpus {
     // Linux's wait for the AP (do_boot_cpu() calling schedule() for up to 10 s; 5 s seen),
     // where the test host's emulated SVM now and then delivered a timer interrupt with IF=0
     // and the guest deadlocked on its runqueue lock (-smp 2 boots hung 1 in 8 there).
-    this.runOnMainThread(main, Promise.all(started).then(workersStarted));
+    this.runOnMainThread(main, Promise.all(started).then(afterWorkersStart));
   }
 
   /**

@@ -23,9 +23,9 @@
  *   and with it that long budget, while Sparkplug was off: it stays in the interpreter for
  *   hundreds of calls more. So the switch comes before any of the machine's code runs, and the
  *   guest's hot paths (devices, exits, the flush path) start after it.
- * The flags are the process's: device and vCPU workers follow them, except while Node's modules
- * load and vCPU workers start (setV8Defaults). bin/pmemvm.cjs sets them back before it writes the code
- * cache, which V8 checks against the flags it was compiled under.
+ * The flags are the process's: device and vCPU workers follow them, except while Node's
+ * modules load and vCPU workers start (setV8Defaults). bin/pmemvm.cjs sets them back before it
+ * writes the code cache, which V8 checks against the flags it was compiled under.
  */
 import { setFlagsFromString } from 'node:v8';
 
